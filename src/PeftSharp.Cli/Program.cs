@@ -1,0 +1,55 @@
+using System.CommandLine;
+using PeftSharp.Cli.Commands;
+
+namespace PeftSharp.Cli;
+
+/// <summary>Entry point of the <c>peft</c> command.</summary>
+public static class Program
+{
+    /// <summary>Exit code for success.</summary>
+    public const int Success = 0;
+
+    /// <summary>Exit code for a user error (bad input, failed check).</summary>
+    public const int UserError = 1;
+
+    /// <summary>Exit code for an internal error (a bug).</summary>
+    public const int InternalError = 2;
+
+    /// <summary>Runs the command line.</summary>
+    public static int Main(string[] args)
+    {
+        PeftSharp.Runtime.NativeHeap.KeepFreedMemory();
+        var root = new RootCommand("PeftSharp: parameter-efficient fine-tuning with adaptive-rank low-rank adapters on TorchSharp.");
+        root.Subcommands.Add(VersionCommand.Create());
+        root.Subcommands.Add(ConformanceCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
+        try
+        {
+            return root.Parse(args).Invoke();
+        }
+        catch (PeftException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return UserError;
+        }
+    }
+
+    /// <summary>Runs <paramref name="action"/>, turning PeftSharp errors into exit code 1 and anything else into 2.</summary>
+    public static int Guarded(Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (e is PeftException or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return UserError;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"internal error: {e}");
+            return InternalError;
+        }
+    }
+}

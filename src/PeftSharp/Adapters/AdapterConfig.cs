@@ -1,0 +1,121 @@
+using static TorchSharp.torch;
+
+namespace PeftSharp.Adapters;
+
+/// <summary>Which existing biases are trained and saved with the adapter (PEFT's <c>bias</c>).</summary>
+public enum BiasMode
+{
+    /// <summary>No bias is trained.</summary>
+    None,
+
+    /// <summary>Every bias of the model is trained.</summary>
+    All,
+
+    /// <summary>Only the biases of adapted layers are trained (PEFT: <c>lora_only</c>).</summary>
+    AdapterOnly,
+}
+
+/// <summary>
+/// The configuration every method shares (PEFT's <c>PeftConfig</c> plus targeting). A method
+/// derives from it, adds its hyper-parameters, and builds its paths and optional controller.
+/// </summary>
+public abstract class AdapterConfig
+{
+    /// <summary>PEFT's <c>peft_type</c> for this method (for example <c>LORA</c>).</summary>
+    public abstract string PeftType { get; }
+
+    /// <summary>PEFT's <c>task_type</c> (<c>SEQ_CLS</c>, <c>CAUSAL_LM</c>, ...), or null.</summary>
+    public string? TaskType { get; set; }
+
+    /// <summary>Hub id or local path of the base model.</summary>
+    public string? BaseModelNameOrPath { get; set; }
+
+    /// <summary>Base model revision.</summary>
+    public string? Revision { get; set; }
+
+    /// <summary>When true the adapter is never trainable.</summary>
+    public bool InferenceMode { get; set; }
+
+    /// <summary>The modules to adapt. Required.</summary>
+    public TargetModules? TargetModules { get; set; }
+
+    /// <summary>Modules never to adapt (same matching rules as <see cref="TargetModules"/>, applied first).</summary>
+    public TargetModules? ExcludeModules { get; set; }
+
+    /// <summary>Adapt only layers with these indices (empty or null: no restriction).</summary>
+    public IReadOnlyList<int>? LayersToTransform { get; set; }
+
+    /// <summary>Names of the layer list(s) (<c>layers</c>, <c>h</c>, ...) whose index <see cref="LayersToTransform"/> reads.</summary>
+    public IReadOnlyList<string>? LayersPattern { get; set; }
+
+    /// <summary>Modules trained in full (a trainable copy per adapter) and saved with the adapter, such as a classifier head.</summary>
+    public IReadOnlyList<string>? ModulesToSave { get; set; }
+
+    /// <summary>Which biases are trained.</summary>
+    public BiasMode Bias { get; set; } = BiasMode.None;
+
+    /// <summary>
+    /// PEFT's <c>fan_in_fan_out</c>. PeftSharp reads the layout from the module type (Conv1D is
+    /// transposed, Linear is not), so this only records what a PEFT config said.
+    /// </summary>
+    public bool FanInFanOut { get; set; }
+
+    /// <summary>Checks the configuration before anything is injected.</summary>
+    /// <exception cref="PeftConfigurationException">A field is missing or out of range.</exception>
+    public virtual void Validate()
+    {
+        if (TargetModules is null)
+        {
+            throw new PeftConfigurationException($"{GetType().Name}.TargetModules is required (names, a regex, or all-linear)");
+        }
+
+        if (TargetModules.Kind == TargetModulesKind.Regex && LayersToTransform is { Count: > 0 })
+        {
+            throw new PeftConfigurationException("LayersToTransform cannot be combined with a regex TargetModules (write the layer index into the regex)");
+        }
+
+        if (TargetModules.Kind == TargetModulesKind.Regex && LayersPattern is { Count: > 0 })
+        {
+            throw new PeftConfigurationException("LayersPattern cannot be combined with a regex TargetModules");
+        }
+
+        if (LayersToTransform is not null && LayersToTransform.Any(i => i < 0))
+        {
+            throw new PeftConfigurationException("LayersToTransform holds a negative layer index");
+        }
+    }
+
+    /// <summary>Builds the path this method adds to the layer <paramref name="moduleName"/>.</summary>
+    public abstract LowRankPath CreatePath(string moduleName, LinearTarget target, AdapterBuildContext context);
+
+    /// <summary>Warnings about settings that matched nothing, given the names of the modules that were adapted.</summary>
+    public virtual IEnumerable<string> CheckAfterInjection(IReadOnlyList<string> adaptedModuleNames) => [];
+
+    /// <summary>The training-time controller of this method for the given adapted modules, or null when it needs none.</summary>
+    public virtual TrainingController? CreateController(IReadOnlyList<AdaptedModule> modules) => null;
+}
+
+/// <summary>What a method may use while it builds the paths of one adapter.</summary>
+public sealed class AdapterBuildContext
+{
+    /// <summary>Creates the context for adapter <paramref name="adapterName"/>.</summary>
+    public AdapterBuildContext(string adapterName, Generator? generator = null)
+    {
+        AdapterName = adapterName;
+        Generator = generator;
+    }
+
+    /// <summary>The adapter being built.</summary>
+    public string AdapterName { get; }
+
+    /// <summary>Random generator for initialisation; null uses the global generator (<c>torch.manual_seed</c>).</summary>
+    public Generator? Generator { get; }
+
+    /// <summary>State a method shares between the paths of one adapter (for example tied tensors), keyed by the method.</summary>
+    public IDictionary<string, object> Shared { get; } = new Dictionary<string, object>(StringComparer.Ordinal);
+}
+
+/// <summary>An adapted module: its name in the model and its adapter layer.</summary>
+/// <param name="Name">The module's name inside the original model (for example <c>encoder.layer.0.attention.self.query</c>).</param>
+/// <param name="Layer">The adapter layer that replaced it.</param>
+public sealed record AdaptedModule(string Name, AdapterLayer Layer);

@@ -1,0 +1,32 @@
+using PeftSharp.Conformance;
+using PeftSharp.Methods.Lora;
+
+namespace PeftSharp.Adapters;
+
+/// <summary>A method PeftSharp implements: its names, its configuration type and its conformance handler.</summary>
+/// <param name="Name">Short name used by the CLI and conformance cases (<c>lora</c>, <c>dylora</c>, ...).</param>
+/// <param name="PeftType">PEFT's <c>peft_type</c> (<c>LORA</c>, ...).</param>
+/// <param name="ConfigType">The method's <see cref="AdapterConfig"/> type.</param>
+/// <param name="CreateConformanceHandler">Creates the handler for the method's conformance cases, or null.</param>
+public sealed record AdapterMethodInfo(string Name, string PeftType, Type ConfigType, Func<IConformanceHandler>? CreateConformanceHandler);
+
+/// <summary>
+/// The methods PeftSharp knows. Injection, IO, the trainer and the CLI look methods up here and never
+/// name one; adding a method means adding its folder and one line below.
+/// </summary>
+public static class AdapterMethodRegistry
+{
+    private static readonly List<AdapterMethodInfo> Methods =
+    [
+        new("lora", LoraConfig.Type, typeof(LoraConfig), () => new LoraConformance()),
+    ];
+
+    /// <summary>Every registered method.</summary>
+    public static IReadOnlyList<AdapterMethodInfo> All => Methods;
+
+    /// <summary>The method called <paramref name="name"/> (short name or PEFT type, any case), or null.</summary>
+    public static AdapterMethodInfo? Find(string name) =>
+        Methods.FirstOrDefault(m =>
+            string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase) ||
+            string.Equals(m.PeftType, name, StringComparison.OrdinalIgnoreCase));
+}

@@ -1,0 +1,90 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PeftSharp.Adapters;
+
+/// <summary>
+/// A low-rank path: the method-specific part of an <see cref="AdapterLayer"/>. Its forward returns
+/// only the increment <c>ΔW·x</c> (already scaled); the layer adds it to the frozen base output.
+/// Every method (LoRA, DyLoRA, AdaLoRA, SoRA, SARA, Tied-LoRA) implements one.
+/// </summary>
+public abstract class LowRankPath : nn.Module<Tensor, Tensor>
+{
+    /// <summary>Creates a path for a layer of the given sizes.</summary>
+    protected LowRankPath(string name, int inFeatures, int outFeatures) : base(name)
+    {
+        if (inFeatures <= 0 || outFeatures <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(inFeatures), $"layer sizes must be positive, got in={inFeatures}, out={outFeatures}");
+        }
+
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+    }
+
+    /// <summary>Input features of the adapted layer.</summary>
+    public int InFeatures { get; }
+
+    /// <summary>Output features of the adapted layer.</summary>
+    public int OutFeatures { get; }
+
+    /// <summary>The rank the forward uses now (for adaptive methods, the number of live components).</summary>
+    public abstract int Rank { get; }
+
+    /// <summary>The effective scaling <c>s_eff</c> the forward applies now.</summary>
+    public abstract double Scaling { get; }
+
+    /// <summary>
+    /// Returns <paramref name="baseOutput"/> plus this path's increment for <paramref name="input"/>.
+    /// Both are 2-D, <c>(tokens, out)</c> and <c>(tokens, in)</c>. The caller owns
+    /// <paramref name="baseOutput"/> and allows it to be updated in place (it is the fresh output of
+    /// the frozen layer), which lets a path fuse the addition into its last matmul.
+    /// </summary>
+    public virtual Tensor AddDelta(Tensor baseOutput, Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var delta = forward(input);
+        var sum = baseOutput + (delta.dtype == baseOutput.dtype ? delta : delta.to(baseOutput.dtype));
+        return sum.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>False for paths whose increment depends on the input (for example a token router): they cannot be merged.</summary>
+    public virtual bool SupportsMerge => true;
+
+    /// <summary>The increment <c>ΔW</c> as a <c>(out, in)</c> float32 tensor, computed without gradient. The caller owns it.</summary>
+    public abstract Tensor DeltaWeight();
+
+    /// <summary>
+    /// The path as a plain LoRA of the same function: <c>ΔW = Scaling · B · A</c> with only the live
+    /// components kept. The caller owns the returned tensors.
+    /// </summary>
+    public abstract PlainLoraFactors ToPlainLora();
+
+    /// <summary>
+    /// The path's tensors under their PEFT checkpoint names, relative to the adapted module
+    /// (for LoRA: <c>lora_A.weight</c>, <c>lora_B.weight</c>). These are the live parameters.
+    /// </summary>
+    public abstract IEnumerable<KeyValuePair<string, Tensor>> NamedAdapterTensors();
+
+    /// <summary>
+    /// Makes the path's trainable tensors require gradient (or not). Methods with tensors that are
+    /// always frozen (random bases, frozen shared projections) override this to leave them alone.
+    /// </summary>
+    public virtual void SetTrainable(bool trainable)
+    {
+        foreach (var parameter in parameters())
+        {
+            parameter.requires_grad = trainable;
+        }
+    }
+}
+
+/// <summary>A plain LoRA factorisation <c>ΔW = Scaling · B · A</c>.</summary>
+/// <param name="A">Down projection, <c>(r, in)</c>.</param>
+/// <param name="B">Up projection, <c>(out, r)</c>.</param>
+/// <param name="Scaling">The scaling applied to <c>B·A</c>.</param>
+public sealed record PlainLoraFactors(Tensor A, Tensor B, double Scaling)
+{
+    /// <summary>The rank (rows of <see cref="A"/>).</summary>
+    public int Rank => (int)A.shape[0];
+}

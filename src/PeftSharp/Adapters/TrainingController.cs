@@ -1,0 +1,54 @@
+using static TorchSharp.torch;
+
+namespace PeftSharp.Adapters;
+
+/// <summary>
+/// A method's training-time logic, called by the trainer at fixed points of every optimizer step:
+/// <see cref="OnStepBegin"/> → forward → <see cref="ExtraLoss"/> → backward →
+/// <see cref="OnAfterBackward"/> → clip → optimizer step → <see cref="OnAfterOptimizerStep"/> →
+/// zero grad; <see cref="OnTrainingEnd"/> (the finalize hook) once after the last step. With gradient accumulation each
+/// hook still runs once per optimizer step. Every hook is a no-op unless a method overrides it.
+/// </summary>
+public abstract class TrainingController
+{
+    /// <summary>Before the forward of optimizer step <paramref name="step"/> (0-based). DyLoRA samples its rank here.</summary>
+    public virtual void OnStepBegin(long step)
+    {
+    }
+
+    /// <summary>A loss term added to the task loss of this step (AdaLoRA's orthogonality penalty, SoRA's L1), or null.</summary>
+    public virtual Tensor? ExtraLoss(long step) => null;
+
+    /// <summary>After backward, before clipping and the optimizer step.</summary>
+    public virtual void OnAfterBackward(long step)
+    {
+    }
+
+    /// <summary>After the optimizer step, while gradients are still present (AdaLoRA's allocator, SoRA's threshold).</summary>
+    public virtual void OnAfterOptimizerStep(long step)
+    {
+    }
+
+    /// <summary>Once, after the last step.</summary>
+    public virtual void OnTrainingEnd()
+    {
+    }
+
+    /// <summary>The controller's state for a checkpoint (tensors are copies the caller owns).</summary>
+    public virtual ControllerState GetState() => new();
+
+    /// <summary>Restores state produced by <see cref="GetState"/>.</summary>
+    public virtual void LoadState(ControllerState state)
+    {
+    }
+}
+
+/// <summary>A controller's checkpointable state: named tensors and named numbers.</summary>
+public sealed class ControllerState
+{
+    /// <summary>Named tensors (EMAs, masks, generator state).</summary>
+    public Dictionary<string, Tensor> Tensors { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Named scalars (step counters, thresholds).</summary>
+    public Dictionary<string, double> Values { get; } = new(StringComparer.Ordinal);
+}

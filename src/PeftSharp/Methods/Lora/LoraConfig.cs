@@ -1,0 +1,124 @@
+using PeftSharp.Adapters;
+
+namespace PeftSharp.Methods.Lora;
+
+/// <summary>How LoRA factors start (PEFT's <c>init_lora_weights</c>).</summary>
+public enum LoraInit
+{
+    /// <summary>A Kaiming-uniform (a = √5, i.e. U(±1/√in)), B = 0: the adapter starts as the identity (PEFT: <c>true</c>).</summary>
+    Default,
+
+    /// <summary>A ~ N(0, (1/r)²), B = 0 (PEFT: <c>"gaussian"</c>).</summary>
+    Gaussian,
+
+    /// <summary>A and B both Kaiming-uniform: the adapter changes the output from the start; for tests and debugging (PEFT: <c>false</c>).</summary>
+    Random,
+}
+
+/// <summary>LoRA (Hu et al., 2021): <c>ΔW = (alpha / r) · B · A</c>, PEFT's <c>LoraConfig</c>.</summary>
+public sealed class LoraConfig : AdapterConfig
+{
+    /// <summary>PEFT's type name.</summary>
+    public const string Type = "LORA";
+
+    /// <inheritdoc />
+    public override string PeftType => Type;
+
+    /// <summary>Rank (default 8).</summary>
+    public int R { get; set; } = 8;
+
+    /// <summary>Scaling numerator (default 8).</summary>
+    public double LoraAlpha { get; set; } = 8;
+
+    /// <summary>Dropout probability on the adapter input only (default 0: identity).</summary>
+    public double LoraDropout { get; set; }
+
+    /// <summary>rsLoRA: scale by <c>alpha / √r</c> instead of <c>alpha / r</c>.</summary>
+    public bool UseRslora { get; set; }
+
+    /// <summary>Initialisation of A and B.</summary>
+    public LoraInit InitLoraWeights { get; set; } = LoraInit.Default;
+
+    /// <summary>Per-module rank overrides: the first key (a regex anchored at a dot boundary) matching a module name wins.</summary>
+    public OrderedDictionary<string, int> RankPattern { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Per-module alpha overrides, matched like <see cref="RankPattern"/>.</summary>
+    public OrderedDictionary<string, double> AlphaPattern { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The rank of module <paramref name="moduleName"/> after <see cref="RankPattern"/>.</summary>
+    public int RankFor(string moduleName) =>
+        TargetSelector.FindPatternKey(RankPattern.Keys, moduleName) is { } key ? RankPattern[key] : R;
+
+    /// <summary>The alpha of module <paramref name="moduleName"/> after <see cref="AlphaPattern"/>.</summary>
+    public double AlphaFor(string moduleName) =>
+        TargetSelector.FindPatternKey(AlphaPattern.Keys, moduleName) is { } key ? AlphaPattern[key] : LoraAlpha;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        if (R <= 0)
+        {
+            throw new PeftConfigurationException($"LoraConfig.R must be positive, got {R}");
+        }
+
+        if (LoraDropout is < 0 or >= 1 || double.IsNaN(LoraDropout))
+        {
+            throw new PeftConfigurationException($"LoraConfig.LoraDropout must be in [0, 1), got {LoraDropout}");
+        }
+
+        if (!double.IsFinite(LoraAlpha))
+        {
+            throw new PeftConfigurationException($"LoraConfig.LoraAlpha must be finite, got {LoraAlpha}");
+        }
+
+        foreach (var (key, rank) in RankPattern)
+        {
+            CheckPatternKey("RankPattern", key);
+            if (rank <= 0)
+            {
+                throw new PeftConfigurationException($"LoraConfig.RankPattern['{key}'] must be positive, got {rank}");
+            }
+        }
+
+        foreach (var (key, alpha) in AlphaPattern)
+        {
+            CheckPatternKey("AlphaPattern", key);
+            if (!double.IsFinite(alpha))
+            {
+                throw new PeftConfigurationException($"LoraConfig.AlphaPattern['{key}'] must be finite, got {alpha}");
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public override LowRankPath CreatePath(string moduleName, LinearTarget target, AdapterBuildContext context) =>
+        new LoraPath(target.InFeatures, target.OutFeatures, RankFor(moduleName), AlphaFor(moduleName), LoraDropout, UseRslora, InitLoraWeights, context.Generator);
+
+    /// <inheritdoc />
+    public override IEnumerable<string> CheckAfterInjection(IReadOnlyList<string> adaptedModuleNames)
+    {
+        foreach (var (name, keys) in new[] { ("rank_pattern", RankPattern.Keys.ToList()), ("alpha_pattern", AlphaPattern.Keys.ToList()) })
+        {
+            foreach (var key in keys)
+            {
+                if (!adaptedModuleNames.Any(m => TargetSelector.FindPatternKey([key], m) is not null))
+                {
+                    yield return $"{name} key '{key}' matches no adapted module";
+                }
+            }
+        }
+    }
+
+    private static void CheckPatternKey(string field, string key)
+    {
+        try
+        {
+            _ = new System.Text.RegularExpressions.Regex(key);
+        }
+        catch (ArgumentException e)
+        {
+            throw new PeftConfigurationException($"LoraConfig.{field} key '{key}' is not a valid regular expression: {e.Message}");
+        }
+    }
+}

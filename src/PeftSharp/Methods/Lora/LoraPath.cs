@@ -1,0 +1,129 @@
+using PeftSharp.Adapters;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PeftSharp.Methods.Lora;
+
+/// <summary>The LoRA path: <c>s · B · A · dropout(x)</c>, <c>s = alpha / r</c> (rsLoRA: <c>alpha / √r</c>).</summary>
+public sealed class LoraPath : LowRankPath
+{
+    private readonly Parameter lora_A;
+    private readonly Parameter lora_B;
+    private readonly nn.Module<Tensor, Tensor>? lora_dropout;
+
+    /// <summary>Creates a rank-<paramref name="rank"/> path for a layer of the given sizes.</summary>
+    public LoraPath(int inFeatures, int outFeatures, int rank, double alpha, double dropout = 0, bool useRslora = false, LoraInit init = LoraInit.Default, Generator? generator = null)
+        : base(nameof(LoraPath), inFeatures, outFeatures)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rank);
+        Rank = rank;
+        Alpha = alpha;
+        Scaling = useRslora ? alpha / Math.Sqrt(rank) : alpha / rank;
+        lora_A = nn.Parameter(empty(rank, inFeatures));
+        lora_B = nn.Parameter(empty(outFeatures, rank));
+        using (no_grad())
+        {
+            var boundA = 1.0 / Math.Sqrt(inFeatures);
+            switch (init)
+            {
+                case LoraInit.Default:
+                    nn.init.uniform_(lora_A, -boundA, boundA, generator);
+                    lora_B.zero_();
+                    break;
+                case LoraInit.Gaussian:
+                    nn.init.normal_(lora_A, 0, 1.0 / rank, generator);
+                    lora_B.zero_();
+                    break;
+                default:
+                    nn.init.uniform_(lora_A, -boundA, boundA, generator);
+                    nn.init.uniform_(lora_B, -1.0 / Math.Sqrt(rank), 1.0 / Math.Sqrt(rank), generator);
+                    break;
+            }
+        }
+
+        if (dropout > 0)
+        {
+            lora_dropout = nn.Dropout(dropout);
+        }
+
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override int Rank { get; }
+
+    /// <summary>The scaling numerator.</summary>
+    public double Alpha { get; }
+
+    /// <inheritdoc />
+    public override double Scaling { get; }
+
+    /// <summary>Down projection <c>(r, in)</c>.</summary>
+    public Parameter A => lora_A;
+
+    /// <summary>Up projection <c>(out, r)</c>.</summary>
+    public Parameter B => lora_B;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        return matmul(ScaledDownProjection(input), lora_B.t()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Fused form of <c>baseOutput + forward(input)</c>: the scaling is applied to the rank-r
+    /// activations and the up-projection accumulates into <paramref name="baseOutput"/> in place
+    /// (one <c>addmm_</c>), so no full-size temporary is created.
+    /// </summary>
+    public override Tensor AddDelta(Tensor baseOutput, Tensor input)
+    {
+        if (baseOutput.dtype != lora_B.dtype)
+        {
+            return base.AddDelta(baseOutput, input);
+        }
+
+        using (NewDisposeScope())
+        {
+            baseOutput.addmm_(ScaledDownProjection(input), lora_B.t());
+        }
+
+        return baseOutput;
+    }
+
+    /// <summary><c>s · dropout(x) · Aᵀ</c>: the rank-r activations, scaled (cheap: r columns).</summary>
+    private Tensor ScaledDownProjection(Tensor input)
+    {
+        var x = lora_dropout is null ? input : lora_dropout.forward(input);
+        if (x.dtype != lora_A.dtype)
+        {
+            x = x.to(lora_A.dtype);
+        }
+
+        return matmul(x, lora_A.t()).mul_(Scaling);
+    }
+
+    /// <inheritdoc />
+    public override Tensor DeltaWeight()
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var delta = matmul(lora_B.to(ScalarType.Float32), lora_A.to(ScalarType.Float32)).mul_(Scaling);
+        return delta.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override PlainLoraFactors ToPlainLora()
+    {
+        using var noGrad = no_grad();
+        return new PlainLoraFactors(lora_A.detach().clone(), lora_B.detach().clone(), Scaling);
+    }
+
+    /// <inheritdoc />
+    public override IEnumerable<KeyValuePair<string, Tensor>> NamedAdapterTensors() =>
+    [
+        new("lora_A.weight", lora_A),
+        new("lora_B.weight", lora_B),
+    ];
+}

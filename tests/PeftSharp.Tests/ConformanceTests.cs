@@ -1,0 +1,65 @@
+using PeftSharp.Conformance;
+using PeftSharp.IO;
+using static TorchSharp.torch;
+using Xunit;
+
+namespace PeftSharp.Tests;
+
+public sealed class ConformanceTests
+{
+    private static readonly string Directory = Path.Combine(AppContext.BaseDirectory, "Conformance");
+
+    [Theory]
+    [InlineData("lora-forward-01")]
+    [InlineData("lora-forward-fifo-01")]
+    public void LoraCasesReproduceTheOfficialImplementation(string name)
+    {
+        var result = ConformanceRunner.Run(ConformanceCase.Load(Path.Combine(Directory, name + ".json")));
+        Assert.True(result.Status == ConformanceStatus.Pass, result.ToString());
+        Assert.True(result.Comparisons >= 2);
+    }
+
+    [Fact]
+    public void TheWholeDirectoryHasNoFailures()
+    {
+        var results = ConformanceRunner.RunDirectory(Directory);
+        Assert.Equal(15, results.Count);
+        Assert.DoesNotContain(results, r => r.Status == ConformanceStatus.Fail);
+        Assert.Equal(2, results.Count(r => r.Status == ConformanceStatus.Pass));
+        Assert.StartsWith("2 passed, 0 failed", ConformanceRunner.Summary(results));
+    }
+
+    [Fact]
+    public void ACorruptedExpectationFailsAndSaysWhere()
+    {
+        var temp = System.IO.Directory.CreateTempSubdirectory("peftsharp-conformance-");
+        try
+        {
+            File.Copy(Path.Combine(Directory, "lora-forward-01.json"), Path.Combine(temp.FullName, "lora-forward-01.json"));
+            var tensors = SafetensorsFile.ReadAll(Path.Combine(Directory, "lora-forward-01.safetensors"));
+            using (no_grad())
+            {
+                tensors["expect/y"][2, 5] += 1e-3f;
+            }
+
+            SafetensorsWriter.Save(Path.Combine(temp.FullName, "lora-forward-01.safetensors"), tensors);
+            var results = ConformanceRunner.RunDirectory(temp.FullName, "lora");
+            var result = Assert.Single(results);
+            Assert.Equal(ConformanceStatus.Fail, result.Status);
+            Assert.Equal("expect/y[2,5]", result.Where);
+            Assert.InRange(result.MaxError, 9e-4, 1.1e-3);
+        }
+        finally
+        {
+            temp.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void MethodFilterSelectsOnlyThatMethod()
+    {
+        var results = ConformanceRunner.RunDirectory(Directory, "dylora");
+        Assert.Equal(3, results.Count);
+        Assert.All(results, r => Assert.Equal("dylora", r.Method));
+    }
+}

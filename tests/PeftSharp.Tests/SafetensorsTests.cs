@@ -1,0 +1,121 @@
+using System.Text;
+using PeftSharp.IO;
+using TorchSharp;
+using static TorchSharp.torch;
+using Xunit;
+
+namespace PeftSharp.Tests;
+
+public sealed class SafetensorsTests : IDisposable
+{
+    private readonly DirectoryInfo _temp = Directory.CreateTempSubdirectory("peftsharp-st-");
+
+    public void Dispose() => _temp.Delete(recursive: true);
+
+    private string PathOf(string name) => Path.Combine(_temp.FullName, name);
+
+    private static byte[] File(string header, int dataBytes)
+    {
+        var json = Encoding.UTF8.GetBytes(header);
+        var bytes = new byte[8 + json.Length + dataBytes];
+        BitConverter.GetBytes((ulong)json.Length).CopyTo(bytes, 0);
+        json.CopyTo(bytes, 8);
+        return bytes;
+    }
+
+    [Fact]
+    public void RoundTripsEveryDtypeAndMetadata()
+    {
+        manual_seed(0);
+        var tensors = new Dictionary<string, Tensor>
+        {
+            ["f64"] = randn(2, 3, dtype: ScalarType.Float64),
+            ["f32"] = randn(4),
+            ["f16"] = randn(3, 2).to(ScalarType.Float16),
+            ["bf16"] = randn(5).to(ScalarType.BFloat16),
+            ["i64"] = tensor(new long[] { 1, -2, long.MaxValue }),
+            ["i32"] = tensor(new[] { 7, -8 }),
+            ["i16"] = tensor(new short[] { 3, -4 }),
+            ["i8"] = tensor(new sbyte[] { -5, 6 }),
+            ["u8"] = tensor(new byte[] { 250, 1 }),
+            ["bool"] = tensor(new[] { true, false, true }),
+            ["scalar"] = tensor(3.5f),
+            ["empty"] = zeros(0, 4),
+            ["transposed"] = randn(3, 4).t(),
+        };
+        SafetensorsWriter.Save(PathOf("all.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        using var file = SafetensorsFile.Open(PathOf("all.safetensors"));
+        Assert.Equal("pt", file.Metadata["format"]);
+        Assert.Equal(0, file.DataStart % 8);
+        foreach (var (name, expected) in tensors)
+        {
+            using var actual = file.Read(name);
+            Assert.Equal(expected.dtype, actual.dtype);
+            Assert.Equal(expected.shape, actual.shape);
+            Assert.True(TestUtil.Identical(actual, expected), name);
+        }
+
+        Assert.Equal("i64", file.Entries[0].Name);
+        Assert.Equal("bool", file.Entries[^1].Name);
+    }
+
+    [Theory]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, null)]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "needs 12 bytes")]
+    [InlineData("{\"a\":{\"dtype\":\"F99\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "F99")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8, "not valid UTF-8 JSON")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,16]}}", 8, "outside")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, "overlaps")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "hole")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "twice")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, "cover 4 bytes")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, "non-negative")]
+    [InlineData("{\"__metadata__\":{\"k\":1}}", 0, "expected a string")]
+    [InlineData("[1,2]", 0, "expected an object")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,4]}}", 4, "more than the file holds")]
+    public void HeadersAreValidatedWithTypedErrors(string header, int dataBytes, string? problem)
+    {
+        var path = PathOf("case.safetensors");
+        System.IO.File.WriteAllBytes(path, File(header, dataBytes));
+        if (problem is null)
+        {
+            using var ok = SafetensorsFile.Open(path);
+            Assert.Single(ok.Entries);
+            return;
+        }
+
+        var error = Assert.Throws<SafetensorsFormatException>(() => SafetensorsFile.Open(path));
+        Assert.Contains(problem, error.Message);
+        Assert.Contains(path, error.Message);
+    }
+
+    [Fact]
+    public void HeaderLengthBeyondTheFileOrTheBoundIsRejected()
+    {
+        var path = PathOf("len.safetensors");
+        var bytes = new byte[16];
+        BitConverter.GetBytes(1000UL).CopyTo(bytes, 0);
+        System.IO.File.WriteAllBytes(path, bytes);
+        Assert.Contains("past the end", Assert.Throws<SafetensorsFormatException>(() => SafetensorsFile.Open(path)).Message);
+        BitConverter.GetBytes(ulong.MaxValue).CopyTo(bytes, 0);
+        System.IO.File.WriteAllBytes(path, bytes);
+        Assert.Contains("exceeds the limit", Assert.Throws<SafetensorsFormatException>(() => SafetensorsFile.Open(path)).Message);
+        System.IO.File.WriteAllBytes(path, new byte[3]);
+        Assert.Contains("fewer than", Assert.Throws<SafetensorsFormatException>(() => SafetensorsFile.Open(path)).Message);
+    }
+
+    [Fact]
+    public void AFailedWriteLeavesThePreviousFileIntact()
+    {
+        var path = PathOf("keep.safetensors");
+        SafetensorsWriter.Save(path, new Dictionary<string, Tensor> { ["a"] = ones(3) });
+        var before = System.IO.File.ReadAllBytes(path);
+        Assert.Throws<InvalidOperationException>(() => AtomicFile.Write(path, stream =>
+        {
+            stream.Write(new byte[100]);
+            throw new InvalidOperationException("disk full (simulated)");
+        }));
+        Assert.Equal(before, System.IO.File.ReadAllBytes(path));
+        Assert.Single(Directory.GetFiles(_temp.FullName));
+    }
+}
