@@ -23,6 +23,7 @@ public static class Program
         root.Subcommands.Add(VersionCommand.Create());
         root.Subcommands.Add(ConformanceCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(FuzzCommand.Create());
         try
         {
             return root.Parse(args).Invoke();

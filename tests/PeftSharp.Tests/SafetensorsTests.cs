@@ -118,4 +118,73 @@ public sealed class SafetensorsTests : IDisposable
         Assert.Equal(before, System.IO.File.ReadAllBytes(path));
         Assert.Single(Directory.GetFiles(_temp.FullName));
     }
+
+    [Fact]
+    public void TenThousandFuzzCasesEndInTypedErrorsOrValidFiles()
+    {
+        var report = new SafetensorsFuzzer(seed: 20261122).Run(10_000, TimeSpan.FromSeconds(5));
+        Assert.True(report.Clean, report.FirstProblem);
+        Assert.Equal(10_000, report.Cases);
+        Assert.Equal(report.Cases, report.Rejected + report.Accepted);
+        Assert.True(report.Rejected > 9_000, report.Summary);
+        Assert.Equal($"10000 cases, {report.Rejected} rejected with typed errors, 0 untyped exceptions, 0 hangs", report.Summary);
+    }
+
+    [Fact]
+    public void EmptyTensorsWithOverflowingShapesAreRejected()
+    {
+        var path = PathOf("zero.safetensors");
+        System.IO.File.WriteAllBytes(path, File("{\"a\":{\"dtype\":\"F32\",\"shape\":[9223372036854775807,4,0],\"data_offsets\":[0,0]}}", 0));
+        Assert.Contains("too large", Assert.Throws<SafetensorsFormatException>(() => SafetensorsFile.Open(path)).Message);
+    }
+
+    [Fact]
+    public void ShardedCheckpointsRoundTripThroughTheIndex()
+    {
+        manual_seed(1);
+        var tensors = Enumerable.Range(0, 7).ToDictionary(i => $"layer.{i}.weight", i => randn(16, 8 + i));
+        var index = SafetensorsWriter.SaveSharded(_temp.FullName, tensors, maxShardBytes: 1500);
+        Assert.True(Directory.GetFiles(_temp.FullName, "model-*-of-*.safetensors").Length > 1);
+        using var checkpoint = SafetensorsCheckpoint.Open(_temp.FullName);
+        Assert.Equal(index, checkpoint.Path);
+        Assert.Equal(tensors.Keys.Order(), checkpoint.Names.Order());
+        foreach (var (name, expected) in tensors)
+        {
+            using var actual = checkpoint.Read(name);
+            Assert.True(TestUtil.Identical(actual, expected), name);
+        }
+    }
+
+    [Theory]
+    [InlineData("{\"weight_map\":{\"a\":\"../evil.safetensors\"}}", "not a file name")]
+    [InlineData("{\"weight_map\":{\"a\":\"missing.safetensors\"}}", "does not exist")]
+    [InlineData("{\"weight_map\":{\"nope\":\"model.safetensors\"}}", "has no such tensor")]
+    [InlineData("{\"weight_map\":[]}", "no \"weight_map\" object")]
+    [InlineData("{\"weight_map\":{\"a\":3}}", "expected a shard file name")]
+    [InlineData("{\"weight_map\":", "not valid JSON")]
+    public void ShardIndexProblemsAreTypedErrors(string index, string problem)
+    {
+        SafetensorsWriter.Save(PathOf("model.safetensors"), new Dictionary<string, Tensor> { ["a"] = ones(2) });
+        System.IO.File.WriteAllText(PathOf(SafetensorsCheckpoint.IndexFileName), index);
+        var error = Assert.Throws<SafetensorsFormatException>(() => SafetensorsCheckpoint.Open(_temp.FullName));
+        Assert.Contains(problem, error.Message);
+    }
+
+    [Fact]
+    public void InteropFixturesWrittenByAnotherWriterAreRead()
+    {
+        var root = Path.Combine(AppContext.BaseDirectory, "Interop");
+        using var gpt2 = SafetensorsCheckpoint.Open(Path.Combine(root, "gpt2-lora-c_attn", "base"));
+        Assert.Contains("transformer.h.0.attn.c_attn.weight", gpt2.Names);
+        var attn = gpt2.Entry("transformer.h.0.attn.c_attn.weight");
+        Assert.Equal(3 * attn.Shape[0], attn.Shape[1]);
+        using var adapter = SafetensorsFile.Open(Path.Combine(root, "bert-lora-patterns", "adapter", "adapter_model.safetensors"));
+        Assert.Equal("pt", adapter.Metadata["format"]);
+        Assert.Contains(adapter.Names, n => n.StartsWith("base_model.model.", StringComparison.Ordinal) && n.EndsWith(".lora_A.weight", StringComparison.Ordinal));
+        foreach (var name in adapter.Names)
+        {
+            using var tensor = adapter.Read(name);
+            Assert.True(torch.isfinite(tensor).all().item<bool>(), name);
+        }
+    }
 }

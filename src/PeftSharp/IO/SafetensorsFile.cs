@@ -14,7 +14,7 @@ namespace PeftSharp.IO;
 public sealed record SafetensorsEntry(string Name, string DType, long[] Shape, long Begin, long End);
 
 /// <summary>
-/// A validated safetensors file. <see cref="Open"/> reads and checks only the header; tensors are
+/// A validated safetensors file. <see cref="Open(string)"/> reads and checks only the header; tensors are
 /// read one at a time from disk by <see cref="Read"/>, so the file is never held twice in memory.
 /// </summary>
 public sealed class SafetensorsFile : IDisposable
@@ -23,13 +23,15 @@ public sealed class SafetensorsFile : IDisposable
     public const long MaxHeaderLength = 100_000_000;
 
     private const int MaxRank = 64;
-    private readonly FileStream _stream;
+    private readonly Stream _stream;
+    private readonly bool _leaveOpen;
     private readonly Dictionary<string, SafetensorsEntry> _entries;
 
-    private SafetensorsFile(string path, FileStream stream, long dataStart, List<SafetensorsEntry> entries, Dictionary<string, string> metadata)
+    private SafetensorsFile(string path, Stream stream, bool leaveOpen, long dataStart, List<SafetensorsEntry> entries, Dictionary<string, string> metadata)
     {
         FilePath = path;
         _stream = stream;
+        _leaveOpen = leaveOpen;
         DataStart = dataStart;
         Entries = entries;
         _entries = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
@@ -60,14 +62,36 @@ public sealed class SafetensorsFile : IDisposable
     public static SafetensorsFile Open(string path)
     {
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        return Open(stream, path, leaveOpen: false);
+    }
+
+    /// <summary>
+    /// Validates the safetensors content of a seekable <paramref name="stream"/>; <paramref name="name"/>
+    /// names it in errors. Unless <paramref name="leaveOpen"/>, the stream is disposed with the result
+    /// (or at once when validation fails).
+    /// </summary>
+    /// <exception cref="SafetensorsFormatException">The content breaks the format.</exception>
+    public static SafetensorsFile Open(Stream stream, string name, bool leaveOpen = false)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanSeek || !stream.CanRead)
+        {
+            throw new ArgumentException("the stream must be readable and seekable", nameof(stream));
+        }
+
         try
         {
-            var (dataStart, entries, metadata) = ReadHeader(path, stream);
-            return new SafetensorsFile(path, stream, dataStart, entries, metadata);
+            stream.Position = 0;
+            var (dataStart, entries, metadata) = ReadHeader(name, stream);
+            return new SafetensorsFile(name, stream, leaveOpen, dataStart, entries, metadata);
         }
         catch
         {
-            stream.Dispose();
+            if (!leaveOpen)
+            {
+                stream.Dispose();
+            }
+
             throw;
         }
     }
@@ -139,9 +163,15 @@ public sealed class SafetensorsFile : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _stream.Dispose();
+    public void Dispose()
+    {
+        if (!_leaveOpen)
+        {
+            _stream.Dispose();
+        }
+    }
 
-    private static (long DataStart, List<SafetensorsEntry> Entries, Dictionary<string, string> Metadata) ReadHeader(string path, FileStream stream)
+    private static (long DataStart, List<SafetensorsEntry> Entries, Dictionary<string, string> Metadata) ReadHeader(string path, Stream stream)
     {
         var fileLength = stream.Length;
         if (fileLength < 8)
@@ -306,17 +336,21 @@ public sealed class SafetensorsFile : IDisposable
             throw new SafetensorsFormatException(path, $"tensor '{name}': data_offsets [{begin}, {end}] lie outside the {bufferLength}-byte data buffer");
         }
 
-        // Saturate instead of overflowing: such a size can never match the offsets.
-        long bytes = shape.Any(d => d == 0) ? 0 : elementSize;
-        foreach (var dim in shape)
+        // The element count of the non-zero dimensions must fit in 64 bits even when another
+        // dimension is 0 (libtorch multiplies them all when it sizes storage). Saturate instead of
+        // overflowing: a saturated size can never match the offsets.
+        long extent = elementSize;
+        foreach (var dim in shape.Where(d => d != 0))
         {
-            if (bytes == 0 || bytes == long.MaxValue)
-            {
-                break;
-            }
-
-            bytes = bytes > long.MaxValue / dim ? long.MaxValue : bytes * dim;
+            extent = extent > long.MaxValue / dim ? long.MaxValue : extent * dim;
         }
+
+        if (extent == long.MaxValue && shape.Any(d => d == 0))
+        {
+            throw new SafetensorsFormatException(path, $"tensor '{name}': shape [{string.Join(", ", shape)}] is too large to describe, even though it is empty");
+        }
+
+        var bytes = shape.Any(d => d == 0) ? 0 : extent;
 
         if (bytes != end - begin)
         {

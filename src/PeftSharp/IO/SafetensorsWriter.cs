@@ -13,6 +13,13 @@ public static class SafetensorsWriter
     /// </summary>
     public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
+        var items = tensors.ToList();
+        AtomicFile.Write(path, stream => WriteTo(stream, items, metadata));
+    }
+
+    /// <summary>Writes the safetensors bytes of <paramref name="tensors"/> to <paramref name="output"/> (see <see cref="Save"/>).</summary>
+    public static void WriteTo(Stream output, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
         var items = tensors
             .Select(kv => (kv.Key, Tensor: kv.Value, DType: SafetensorsDType.NameOf(kv.Value.dtype)))
             .OrderBy(t => SafetensorsDType.WriteOrder(t.DType))
@@ -69,28 +76,71 @@ public static class SafetensorsWriter
         }
 
         var header = buffer.ToArray();
-        AtomicFile.Write(path, stream =>
+        output.Write(BitConverter.GetBytes((ulong)header.Length));
+        output.Write(header);
+        foreach (var item in items)
         {
-            stream.Write(BitConverter.GetBytes((ulong)header.Length));
-            stream.Write(header);
-            foreach (var item in items)
+            using var scope = NewDisposeScope();
+            var contiguous = item.Tensor.detach().cpu().contiguous();
+            if (contiguous.numel() == 0)
             {
-                using var scope = NewDisposeScope();
-                var contiguous = item.Tensor.detach().cpu().contiguous();
-                if (contiguous.numel() == 0)
-                {
-                    continue;
-                }
-
-                if (contiguous.numel() * contiguous.ElementSize <= int.MaxValue)
-                {
-                    stream.Write(contiguous.bytes);
-                }
-                else
-                {
-                    contiguous.WriteBytesToStream(stream, 1 << 20);
-                }
+                continue;
             }
-        });
+
+            if (contiguous.numel() * contiguous.ElementSize <= int.MaxValue)
+            {
+                output.Write(contiguous.bytes);
+            }
+            else
+            {
+                contiguous.WriteBytesToStream(output, 1 << 20);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="tensors"/> as a sharded checkpoint in <paramref name="directory"/>:
+    /// shards <c>model-0000i-of-0000n.safetensors</c> of at most <paramref name="maxShardBytes"/>
+    /// (a larger tensor gets a shard of its own) and <c>model.safetensors.index.json</c>, written last.
+    /// </summary>
+    /// <returns>The index file's path.</returns>
+    public static string SaveSharded(string directory, IEnumerable<KeyValuePair<string, Tensor>> tensors, long maxShardBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxShardBytes);
+        var shards = new List<List<KeyValuePair<string, Tensor>>> { new() };
+        long current = 0, total = 0;
+        foreach (var item in tensors)
+        {
+            var size = item.Value.numel() * item.Value.ElementSize;
+            if (current > 0 && current + size > maxShardBytes)
+            {
+                shards.Add([]);
+                current = 0;
+            }
+
+            shards[^1].Add(item);
+            current += size;
+            total += size;
+        }
+
+        var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < shards.Count; i++)
+        {
+            var name = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
+            Save(Path.Combine(directory, name), shards[i], new Dictionary<string, string> { ["format"] = "pt" });
+            foreach (var item in shards[i])
+            {
+                weightMap[item.Key] = name;
+            }
+        }
+
+        var index = new Dictionary<string, object>
+        {
+            ["metadata"] = new Dictionary<string, long> { ["total_size"] = total },
+            ["weight_map"] = weightMap,
+        };
+        var indexPath = Path.Combine(directory, SafetensorsCheckpoint.IndexFileName);
+        AtomicFile.WriteAllText(indexPath, JsonSerializer.Serialize(index, new JsonSerializerOptions { WriteIndented = true }));
+        return indexPath;
     }
 }
