@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+using PeftSharp.IO;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Adapters;
@@ -59,6 +61,96 @@ public abstract class AdapterConfig
     /// transposed, Linear is not), so this only records what a PEFT config said.
     /// </summary>
     public bool FanInFanOut { get; set; }
+
+    /// <summary>Fields of the file this configuration was read from that PeftSharp does not know; written back on save.</summary>
+    public Dictionary<string, JsonNode?> ExtraFields { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>PEFT's name for <see cref="BiasMode.AdapterOnly"/> in this method's config (<c>lora_only</c> for the LoRA family).</summary>
+    protected virtual string AdapterOnlyBiasName => "lora_only";
+
+    /// <summary>PEFT task types a config may name.</summary>
+    public static IReadOnlyList<string> TaskTypes { get; } = ["SEQ_CLS", "SEQ_2_SEQ_LM", "CAUSAL_LM", "TOKEN_CLS", "QUESTION_ANS", "FEATURE_EXTRACTION"];
+
+    /// <summary>
+    /// Writes this configuration's fields under PEFT's names (snake_case) into <paramref name="json"/>.
+    /// A method overrides it to add its own fields after calling the base.
+    /// </summary>
+    public virtual void WriteJson(JsonObject json)
+    {
+        json["peft_type"] = PeftType;
+        json["task_type"] = TaskType;
+        json["base_model_name_or_path"] = BaseModelNameOrPath;
+        json["revision"] = Revision;
+        json["inference_mode"] = InferenceMode;
+        json["target_modules"] = TargetModulesJson(TargetModules);
+        if (ExcludeModules is not null)
+        {
+            json["exclude_modules"] = TargetModulesJson(ExcludeModules);
+        }
+
+        json["layers_to_transform"] = LayersToTransform is null ? null : new JsonArray([.. LayersToTransform.Select(i => JsonValue.Create(i))]);
+        json["layers_pattern"] = LayersPattern is null ? null : LayersPattern.Count == 1 ? LayersPattern[0] : new JsonArray([.. LayersPattern.Select(p => JsonValue.Create(p))]);
+        json["modules_to_save"] = ModulesToSave is null ? null : new JsonArray([.. ModulesToSave.Select(m => JsonValue.Create(m))]);
+        json["bias"] = Bias switch { BiasMode.All => "all", BiasMode.AdapterOnly => AdapterOnlyBiasName, _ => "none" };
+        json["fan_in_fan_out"] = FanInFanOut;
+        foreach (var (key, value) in ExtraFields)
+        {
+            json[key] = value?.DeepClone();
+        }
+    }
+
+    /// <summary>
+    /// Reads this configuration's fields from <paramref name="json"/> (missing fields keep their
+    /// defaults). A method overrides it to read its own fields after calling the base. Anything a
+    /// reader cannot accept is a <see cref="ConfigFormatException"/> naming the field.
+    /// </summary>
+    public virtual void ReadJson(ConfigJson json, ICollection<string> warnings)
+    {
+        json.Ignore("peft_type");
+        json.Ignore("auto_mapping");
+        json.Ignore("peft_version");
+        TaskType = json.String("task_type");
+        if (TaskType is not null && !TaskTypes.Contains(TaskType))
+        {
+            throw json.Error("task_type", $"'{TaskType}' is not one of {string.Join(", ", TaskTypes)}");
+        }
+
+        BaseModelNameOrPath = json.String("base_model_name_or_path");
+        Revision = json.String("revision");
+        InferenceMode = json.Bool("inference_mode", false);
+        TargetModules = ReadTargetModules(json, "target_modules");
+        ExcludeModules = ReadTargetModules(json, "exclude_modules");
+        LayersToTransform = json.Ints("layers_to_transform");
+        LayersPattern = json.Strings("layers_pattern");
+        ModulesToSave = json.Strings("modules_to_save");
+        var bias = json.String("bias", "none");
+        Bias = bias == "none" ? BiasMode.None
+            : bias == "all" ? BiasMode.All
+            : bias == AdapterOnlyBiasName ? BiasMode.AdapterOnly
+            : throw json.Error("bias", $"'{bias}' is not one of none, all, {AdapterOnlyBiasName}");
+        FanInFanOut = json.Bool("fan_in_fan_out", false);
+        if (json.Has("runtime_config"))
+        {
+            json.Ignore("runtime_config");
+            warnings.Add("runtime_config is never stored; it was dropped");
+        }
+    }
+
+    private static JsonNode? TargetModulesJson(TargetModules? targets) => targets?.Kind switch
+    {
+        null => null,
+        TargetModulesKind.AllLinear => "all-linear",
+        TargetModulesKind.Regex => targets.Pattern,
+        _ => new JsonArray([.. targets.Names.Select(n => JsonValue.Create(n))]),
+    };
+
+    private static TargetModules? ReadTargetModules(ConfigJson json, string field) => json.Node(field) switch
+    {
+        null => null,
+        JsonValue v when v.TryGetValue<string>(out var s) => Adapters.TargetModules.FromString(s),
+        JsonArray => json.Strings(field) is { Count: > 0 } names ? Adapters.TargetModules.FromNames([.. names]) : null,
+        _ => throw json.Error(field, "expected a string or a list of strings"),
+    };
 
     /// <summary>Checks the configuration before anything is injected.</summary>
     /// <exception cref="PeftConfigurationException">A field is missing or out of range.</exception>

@@ -6,9 +6,9 @@ namespace PeftSharp.Adapters;
 /// <summary>A method PeftSharp implements: its names, its configuration type and its conformance handler.</summary>
 /// <param name="Name">Short name used by the CLI and conformance cases (<c>lora</c>, <c>dylora</c>, ...).</param>
 /// <param name="PeftType">PEFT's <c>peft_type</c> (<c>LORA</c>, ...).</param>
-/// <param name="ConfigType">The method's <see cref="AdapterConfig"/> type.</param>
+/// <param name="CreateConfig">Creates a configuration with the method's defaults (filled from a file by <see cref="AdapterConfig.ReadJson"/>).</param>
 /// <param name="CreateConformanceHandler">Creates the handler for the method's conformance cases, or null.</param>
-public sealed record AdapterMethodInfo(string Name, string PeftType, Type ConfigType, Func<IConformanceHandler>? CreateConformanceHandler);
+public sealed record AdapterMethodInfo(string Name, string PeftType, Func<AdapterConfig> CreateConfig, Func<IConformanceHandler>? CreateConformanceHandler);
 
 /// <summary>
 /// The methods PeftSharp knows. Injection, IO, the trainer and the CLI look methods up here and never
@@ -18,7 +18,7 @@ public static class AdapterMethodRegistry
 {
     private static readonly List<AdapterMethodInfo> Methods =
     [
-        new("lora", LoraConfig.Type, typeof(LoraConfig), () => new LoraConformance()),
+        new("lora", LoraConfig.Type, () => new LoraConfig(), () => new LoraConformance()),
     ];
 
     /// <summary>Every registered method.</summary>

@@ -9,7 +9,7 @@ namespace PeftSharp.Adapters;
 /// in <c>modules_to_save</c> a <see cref="ModulesToSaveWrapper"/>, and all base parameters are
 /// frozen. Use <see cref="Model"/> for the forward.
 /// </summary>
-public sealed class PeftModel
+public sealed partial class PeftModel
 {
     private const string DefaultAdapter = "default";
     private readonly Dictionary<string, AdapterConfig> _configs = new(StringComparer.Ordinal);
@@ -284,6 +284,12 @@ public sealed class PeftModel
         if (_configs.ContainsKey(adapterName))
         {
             throw new ArgumentException($"an adapter named '{adapterName}' already exists", nameof(adapterName));
+        }
+
+        if (config.TargetModules is null && Model is IModelTypeProvider typed)
+        {
+            config.TargetModules = DefaultTargetModules.For(typed.ModelType)
+                ?? throw new PeftConfigurationException($"the config sets no target modules and PEFT has no default for model type '{typed.ModelType}'");
         }
 
         config.Validate();

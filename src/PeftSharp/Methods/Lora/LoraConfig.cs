@@ -1,4 +1,6 @@
+using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
+using PeftSharp.IO;
 
 namespace PeftSharp.Methods.Lora;
 
@@ -52,6 +54,87 @@ public sealed class LoraConfig : AdapterConfig
     /// <summary>The alpha of module <paramref name="moduleName"/> after <see cref="AlphaPattern"/>.</summary>
     public double AlphaFor(string moduleName) =>
         TargetSelector.FindPatternKey(AlphaPattern.Keys, moduleName) is { } key ? AlphaPattern[key] : LoraAlpha;
+
+    /// <summary>
+    /// LoRA options that change the math or the module tree and that PeftSharp does not implement;
+    /// a file that sets any of them to a non-default value is refused.
+    /// </summary>
+    private static readonly string[] UnsupportedOptions =
+    [
+        "use_dora", "lora_bias", "alora_invocation_tokens", "velora_config", "monteclora_config", "use_bdlora",
+        "arrow_config", "kasa_config", "use_qalora", "target_parameters", "layer_replication", "megatron_config",
+        "trainable_token_indices",
+    ];
+
+    /// <summary>Options that only steer initialisation (irrelevant once trained weights are loaded); read and ignored.</summary>
+    private static readonly string[] InitOnlyOptions =
+    [
+        "loftq_config", "eva_config", "corda_config", "lora_ga_config", "megatron_core", "qalora_group_size", "ensure_weight_tying",
+    ];
+
+    /// <inheritdoc />
+    public override void WriteJson(JsonObject json)
+    {
+        base.WriteJson(json);
+        json["r"] = R;
+        json["lora_alpha"] = NumberNode(LoraAlpha);
+        json["lora_dropout"] = LoraDropout;
+        json["use_rslora"] = UseRslora;
+        json["init_lora_weights"] = InitLoraWeights switch
+        {
+            LoraInit.Gaussian => JsonValue.Create("gaussian"),
+            LoraInit.Random => JsonValue.Create(false),
+            _ => JsonValue.Create(true),
+        };
+        json["rank_pattern"] = new JsonObject(RankPattern.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+        json["alpha_pattern"] = new JsonObject(AlphaPattern.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)NumberNode(kv.Value))));
+        json["use_dora"] = false;
+        json["layer_replication"] = null;
+        json["megatron_config"] = null;
+        json["megatron_core"] = "megatron.core";
+        json["loftq_config"] = new JsonObject();
+    }
+
+    /// <inheritdoc />
+    public override void ReadJson(ConfigJson json, ICollection<string> warnings)
+    {
+        base.ReadJson(json, warnings);
+        R = json.Int("r", 8);
+        LoraAlpha = json.Double("lora_alpha", 8);
+        LoraDropout = json.Double("lora_dropout", 0);
+        UseRslora = json.Bool("use_rslora", false);
+        InitLoraWeights = json.Node("init_lora_weights") switch
+        {
+            null => LoraInit.Default,
+            JsonValue v when v.TryGetValue<bool>(out var b) => b ? LoraInit.Default : LoraInit.Random,
+            JsonValue v when v.TryGetValue<string>(out var name) && name == "gaussian" => LoraInit.Gaussian,
+            // Data-dependent inits (pissa, olora, loftq, eva, ...) only matter before training; trained weights are loaded over them.
+            JsonValue v when v.TryGetValue<string>(out _) => LoraInit.Default,
+            _ => throw json.Error("init_lora_weights", "expected true, false or an init name"),
+        };
+        RankPattern = json.IntMap("rank_pattern");
+        AlphaPattern = json.DoubleMap("alpha_pattern");
+        foreach (var option in UnsupportedOptions)
+        {
+            var node = json.Node(option);
+            var isDefault = node is null
+                || (node is JsonValue v && v.TryGetValue<bool>(out var flag) && !flag)
+                || (node is JsonArray { Count: 0 })
+                || (node is JsonObject { Count: 0 });
+            if (!isDefault)
+            {
+                throw json.Error(option, $"unsupported LoRA option {option} = {node!.ToJsonString()}: PeftSharp does not implement it");
+            }
+        }
+
+        foreach (var option in InitOnlyOptions)
+        {
+            json.Ignore(option);
+        }
+    }
+
+    private static JsonNode NumberNode(double value) =>
+        value == Math.Floor(value) && Math.Abs(value) < int.MaxValue ? JsonValue.Create((int)value) : JsonValue.Create(value);
 
     /// <inheritdoc />
     public override void Validate()

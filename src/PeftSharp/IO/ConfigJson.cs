@@ -1,0 +1,204 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace PeftSharp.IO;
+
+/// <summary>A configuration file (adapter_config.json, run config, ...) that is malformed.</summary>
+public sealed class ConfigFormatException : PeftException
+{
+    /// <summary>Creates the exception for <paramref name="path"/>, field <paramref name="field"/> (null: the whole file).</summary>
+    public ConfigFormatException(string path, string? field, string problem, Exception? innerException = null)
+        : base(field is null ? $"{path}: {problem}" : $"{path}: field '{field}': {problem}", innerException)
+    {
+        FilePath = path;
+        Field = field;
+    }
+
+    /// <summary>The file.</summary>
+    public string FilePath { get; }
+
+    /// <summary>The offending field, or null.</summary>
+    public string? Field { get; }
+}
+
+/// <summary>
+/// Reads typed fields from a JSON object with errors that name the file, the field and what was
+/// expected, and remembers which fields were read so the rest can be kept and reported.
+/// </summary>
+public sealed class ConfigJson
+{
+    private readonly HashSet<string> _read = new(StringComparer.Ordinal);
+
+    /// <summary>Wraps <paramref name="root"/>, read from <paramref name="path"/>.</summary>
+    public ConfigJson(JsonObject root, string path)
+    {
+        Root = root;
+        Path = path;
+    }
+
+    /// <summary>The JSON object.</summary>
+    public JsonObject Root { get; }
+
+    /// <summary>The file it came from (for messages).</summary>
+    public string Path { get; }
+
+    /// <summary>Parses a file that must hold one JSON object.</summary>
+    /// <exception cref="ConfigFormatException">The file is not a JSON object.</exception>
+    public static ConfigJson Load(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new ConfigFormatException(path, null, "the file does not exist", e);
+        }
+
+        return Parse(bytes, path);
+    }
+
+    /// <summary>Parses UTF-8 JSON that must be one object.</summary>
+    public static ConfigJson Parse(ReadOnlySpan<byte> utf8, string path)
+    {
+        try
+        {
+            var node = JsonNode.Parse(utf8, documentOptions: new JsonDocumentOptions { MaxDepth = 64 });
+            return node is JsonObject root
+                ? new ConfigJson(root, path)
+                : throw new ConfigFormatException(path, null, $"expected a JSON object, found {Kind(node)}");
+        }
+        catch (JsonException e)
+        {
+            throw new ConfigFormatException(path, null, $"not valid JSON: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The fields that no getter has read, with their values.</summary>
+    public IEnumerable<KeyValuePair<string, JsonNode?>> Unread() => Root.Where(p => !_read.Contains(p.Key));
+
+    /// <summary>True when the field is present and not null.</summary>
+    public bool Has(string field) => Root[field] is not null;
+
+    /// <summary>Marks a field as handled without reading it (fields that are ignored on purpose).</summary>
+    public void Ignore(string field) => _read.Add(field);
+
+    /// <summary>The raw node of a field (null when absent or null).</summary>
+    public JsonNode? Node(string field)
+    {
+        _read.Add(field);
+        return Root[field];
+    }
+
+    /// <summary>A string field, or <paramref name="fallback"/> when absent or null.</summary>
+    public string? String(string field, string? fallback = null) => Node(field) switch
+    {
+        null => fallback,
+        JsonValue v when v.TryGetValue<string>(out var s) => s,
+        var other => throw Expected(field, "a string", other),
+    };
+
+    /// <summary>A boolean field, or <paramref name="fallback"/>.</summary>
+    public bool Bool(string field, bool fallback) => Node(field) switch
+    {
+        null => fallback,
+        JsonValue v when v.TryGetValue<bool>(out var b) => b,
+        var other => throw Expected(field, "true or false", other),
+    };
+
+    /// <summary>An integer field, or <paramref name="fallback"/>.</summary>
+    public int Int(string field, int fallback) => Node(field) switch
+    {
+        null => fallback,
+        var node => AsInt(field, node),
+    };
+
+    /// <summary>A number field, or <paramref name="fallback"/>.</summary>
+    public double Double(string field, double fallback) => Node(field) switch
+    {
+        null => fallback,
+        var node => AsDouble(field, node),
+    };
+
+    /// <summary>A list of strings; a single string becomes a one-element list; null when absent.</summary>
+    public List<string>? Strings(string field) => Node(field) switch
+    {
+        null => null,
+        JsonValue v when v.TryGetValue<string>(out var s) => [s],
+        JsonArray array => array.Select((item, i) => item is JsonValue iv && iv.TryGetValue<string>(out var s)
+            ? s
+            : throw Expected($"{field}[{i}]", "a string", item)).ToList(),
+        var other => throw Expected(field, "a string or a list of strings", other),
+    };
+
+    /// <summary>A list of integers; a single integer becomes a one-element list; null when absent.</summary>
+    public List<int>? Ints(string field) => Node(field) switch
+    {
+        null => null,
+        JsonArray array => array.Select((item, i) => AsInt($"{field}[{i}]", item)).ToList(),
+        var node => [AsInt(field, node)],
+    };
+
+    /// <summary>An object of integers (PEFT's rank_pattern), keeping the file's key order; empty when absent.</summary>
+    public OrderedDictionary<string, int> IntMap(string field) => Map(field, AsInt);
+
+    /// <summary>An object of numbers (PEFT's alpha_pattern), keeping key order; empty when absent.</summary>
+    public OrderedDictionary<string, double> DoubleMap(string field) => Map(field, AsDouble);
+
+    /// <summary>An error for field <paramref name="field"/>.</summary>
+    public ConfigFormatException Error(string field, string problem) => new(Path, field, problem);
+
+    private OrderedDictionary<string, T> Map<T>(string field, Func<string, JsonNode?, T> convert)
+    {
+        var result = new OrderedDictionary<string, T>(StringComparer.Ordinal);
+        switch (Node(field))
+        {
+            case null:
+                return result;
+            case JsonObject map:
+                foreach (var (key, value) in map)
+                {
+                    result[key] = convert($"{field}.{key}", value);
+                }
+
+                return result;
+            case var other:
+                throw Expected(field, "an object", other);
+        }
+    }
+
+    private int AsInt(string field, JsonNode? node)
+    {
+        if (node is JsonValue v)
+        {
+            if (v.TryGetValue<int>(out var i))
+            {
+                return i;
+            }
+
+            if (v.TryGetValue<double>(out var d) && d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue)
+            {
+                return (int)d;
+            }
+        }
+
+        throw Expected(field, "an integer", node);
+    }
+
+    private double AsDouble(string field, JsonNode? node) =>
+        node is JsonValue v && v.TryGetValue<double>(out var d) && double.IsFinite(d) ? d : throw Expected(field, "a number", node);
+
+    private ConfigFormatException Expected(string field, string expected, JsonNode? found) =>
+        new(Path, field, $"expected {expected}, found {Kind(found)}");
+
+    private static string Kind(JsonNode? node) => node switch
+    {
+        null => "null",
+        JsonObject => "an object",
+        JsonArray => "a list",
+        JsonValue v when v.TryGetValue<string>(out var s) => $"the string \"{(s.Length > 40 ? s[..40] + "…" : s)}\"",
+        JsonValue v => v.ToJsonString(),
+        _ => node.GetType().Name,
+    };
+}
