@@ -187,4 +187,32 @@ public sealed class SafetensorsTests : IDisposable
             Assert.True(torch.isfinite(tensor).all().item<bool>(), name);
         }
     }
+
+    [Theory]
+    [InlineData("bert-lora-patterns/adapter/adapter_model.safetensors")]
+    [InlineData("bert-adalora-compact/adapter/adapter_model.safetensors")]
+    [InlineData("gpt2-lora-c_attn/base/model.safetensors")]
+    public void TheWriterReproducesTheDataOfAnotherWriterByteForByte(string relative)
+    {
+        var original = Path.Combine(AppContext.BaseDirectory, "Interop", relative);
+        var tensors = SafetensorsFile.ReadAll(original);
+        Dictionary<string, string> metadata;
+        using (var file = SafetensorsFile.Open(original))
+        {
+            metadata = file.Metadata.ToDictionary();
+        }
+
+        var copy = PathOf("copy.safetensors");
+        SafetensorsWriter.Save(copy, tensors, metadata.Count > 0 ? metadata : null);
+
+        // Same tensors in the same data order (dtype, then name) with identical bytes; the headers
+        // differ only in where __metadata__ stands (the spec's reference writer puts it first).
+        using var a = SafetensorsFile.Open(original);
+        using var b = SafetensorsFile.Open(copy);
+        Assert.Equal(a.Entries, b.Entries, (x, y) => x.Name == y.Name && x.DType == y.DType && x.Shape.SequenceEqual(y.Shape) && x.Begin == y.Begin && x.End == y.End);
+        Assert.Equal(a.Metadata, b.Metadata);
+        Assert.Equal(System.IO.File.ReadAllBytes(original)[(int)a.DataStart..], System.IO.File.ReadAllBytes(copy)[(int)b.DataStart..]);
+        Assert.Equal(a.DataStart, b.DataStart);
+        Assert.StartsWith(metadata.Count > 0 ? "{\"__metadata__\":{\"format\":\"pt\"}," : "{\"", System.Text.Encoding.UTF8.GetString(System.IO.File.ReadAllBytes(copy), 8, 40));
+    }
 }
