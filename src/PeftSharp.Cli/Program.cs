@@ -24,6 +24,7 @@ public static class Program
         root.Subcommands.Add(ConformanceCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(FuzzCommand.Create());
+        root.Subcommands.Add(PredictCommand.Create());
         root.Subcommands.Add(SelfTestCommand.Create());
         try
         {

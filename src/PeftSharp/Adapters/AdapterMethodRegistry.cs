@@ -1,4 +1,5 @@
 using PeftSharp.Conformance;
+using PeftSharp.Methods.AdaLora;
 using PeftSharp.Methods.Lora;
 
 namespace PeftSharp.Adapters;
@@ -19,6 +20,7 @@ public static class AdapterMethodRegistry
     private static readonly List<AdapterMethodInfo> Methods =
     [
         new("lora", LoraConfig.Type, () => new LoraConfig(), () => new LoraConformance()),
+        new("adalora", AdaLoraConfig.Type, () => new AdaLoraConfig(), () => new AdaLoraConformance()),
     ];
 
     /// <summary>Every registered method.</summary>

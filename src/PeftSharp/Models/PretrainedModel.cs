@@ -1,0 +1,100 @@
+using PeftSharp.Adapters;
+using PeftSharp.IO;
+using static TorchSharp.torch;
+
+namespace PeftSharp.Models;
+
+/// <summary>What a model's output logits mean.</summary>
+public enum ModelTask
+{
+    /// <summary><c>(batch, labels)</c> class logits.</summary>
+    SequenceClassification,
+
+    /// <summary><c>(batch, T, vocab)</c> logits for masked positions.</summary>
+    MaskedLanguageModeling,
+
+    /// <summary><c>(batch, T, vocab)</c> next-token logits.</summary>
+    CausalLanguageModeling,
+}
+
+/// <summary>
+/// A Hugging Face architecture implemented in TorchSharp with Hugging Face's parameter names, so
+/// that <c>config.json</c> + <c>model.safetensors</c> load without conversion.
+/// </summary>
+public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHeadProvider
+{
+    /// <summary>Creates the model.</summary>
+    protected PretrainedModel(string name, ModelConfig config) : base(name)
+    {
+        Config = config;
+    }
+
+    /// <summary>The configuration.</summary>
+    public ModelConfig Config { get; }
+
+    /// <summary>What the logits mean.</summary>
+    public abstract ModelTask Task { get; }
+
+    /// <summary>The Hugging Face class name (<c>BertForSequenceClassification</c>, ...), written to <c>architectures</c>.</summary>
+    public abstract string ArchitectureName { get; }
+
+    /// <inheritdoc />
+    public string ModelType => Config.ModelType;
+
+    /// <inheritdoc />
+    public abstract IReadOnlyList<string> OutputHeadNames { get; }
+
+    /// <summary>The logits for a batch of token ids <c>(batch, T)</c>; masks are 1 for real tokens, 0 for padding.</summary>
+    public abstract Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null);
+
+    /// <summary>Maps a checkpoint tensor name to this model's name, or null to skip it (tied copies, non-persistent buffers).</summary>
+    protected internal abstract string? MapCheckpointName(string name);
+
+    /// <summary>True for model names a checkpoint may omit (for example a head that a base checkpoint lacks is not among them; tied weights are).</summary>
+    protected internal virtual bool MayBeMissing(string name) => false;
+
+    /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> (Hugging Face names) to <paramref name="directory"/>, atomically per file.</summary>
+    public void SavePretrained(string directory)
+    {
+        Config.Json["architectures"] = new System.Text.Json.Nodes.JsonArray(ArchitectureName);
+        SafetensorsWriter.Save(Path.Combine(directory, SafetensorsCheckpoint.SingleFileName), state_dict(), new Dictionary<string, string> { ["format"] = "pt" });
+        Config.Save(directory);
+    }
+
+    /// <summary>
+    /// Builds the model <paramref name="directory"/>'s <c>config.json</c> describes (by its first
+    /// architecture, else its model type) and loads its weights.
+    /// </summary>
+    /// <param name="directory">A Hugging Face model directory.</param>
+    /// <param name="strict">When false, names missing from the checkpoint (a new head) or unknown to the model are tolerated and listed in <paramref name="report"/>.</param>
+    /// <param name="report">What was loaded, missing and unexpected.</param>
+    /// <exception cref="WeightsLoadException">Strict loading found missing, unexpected or mis-shaped tensors.</exception>
+    /// <exception cref="ConfigFormatException">The config is malformed or names an architecture PeftSharp does not implement.</exception>
+    public static PretrainedModel FromPretrained(string directory, bool strict, out WeightsLoadReport report)
+    {
+        var model = Create(directory);
+        report = ModelWeights.Load(model, directory, model.MapCheckpointName, strict, model.MayBeMissing);
+        model.eval();
+        return model;
+    }
+
+    /// <summary>Loads a model strictly (see <see cref="FromPretrained(string, bool, out WeightsLoadReport)"/>).</summary>
+    public static PretrainedModel FromPretrained(string directory) => FromPretrained(directory, strict: true, out _);
+
+    /// <summary>Builds a randomly initialised model from the <c>config.json</c> at <paramref name="path"/> (a directory or the file).</summary>
+    public static PretrainedModel Create(string path)
+    {
+        var json = ModelConfig.LoadJson(path);
+        var architecture = json.Root["architectures"] is System.Text.Json.Nodes.JsonArray { Count: > 0 } list ? list[0]?.GetValue<string>() : null;
+        var modelType = json.Root["model_type"]?.GetValue<string>();
+        return (architecture, modelType) switch
+        {
+            ("BertForSequenceClassification", _) or (null, "bert") => new BertForSequenceClassification(new BertConfig(json)),
+            ("RobertaForSequenceClassification", _) or (null, "roberta") => new RobertaForSequenceClassification(new BertConfig(json)),
+            ("BertForMaskedLM", _) => new BertForMaskedLM(new BertConfig(json)),
+            ("RobertaForMaskedLM", _) => new RobertaForMaskedLM(new BertConfig(json)),
+            ("GPT2LMHeadModel", _) or (null, "gpt2") => new Gpt2LMHeadModel(new Gpt2Config(json)),
+            _ => throw json.Error("architectures", $"'{architecture ?? modelType}' is not implemented (BertForSequenceClassification, BertForMaskedLM, RobertaForSequenceClassification, RobertaForMaskedLM, GPT2LMHeadModel)"),
+        };
+    }
+}
