@@ -15,10 +15,18 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "models")
+        {
+            PeftSharp.Runtime.NativeHeap.KeepFreedMemory();
+            ModelThroughput.Run(args.Skip(1).ToArray());
+            return 0;
+        }
+
         var options = Options.Parse(args);
         if (options is null)
         {
             Console.Error.WriteLine("usage: PeftSharp.Bench lora-overhead [--tokens 2048] [--dim 768] [--rank 8] [--rounds 15] [--iterations 10] [--default-heap]");
+            Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
             return 1;
         }
 
@@ -93,7 +101,7 @@ internal static class Program
         Report("merged adapter forward / plain Linear forward", Compare(o, MergedForward, PlainForward), 1.01);
     }
 
-    private static (double Ratio, double A, double B) Compare(Options o, Action a, Action b)
+    internal static (double Ratio, double A, double B) Compare(Options o, Action a, Action b)
     {
         for (var i = 0; i < 3; i++)
         {
@@ -133,7 +141,7 @@ internal static class Program
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name}: {result.Ratio:F3} ({result.A:F2} ms vs {result.B:F2} ms; target ≤ {target:F2}: {(result.Ratio <= target ? "met" : "NOT met")})"));
 
-    private sealed record Options(int Tokens, int Dim, int Rank, int Rounds, int Iterations, bool DefaultHeap)
+    internal sealed record Options(int Tokens, int Dim, int Rank, int Rounds, int Iterations, bool DefaultHeap)
     {
         public static Options? Parse(string[] args)
         {
