@@ -25,6 +25,7 @@ public static class Program
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(FuzzCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());
+        root.Subcommands.Add(PretrainCommand.Create());
         root.Subcommands.Add(SelfTestCommand.Create());
         try
         {

@@ -153,8 +153,10 @@ public sealed class TargetingTests
     [Fact]
     public void AFieldTypedLinearCannotBeRewrittenAndSaysHowToFixIt()
     {
-        var error = Assert.Throws<InvalidOperationException>(() =>
-            PeftModel.Create(new SealedFieldModel(), new LoraConfig { TargetModules = TargetModules.FromNames("proj") }));
+        var model = new SealedFieldModel();
+        var error = Assert.Throws<ModuleReplacementException>(() =>
+            PeftModel.Create(model, new LoraConfig { TargetModules = TargetModules.FromNames("proj") }));
+        Assert.DoesNotContain(model.modules(), m => m is AdapterLayer);
         Assert.Contains("nn.Module<Tensor, Tensor>", error.Message);
     }
 

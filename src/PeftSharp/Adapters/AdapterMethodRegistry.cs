@@ -9,7 +9,12 @@ namespace PeftSharp.Adapters;
 /// <param name="PeftType">PEFT's <c>peft_type</c> (<c>LORA</c>, ...).</param>
 /// <param name="CreateConfig">Creates a configuration with the method's defaults (filled from a file by <see cref="AdapterConfig.ReadJson"/>).</param>
 /// <param name="CreateConformanceHandler">Creates the handler for the method's conformance cases, or null.</param>
-public sealed record AdapterMethodInfo(string Name, string PeftType, Func<AdapterConfig> CreateConfig, Func<IConformanceHandler>? CreateConformanceHandler);
+/// <param name="CreateTrainingConfig">
+/// The method's recommended configuration for fine-tuning an encoder's attention (query/value) with the
+/// classifier trained in full, given the total optimizer steps; null while the method cannot train.
+/// The trainer, <c>peft train</c> and <c>peft demo</c> use it.
+/// </param>
+public sealed record AdapterMethodInfo(string Name, string PeftType, Func<AdapterConfig> CreateConfig, Func<IConformanceHandler>? CreateConformanceHandler, Func<int, AdapterConfig>? CreateTrainingConfig = null);
 
 /// <summary>
 /// The methods PeftSharp knows. Injection, IO, the trainer and the CLI look methods up here and never
@@ -19,7 +24,7 @@ public static class AdapterMethodRegistry
 {
     private static readonly List<AdapterMethodInfo> Methods =
     [
-        new("lora", LoraConfig.Type, () => new LoraConfig(), () => new LoraConformance()),
+        new("lora", LoraConfig.Type, () => new LoraConfig(), () => new LoraConformance(), _ => LoraConfig.ForEncoderClassification()),
         new("adalora", AdaLoraConfig.Type, () => new AdaLoraConfig(), () => new AdaLoraConformance()),
     ];
 

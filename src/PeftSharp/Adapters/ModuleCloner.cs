@@ -38,15 +38,21 @@ public static class ModuleCloner
 
         if (module is not ICloneableModule)
         {
-            using var noGrad = no_grad();
-            var source = module.state_dict();
-            foreach (var (name, tensor) in copy.state_dict())
-            {
-                tensor.copy_(source[name]);
-            }
+            CopyState(module, copy);
         }
 
         copy.to(module.parameters().FirstOrDefault()?.device ?? CPU);
         return copy;
+    }
+
+    /// <summary>Copies every parameter and buffer value of <paramref name="source"/> into the same-named tensor of <paramref name="target"/>.</summary>
+    public static void CopyState(nn.Module source, nn.Module target)
+    {
+        using var noGrad = no_grad();
+        var values = source.state_dict();
+        foreach (var (name, tensor) in target.state_dict())
+        {
+            tensor.copy_(values[name]);
+        }
     }
 }

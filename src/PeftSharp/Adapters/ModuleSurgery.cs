@@ -30,16 +30,59 @@ public static class ModuleSurgery
     }
 
     /// <summary>Replaces the module called <paramref name="fullName"/> under <paramref name="root"/> by <paramref name="replacement"/>.</summary>
-    /// <exception cref="InvalidOperationException">The parent holds the child in a way that cannot be rewritten (for example a field typed <c>Linear</c>).</exception>
+    /// <exception cref="ModuleReplacementException">The parent holds the child in a way that cannot be rewritten (for example a field typed <c>Linear</c>).</exception>
     public static void ReplaceChild(nn.Module root, string fullName, nn.Module replacement)
     {
-        var split = fullName.LastIndexOf('.');
-        var parent = split < 0 ? root : GetModule(root, fullName[..split]);
-        var name = fullName[(split + 1)..];
-        ReplaceDirectChild(parent, name, replacement, fullName);
+        var (parent, name) = Parent(root, fullName);
+        Check(parent, name, replacement.GetType(), fullName);
+        ReplaceDirectChild(parent, name, replacement);
     }
 
-    private static void ReplaceDirectChild(nn.Module parent, string name, nn.Module replacement, string fullName)
+    /// <summary>Throws what <see cref="ReplaceChild"/> would throw for a replacement of type <paramref name="replacementType"/>, without changing anything.</summary>
+    /// <exception cref="ModuleReplacementException">The child cannot be replaced by that type.</exception>
+    public static void CheckReplaceable(nn.Module root, string fullName, Type replacementType)
+    {
+        var (parent, name) = Parent(root, fullName);
+        Check(parent, name, replacementType, fullName);
+    }
+
+    private static (nn.Module Parent, string Name) Parent(nn.Module root, string fullName)
+    {
+        var split = fullName.LastIndexOf('.');
+        return (split < 0 ? root : GetModule(root, fullName[..split]), fullName[(split + 1)..]);
+    }
+
+    private static void Check(nn.Module parent, string name, Type replacementType, string fullName)
+    {
+        if (parent is Sequential)
+        {
+            return;
+        }
+
+        var field = FindField(parent.GetType(), name);
+        if (field is not null && !field.FieldType.IsAssignableFrom(replacementType))
+        {
+            throw new ModuleReplacementException(
+                $"cannot replace '{fullName}': its parent {parent.GetType().Name} holds it in field '{field.Name}' of type {field.FieldType.Name}, " +
+                $"which cannot hold a {replacementType.Name}; declare the field as nn.Module<Tensor, Tensor>");
+        }
+
+        var generic = parent.GetType().IsGenericType ? parent.GetType().GetGenericTypeDefinition() : null;
+        var elementType = generic is null ? null : parent.GetType().GetGenericArguments()[0];
+        if ((generic == typeof(ModuleList<>) || generic == typeof(ModuleDict<>)) && !elementType!.IsAssignableFrom(replacementType))
+        {
+            throw new ModuleReplacementException(
+                $"cannot replace '{fullName}': its parent is a {generic.Name.Split('`')[0]}<{elementType.Name}>, which cannot hold a {replacementType.Name}");
+        }
+
+        if (field is null && generic != typeof(ModuleList<>) && generic != typeof(ModuleDict<>))
+        {
+            throw new ModuleReplacementException(
+                $"cannot replace '{fullName}': its parent {parent.GetType().Name} registers it without a field, ModuleList, ModuleDict or Sequential PeftSharp can rewrite");
+        }
+    }
+
+    private static void ReplaceDirectChild(nn.Module parent, string name, nn.Module replacement)
     {
         if (parent is Sequential sequential)
         {
@@ -48,7 +91,7 @@ public static class ModuleSurgery
             var index = names.IndexOf(name);
             if (index < 0)
             {
-                throw new KeyNotFoundException($"Sequential parent of '{fullName}' has no child '{name}'");
+                throw new KeyNotFoundException($"Sequential parent has no child '{name}'");
             }
 
             modules[index] = replacement;
@@ -56,27 +99,7 @@ public static class ModuleSurgery
         }
 
         var field = FindField(parent.GetType(), name);
-        if (field is not null && !field.FieldType.IsInstanceOfType(replacement))
-        {
-            throw new InvalidOperationException(
-                $"cannot replace '{fullName}': its parent {parent.GetType().Name} holds it in field '{field.Name}' of type {field.FieldType.Name}, " +
-                $"which cannot hold a {replacement.GetType().Name}; declare the field as nn.Module<Tensor, Tensor>");
-        }
-
         var generic = parent.GetType().IsGenericType ? parent.GetType().GetGenericTypeDefinition() : null;
-        var elementType = generic is null ? null : parent.GetType().GetGenericArguments()[0];
-        if ((generic == typeof(ModuleList<>) || generic == typeof(ModuleDict<>)) && !elementType!.IsInstanceOfType(replacement))
-        {
-            throw new InvalidOperationException(
-                $"cannot replace '{fullName}': its parent is a {generic.Name.Split('`')[0]}<{elementType.Name}>, which cannot hold a {replacement.GetType().Name}");
-        }
-
-        if (field is null && generic != typeof(ModuleList<>) && generic != typeof(ModuleDict<>))
-        {
-            throw new InvalidOperationException(
-                $"cannot replace '{fullName}': its parent {parent.GetType().Name} registers it without a field, ModuleList, ModuleDict or Sequential PeftSharp can rewrite");
-        }
-
         var registry = (OrderedDict<string, nn.Module>)typeof(nn.Module).GetField("_internal_submodules", InstanceFields)!.GetValue(parent)!;
         registry[name] = replacement;
         if (generic == typeof(ModuleList<>))
@@ -111,4 +134,13 @@ public static class ModuleSurgery
 
     private static string ComponentName(FieldInfo field) =>
         field.GetCustomAttribute<ComponentNameAttribute>()?.Name ?? field.Name;
+}
+
+/// <summary>A module that cannot be swapped for an adapter wrapper where its parent holds it.</summary>
+public sealed class ModuleReplacementException : PeftException
+{
+    /// <summary>Creates the exception.</summary>
+    public ModuleReplacementException(string message) : base(message)
+    {
+    }
 }

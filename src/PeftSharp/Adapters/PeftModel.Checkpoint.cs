@@ -138,6 +138,14 @@ public sealed partial class PeftModel
         return config;
     }
 
+    /// <summary>Copies the weights saved in <paramref name="directory"/> into the existing adapter <paramref name="adapterName"/> (strict).</summary>
+    public void LoadAdapterWeights(string directory, string adapterName)
+    {
+        ThrowIfUnloaded();
+        GetConfig(adapterName);
+        LoadWeights(directory, adapterName, strict: true);
+    }
+
     private void LoadWeights(string directory, string adapterName, bool strict)
     {
         var path = Path.Combine(directory, WeightsFileName);

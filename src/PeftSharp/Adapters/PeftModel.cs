@@ -296,6 +296,16 @@ public sealed partial class PeftModel
         var targets = FindTargets(config);
         var savedTargets = FindModulesToSave(config);
 
+        foreach (var (name, module) in targets.Where(t => t.Module is not AdapterLayer))
+        {
+            ModuleSurgery.CheckReplaceable(Model, name, typeof(AdapterLayer));
+        }
+
+        foreach (var (name, module) in savedTargets.Where(t => t.Module is not ModulesToSaveWrapper))
+        {
+            ModuleSurgery.CheckReplaceable(Model, name, typeof(ModulesToSaveWrapper));
+        }
+
         var context = new AdapterBuildContext(adapterName, generator);
         var built = new List<(string Name, AdapterLayer? Existing, LowRankPath Path, nn.Module Module)>();
         foreach (var (name, module) in targets)

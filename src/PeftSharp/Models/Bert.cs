@@ -200,15 +200,25 @@ public sealed class BertEncoder : nn.Module
 }
 
 /// <summary>The pooler: <c>dense</c> and tanh on the first token.</summary>
-public sealed class BertPooler : nn.Module<Tensor, Tensor>
+public sealed class BertPooler : nn.Module<Tensor, Tensor>, Adapters.ICloneableModule
 {
     private readonly nn.Module<Tensor, Tensor> dense;
+    private readonly BertConfig _config;
 
     /// <summary>Creates the pooler.</summary>
     public BertPooler(BertConfig config) : base(nameof(BertPooler))
     {
+        _config = config;
         dense = nn.Linear(config.HiddenSize, config.HiddenSize);
         RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public nn.Module<Tensor, Tensor> CloneModule()
+    {
+        var copy = new BertPooler(_config);
+        Adapters.ModuleCloner.CopyState(this, copy);
+        return copy;
     }
 
     /// <inheritdoc />
@@ -224,7 +234,7 @@ public sealed class BertModel : nn.Module
 {
     private readonly BertEmbeddings embeddings;
     private readonly BertEncoder encoder;
-    private readonly BertPooler? pooler;
+    private readonly nn.Module<Tensor, Tensor>? pooler;
 
     /// <summary>Creates the backbone.</summary>
     public BertModel(BertConfig config, bool addPoolingLayer) : base(nameof(BertModel))

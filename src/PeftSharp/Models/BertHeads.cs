@@ -75,13 +75,7 @@ public sealed class RobertaClassificationHead : nn.Module<Tensor, Tensor>, IClon
     public nn.Module<Tensor, Tensor> CloneModule()
     {
         var copy = new RobertaClassificationHead(_config);
-        using var noGrad = no_grad();
-        var source = state_dict();
-        foreach (var (name, tensor) in copy.state_dict())
-        {
-            tensor.copy_(source[name]);
-        }
-
+        Adapters.ModuleCloner.CopyState(this, copy);
         return copy;
     }
 }

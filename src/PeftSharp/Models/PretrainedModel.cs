@@ -53,11 +53,19 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
     /// <summary>True for model names a checkpoint may omit (for example a head that a base checkpoint lacks is not among them; tied weights are).</summary>
     protected internal virtual bool MayBeMissing(string name) => false;
 
-    /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> (Hugging Face names) to <paramref name="directory"/>, atomically per file.</summary>
-    public void SavePretrained(string directory)
+    /// <summary>
+    /// Writes <c>config.json</c> and <c>model.safetensors</c> (Hugging Face names) to
+    /// <paramref name="directory"/>, atomically per file; floating tensors are stored as
+    /// <paramref name="dtype"/> when given (loading converts back to the model's dtype).
+    /// </summary>
+    public void SavePretrained(string directory, ScalarType? dtype = null)
     {
         Config.Json["architectures"] = new System.Text.Json.Nodes.JsonArray(ArchitectureName);
-        SafetensorsWriter.Save(Path.Combine(directory, SafetensorsCheckpoint.SingleFileName), state_dict(), new Dictionary<string, string> { ["format"] = "pt" });
+        using var scope = NewDisposeScope();
+        var tensors = state_dict().ToDictionary(
+            kv => kv.Key,
+            kv => dtype is { } d && kv.Value.is_floating_point() ? kv.Value.detach().to(d) : kv.Value);
+        SafetensorsWriter.Save(Path.Combine(directory, SafetensorsCheckpoint.SingleFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         Config.Save(directory);
     }
 
@@ -82,9 +90,38 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
     public static PretrainedModel FromPretrained(string directory) => FromPretrained(directory, strict: true, out _);
 
     /// <summary>Builds a randomly initialised model from the <c>config.json</c> at <paramref name="path"/> (a directory or the file).</summary>
-    public static PretrainedModel Create(string path)
+    public static PretrainedModel Create(string path) => Create(ModelConfig.LoadJson(path));
+
+    /// <summary>
+    /// A sequence classifier over <paramref name="labels"/> built on the encoder saved in
+    /// <paramref name="baseDirectory"/> (for example a masked-LM checkpoint): the encoder weights are
+    /// loaded, the classifier (and BERT's pooler, when the checkpoint has none) start random.
+    /// </summary>
+    /// <exception cref="WeightsLoadException">Encoder weights other than the head are missing or mis-shaped.</exception>
+    public static PretrainedModel ForSequenceClassification(string baseDirectory, IReadOnlyList<string> labels, out WeightsLoadReport report)
     {
-        var json = ModelConfig.LoadJson(path);
+        var json = ModelConfig.LoadJson(baseDirectory);
+        var root = (System.Text.Json.Nodes.JsonObject)json.Root.DeepClone();
+        var modelType = root["model_type"]?.GetValue<string>();
+        root["architectures"] = new System.Text.Json.Nodes.JsonArray(modelType == "roberta" ? "RobertaForSequenceClassification" : "BertForSequenceClassification");
+        root["id2label"] = new System.Text.Json.Nodes.JsonObject(labels.Select((l, i) => KeyValuePair.Create(i.ToString(System.Globalization.CultureInfo.InvariantCulture), (System.Text.Json.Nodes.JsonNode?)l)));
+        root["label2id"] = new System.Text.Json.Nodes.JsonObject(labels.Select((l, i) => KeyValuePair.Create(l, (System.Text.Json.Nodes.JsonNode?)i)));
+        root.Remove("num_labels");
+        var model = Create(new ConfigJson(root, json.Path));
+        report = ModelWeights.Load(model, baseDirectory, model.MapCheckpointName, strict: false);
+        var missing = report.Missing.Where(n => !n.StartsWith("classifier.", StringComparison.Ordinal) && !n.Contains(".pooler.", StringComparison.Ordinal)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new WeightsLoadException($"{baseDirectory}: the checkpoint lacks encoder weights: {string.Join(", ", missing.Take(10))}{(missing.Count > 10 ? $", … ({missing.Count - 10} more)" : string.Empty)}");
+        }
+
+        model.eval();
+        return model;
+    }
+
+    /// <summary>Builds a randomly initialised model from a parsed <c>config.json</c>.</summary>
+    public static PretrainedModel Create(ConfigJson json)
+    {
         var architecture = json.Root["architectures"] is System.Text.Json.Nodes.JsonArray { Count: > 0 } list ? list[0]?.GetValue<string>() : null;
         var modelType = json.Root["model_type"]?.GetValue<string>();
         return (architecture, modelType) switch

@@ -47,6 +47,17 @@ public sealed class LoraConfig : AdapterConfig
     /// <summary>Per-module alpha overrides, matched like <see cref="RankPattern"/>.</summary>
     public OrderedDictionary<string, double> AlphaPattern { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>The paper's GLUE setting: r = 8, alpha = 16 on query and value; classifier (and pooler) trained in full.</summary>
+    public static LoraConfig ForEncoderClassification() => new()
+    {
+        R = 8,
+        LoraAlpha = 16,
+        LoraDropout = 0.1,
+        TargetModules = TargetModules.FromNames("query", "value"),
+        ModulesToSave = ["classifier", "pooler"],
+        TaskType = "SEQ_CLS",
+    };
+
     /// <summary>The rank of module <paramref name="moduleName"/> after <see cref="RankPattern"/>.</summary>
     public int RankFor(string moduleName) =>
         TargetSelector.FindPatternKey(RankPattern.Keys, moduleName) is { } key ? RankPattern[key] : R;

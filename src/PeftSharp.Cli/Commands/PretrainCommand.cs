@@ -1,0 +1,65 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using PeftSharp.Training;
+
+namespace PeftSharp.Cli.Commands;
+
+/// <summary><c>peft pretrain</c>: masked-LM pretraining of a small BERT from scratch on text corpora.</summary>
+internal static class PretrainCommand
+{
+    public static readonly string[] DefaultCorpus = ["data/corpus/moby-dick.txt", "data/sotu-era/train.jsonl", "data/spam/train.jsonl"];
+
+    public static Command Create()
+    {
+        var corpus = new Option<string[]>("--corpus") { Description = "Text files (.txt: one passage per line; .jsonl: the 'text' field).", DefaultValueFactory = _ => DefaultCorpus, AllowMultipleArgumentsPerToken = true };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Model directory to write.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => 3000 };
+        var batch = new Option<int>("--batch-size") { Description = "Sequences per step.", DefaultValueFactory = _ => 16 };
+        var vocab = new Option<int>("--vocab-size") { Description = "WordPiece vocabulary size.", DefaultValueFactory = _ => 6000 };
+        var layers = new Option<int>("--layers") { Description = "Encoder layers.", DefaultValueFactory = _ => 4 };
+        var hidden = new Option<int>("--hidden") { Description = "Hidden size (heads = hidden / 64).", DefaultValueFactory = _ => 256 };
+        var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
+        var command = new Command("pretrain", "Pretrain a small BERT (masked LM) from scratch on text corpora; writes config.json, model.safetensors (fp16) and vocab.txt.\n\nExample:\n  peft pretrain --output models/base --steps 3000")
+        {
+            corpus, output, steps, batch, vocab, layers, hidden, seed,
+        };
+        command.SetAction(result => Program.Guarded(() =>
+        {
+            var texts = ReadTexts(result.GetValue(corpus)!);
+            var options = new PretrainOptions
+            {
+                Steps = result.GetValue(steps),
+                BatchSize = result.GetValue(batch),
+                VocabularySize = result.GetValue(vocab),
+                Layers = result.GetValue(layers),
+                Hidden = result.GetValue(hidden),
+                Heads = Math.Max(1, result.GetValue(hidden) / 64),
+                Seed = result.GetValue(seed),
+            };
+            MaskedLMPretrainer.Run(texts, result.GetValue(output)!.FullName, options, Console.Out);
+            return Program.Success;
+        }));
+        return command;
+    }
+
+    private static List<string> ReadTexts(IEnumerable<string> files)
+    {
+        var texts = new List<string>();
+        foreach (var file in files)
+        {
+            if (!File.Exists(file))
+            {
+                throw new FileNotFoundException($"corpus file '{file}' does not exist", file);
+            }
+
+            foreach (var line in File.ReadLines(file).Where(l => !string.IsNullOrWhiteSpace(l)))
+            {
+                texts.Add(file.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase)
+                    ? JsonNode.Parse(line)?["text"]?.GetValue<string>() ?? throw new PeftException($"{file}: a record has no 'text' field")
+                    : line);
+            }
+        }
+
+        return texts;
+    }
+}

@@ -1,0 +1,180 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PeftSharp.IO;
+
+namespace PeftSharp.Training;
+
+/// <summary>One labelled text.</summary>
+/// <param name="Text">The text.</param>
+/// <param name="Label">Label id (index into <see cref="ClassificationDataset.Labels"/>).</param>
+public sealed record ClassificationExample(string Text, int Label);
+
+/// <summary>A text-classification dataset read from JSONL or CSV, with string labels mapped to ids.</summary>
+public sealed class ClassificationDataset
+{
+    private ClassificationDataset(string source, IReadOnlyList<string> labels, IReadOnlyList<ClassificationExample> examples)
+    {
+        Source = source;
+        Labels = labels;
+        Examples = examples;
+    }
+
+    /// <summary>The file it came from.</summary>
+    public string Source { get; }
+
+    /// <summary>Label names by id.</summary>
+    public IReadOnlyList<string> Labels { get; }
+
+    /// <summary>The examples in file order.</summary>
+    public IReadOnlyList<ClassificationExample> Examples { get; }
+
+    /// <summary>
+    /// Reads <paramref name="path"/> (<c>.jsonl</c>: one object per line; <c>.csv</c>: a header row,
+    /// RFC 4180 quoting). With <paramref name="labels"/> (an evaluation set), every label must be one of
+    /// them; without, the labels are the sorted distinct values found.
+    /// </summary>
+    /// <exception cref="ConfigFormatException">The file is empty, a record lacks a field, or a label is unknown; the message names the line.</exception>
+    public static ClassificationDataset Load(string path, string textField = "text", string labelField = "label", IReadOnlyList<string>? labels = null)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"dataset '{path}' does not exist", path);
+        }
+
+        var rows = path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? ReadCsv(path, textField, labelField) : ReadJsonl(path, textField, labelField);
+        if (rows.Count == 0)
+        {
+            throw new ConfigFormatException(path, null, "the dataset has no records");
+        }
+
+        var names = labels ?? rows.Select(r => r.Label).Distinct().Order(StringComparer.Ordinal).ToList();
+        var ids = names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i, StringComparer.Ordinal);
+        var examples = rows.Select(r => ids.TryGetValue(r.Label, out var id)
+            ? new ClassificationExample(r.Text, id)
+            : throw new ConfigFormatException($"{path}:{r.Line}", labelField, $"label '{r.Label}' is not one of the training labels ({string.Join(", ", names)})")).ToList();
+        return new ClassificationDataset(path, names, examples);
+    }
+
+    /// <summary>The first <paramref name="count"/> examples (for quick runs).</summary>
+    public ClassificationDataset Take(int count) => new(Source, Labels, Examples.Take(count).ToList());
+
+    private static List<(int Line, string Text, string Label)> ReadJsonl(string path, string textField, string labelField)
+    {
+        var rows = new List<(int, string, string)>();
+        var number = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            number++;
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                continue;
+            }
+
+            var json = ConfigJson.Parse(Encoding.UTF8.GetBytes(line), $"{path}:{number}");
+            var text = json.String(textField) ?? throw json.Error(textField, "missing");
+            var label = json.Node(labelField) switch
+            {
+                null => throw json.Error(labelField, "missing"),
+                JsonValue v when v.TryGetValue<string>(out var s) => s,
+                JsonValue v when v.TryGetValue<long>(out var n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                _ => throw json.Error(labelField, "expected a string or an integer"),
+            };
+            rows.Add((number, text, label));
+        }
+
+        return rows;
+    }
+
+    private static List<(int Line, string Text, string Label)> ReadCsv(string path, string textField, string labelField)
+    {
+        var records = ParseCsv(File.ReadAllText(path), path);
+        if (records.Count == 0)
+        {
+            return [];
+        }
+
+        var header = records[0].Fields;
+        var textIndex = header.IndexOf(textField);
+        var labelIndex = header.IndexOf(labelField);
+        if (textIndex < 0 || labelIndex < 0)
+        {
+            throw new ConfigFormatException($"{path}:1", textIndex < 0 ? textField : labelField, $"the header has no such column (columns: {string.Join(", ", header)})");
+        }
+
+        return records.Skip(1).Where(r => r.Fields.Count > 1 || r.Fields[0].Length > 0).Select(r =>
+            r.Fields.Count == header.Count
+                ? (r.Line, r.Fields[textIndex], r.Fields[labelIndex])
+                : throw new ConfigFormatException($"{path}:{r.Line}", null, $"the record has {r.Fields.Count} fields, the header {header.Count}")).ToList();
+    }
+
+    private static List<(int Line, List<string> Fields)> ParseCsv(string text, string path)
+    {
+        var records = new List<(int, List<string>)>();
+        var fields = new List<string>();
+        var field = new StringBuilder();
+        int line = 1, start = 1;
+        var quoted = false;
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (quoted)
+            {
+                if (c == '"' && i + 1 < text.Length && text[i + 1] == '"')
+                {
+                    field.Append('"');
+                    i++;
+                }
+                else if (c == '"')
+                {
+                    quoted = false;
+                }
+                else
+                {
+                    line += c == '\n' ? 1 : 0;
+                    field.Append(c);
+                }
+            }
+            else if (c == '"' && field.Length == 0)
+            {
+                quoted = true;
+            }
+            else if (c == ',')
+            {
+                fields.Add(field.ToString());
+                field.Clear();
+            }
+            else if (c == '\n' || c == '\r')
+            {
+                if (c == '\r' && i + 1 < text.Length && text[i + 1] == '\n')
+                {
+                    i++;
+                }
+
+                fields.Add(field.ToString());
+                field.Clear();
+                records.Add((start, fields));
+                fields = [];
+                line++;
+                start = line;
+            }
+            else
+            {
+                field.Append(c);
+            }
+        }
+
+        if (quoted)
+        {
+            throw new ConfigFormatException($"{path}:{start}", null, "a quoted field is never closed");
+        }
+
+        if (field.Length > 0 || fields.Count > 0)
+        {
+            fields.Add(field.ToString());
+            records.Add((start, fields));
+        }
+
+        return records;
+    }
+}

@@ -1,0 +1,125 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using PeftSharp.Adapters;
+using PeftSharp.IO;
+using PeftSharp.Models;
+
+namespace PeftSharp.Training;
+
+/// <summary>One method's line in the demo table.</summary>
+/// <param name="Method">Method name.</param>
+/// <param name="Metric">Metric name.</param>
+/// <param name="Value">Test-set value of the metric (best validation checkpoint's adapter is the trained one at the end).</param>
+/// <param name="MacroF1">Test macro-F1.</param>
+/// <param name="TrainableParams">Trainable parameters.</param>
+/// <param name="Ranks">Final rank of every adapted module (module name → rank).</param>
+/// <param name="SecondsPerStep">Wall time per optimizer step.</param>
+/// <param name="Losses">Training loss per step.</param>
+public sealed record DemoRow(string Method, string Metric, double Value, double MacroF1, long TrainableParams, IReadOnlyDictionary<string, int> Ranks, double SecondsPerStep, IReadOnlyList<double> Losses);
+
+/// <summary>
+/// <c>peft demo</c>: fine-tunes the bundled base model on a bundled task with every method that can
+/// train, then prints a table and writes a Markdown report with plots.
+/// </summary>
+public static class DemoRunner
+{
+    /// <summary>Runs the demo. <paramref name="trainLimit"/>/<paramref name="evalLimit"/> truncate the data (tests).</summary>
+    public static IReadOnlyList<DemoRow> Run(string baseDirectory, string dataDirectory, string outputDirectory, TrainerOptions options, TextWriter log, int? trainLimit = null, int? evalLimit = null, IReadOnlyList<string>? methods = null)
+    {
+        var train = ClassificationDataset.Load(Path.Combine(dataDirectory, "train.jsonl"));
+        var validation = ClassificationDataset.Load(Path.Combine(dataDirectory, "validation.jsonl"), labels: train.Labels);
+        var test = ClassificationDataset.Load(Path.Combine(dataDirectory, "test.jsonl"), labels: train.Labels);
+        if (trainLimit is { } t)
+        {
+            train = train.Take(t);
+        }
+
+        if (evalLimit is { } e)
+        {
+            validation = validation.Take(e);
+            test = test.Take(e);
+        }
+
+        var tokenizer = TextTokenizer.TryLoad(baseDirectory) ?? throw new PeftException($"{baseDirectory} has no tokenizer files");
+        var rows = new List<DemoRow>();
+        var available = AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig is not null && (methods is not { Count: > 0 } || methods.Contains(m.Name))).ToList();
+        if (available.Count == 0)
+        {
+            throw new PeftConfigurationException($"no trainable method matches {string.Join(", ", methods ?? [])} (available: {string.Join(", ", AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig is not null).Select(m => m.Name))})");
+        }
+        log.WriteLine($"task {Path.GetFileName(Path.GetFullPath(dataDirectory))}: {train.Examples.Count} train / {validation.Examples.Count} validation / {test.Examples.Count} test, {train.Labels.Count} labels; methods: {string.Join(", ", available.Select(m => m.Name))}");
+        foreach (var method in available)
+        {
+            TorchSharp.torch.manual_seed(options.Seed);
+            var model = PretrainedModel.ForSequenceClassification(baseDirectory, train.Labels, out _);
+            var methodOptions = options with { OutputDirectory = Path.Combine(outputDirectory, method.Name) };
+            if (Directory.Exists(methodOptions.OutputDirectory))
+            {
+                Directory.Delete(methodOptions.OutputDirectory, recursive: true);
+            }
+
+            var peft = PeftModel.Create(model, method.CreateTrainingConfig!(methodOptions.TotalSteps(train.Examples.Count)));
+            var trainer = new Trainer(model, peft, tokenizer, methodOptions, log);
+            log.WriteLine($"== {method.Name}: {peft.GetParameterReport()}");
+            var result = trainer.Train(train, validation);
+            if (result.Best is not null)
+            {
+                peft.LoadAdapterWeights(Path.Combine(methodOptions.OutputDirectory!, "best"), peft.ActiveAdapter);
+            }
+
+            var score = trainer.Evaluate(test);
+            var ranks = peft.AdaptedModules.ToDictionary(m => m.Name, m => m.Layer.GetPath(peft.ActiveAdapter).Rank);
+            rows.Add(new DemoRow(method.Name, options.Metric, score.Get(options.Metric), score.MacroF1, peft.GetParameterReport().Trainable, ranks, result.SecondsPerStep, result.Losses));
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{method.Name}: test {options.Metric} {score.Get(options.Metric):F4}, macro-F1 {score.MacroF1:F4}"));
+        }
+
+        WriteReport(outputDirectory, rows, train, options);
+        return rows;
+    }
+
+    /// <summary>The table as text: method, metric, macro-F1, trainable params, ranks, s/step.</summary>
+    public static string Table(IReadOnlyList<DemoRow> rows)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("| method | test metric | macro-F1 | trainable params | final ranks | s/step |");
+        text.AppendLine("|---|---|---|---|---|---|");
+        foreach (var r in rows)
+        {
+            text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Method} | {r.Metric} {r.Value:F4} | {r.MacroF1:F4} | {r.TrainableParams:N0} | {RankSummary(r.Ranks)} | {r.SecondsPerStep:F3} |"));
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>The table as JSON records <c>{"method","metric","value","trainable_params","ranks","seconds_per_step"}</c>.</summary>
+    public static JsonArray ToJson(IReadOnlyList<DemoRow> rows) =>
+        new([.. rows.Select(r => (JsonNode?)new JsonObject
+        {
+            ["method"] = r.Method,
+            ["metric"] = r.Metric,
+            ["value"] = r.Value,
+            ["trainable_params"] = r.TrainableParams,
+            ["ranks"] = new JsonObject(r.Ranks.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["seconds_per_step"] = r.SecondsPerStep,
+        })]);
+
+    private static string RankSummary(IReadOnlyDictionary<string, int> ranks) =>
+        ranks.Count == 0 ? "–" : ranks.Values.Distinct().Count() == 1 ? $"{ranks.Values.First()} × {ranks.Count}" : string.Join(" ", ranks.Values);
+
+    private static void WriteReport(string outputDirectory, IReadOnlyList<DemoRow> rows, ClassificationDataset train, TrainerOptions options)
+    {
+        Directory.CreateDirectory(outputDirectory);
+        var plot = SvgPlot.Lines("Training loss (moving average of 20 steps)", "optimizer step", "cross-entropy", rows.Select(r => (r.Method, SvgPlot.Smooth(r.Losses, 20))).ToList());
+        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "loss.svg"), plot);
+        var report = new StringBuilder();
+        report.AppendLine("# PeftSharp demo");
+        report.AppendLine();
+        report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Task: `{train.Source}` ({train.Examples.Count} training examples, labels {string.Join(", ", train.Labels)}); batch {options.BatchSize}, lr {options.LearningRate}, seed {options.Seed}."));
+        report.AppendLine();
+        report.Append(Table(rows));
+        report.AppendLine();
+        report.AppendLine("![training loss](loss.svg)");
+        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "report.md"), report.ToString());
+    }
+}

@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using PeftSharp.IO;
+using PeftSharp.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PeftSharp.Training;
+
+/// <summary>Settings of a masked-LM pretraining run.</summary>
+public sealed record PretrainOptions
+{
+    /// <summary>Vocabulary size of the WordPiece vocabulary to build.</summary>
+    public int VocabularySize { get; init; } = 6000;
+
+    /// <summary>Encoder layers.</summary>
+    public int Layers { get; init; } = 4;
+
+    /// <summary>Hidden size.</summary>
+    public int Hidden { get; init; } = 256;
+
+    /// <summary>Attention heads.</summary>
+    public int Heads { get; init; } = 4;
+
+    /// <summary>Sequence length (and position table size).</summary>
+    public int SequenceLength { get; init; } = 128;
+
+    /// <summary>Sequences per step.</summary>
+    public int BatchSize { get; init; } = 16;
+
+    /// <summary>Optimizer steps.</summary>
+    public int Steps { get; init; } = 3000;
+
+    /// <summary>Peak learning rate (linear warm-up over 6 % of the steps, then linear decay to 0).</summary>
+    public double LearningRate { get; init; } = 7e-4;
+
+    /// <summary>Share of tokens selected for prediction (80 % [MASK], 10 % random, 10 % kept).</summary>
+    public double MaskProbability { get; init; } = 0.15;
+
+    /// <summary>Seed of every random choice.</summary>
+    public int Seed { get; init; } = 0;
+}
+
+/// <summary>
+/// Pretrains a small BERT (<c>BertForMaskedLM</c>) from scratch on a text corpus: builds a
+/// WordPiece vocabulary, packs the tokenized corpus into fixed-length sequences, and trains with
+/// BERT's masking recipe. The result is a Hugging Face model directory.
+/// </summary>
+public static class MaskedLMPretrainer
+{
+    /// <summary>Runs the pretraining and writes the model to <paramref name="outputDirectory"/>; returns the final training loss (mean of the last 50 steps).</summary>
+    public static double Run(IReadOnlyList<string> texts, string outputDirectory, PretrainOptions options, TextWriter log)
+    {
+        var clock = Stopwatch.StartNew();
+        manual_seed(options.Seed);
+        var vocab = WordPieceTrainer.Train(texts, options.VocabularySize);
+        Directory.CreateDirectory(outputDirectory);
+        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "vocab.txt"), WordPieceTrainer.ToVocabText(vocab));
+        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "tokenizer_config.json"), "{\n  \"do_lower_case\": true,\n  \"model_max_length\": " + options.SequenceLength + ",\n  \"tokenizer_class\": \"BertTokenizer\"\n}\n");
+        var tokenizer = TextTokenizer.TryLoad(outputDirectory)!;
+        var sequences = Pack(texts, tokenizer, options.SequenceLength);
+        log.WriteLine($"vocabulary {vocab.Count} tokens; {sequences.Count} sequences of {options.SequenceLength} tokens ({clock.Elapsed.TotalSeconds:F0} s)");
+
+        var config = new BertConfig(new ConfigJson(new JsonObject
+        {
+            ["architectures"] = new JsonArray("BertForMaskedLM"), ["model_type"] = "bert", ["vocab_size"] = vocab.Count,
+            ["hidden_size"] = options.Hidden, ["num_hidden_layers"] = options.Layers, ["num_attention_heads"] = options.Heads,
+            ["intermediate_size"] = 4 * options.Hidden, ["hidden_act"] = "gelu", ["hidden_dropout_prob"] = 0.1, ["attention_probs_dropout_prob"] = 0.1,
+            ["max_position_embeddings"] = options.SequenceLength, ["type_vocab_size"] = 2, ["layer_norm_eps"] = 1e-12, ["pad_token_id"] = 0,
+            ["initializer_range"] = 0.02, ["position_embedding_type"] = "absolute",
+        }, "pretrain"));
+        var model = new BertForMaskedLM(config);
+        InitializeLikeBert(model);
+        model.train();
+
+        var decay = model.named_parameters().Where(p => !IsNoDecay(p.name)).Select(p => p.parameter).ToList();
+        var noDecay = model.named_parameters().Where(p => IsNoDecay(p.name)).Select(p => p.parameter).ToList();
+        using var optimizer = optim.AdamW([new AdamW.ParamGroup(decay, lr: options.LearningRate, weight_decay: 0.01), new AdamW.ParamGroup(noDecay, lr: options.LearningRate, weight_decay: 0.0)]);
+        var random = new Random(options.Seed);
+        var generator = new Generator((ulong)options.Seed + 1);
+        var order = Enumerable.Range(0, sequences.Count).ToArray();
+        var cursor = order.Length;
+        var warmup = Math.Max(1, (int)(0.06 * options.Steps));
+        var recent = new Queue<double>();
+        for (var step = 0; step < options.Steps; step++)
+        {
+            var lr = options.LearningRate * (step < warmup ? (step + 1.0) / warmup : Math.Max(0.0, (options.Steps - step) / (double)(options.Steps - warmup)));
+            foreach (var group in optimizer.ParamGroups)
+            {
+                group.LearningRate = lr;
+            }
+
+            using var scope = NewDisposeScope();
+            var rows = new long[options.BatchSize][];
+            for (var b = 0; b < options.BatchSize; b++)
+            {
+                if (cursor == order.Length)
+                {
+                    random.Shuffle(order);
+                    cursor = 0;
+                }
+
+                rows[b] = sequences[order[cursor++]];
+            }
+
+            var ids = tensor(rows.SelectMany(r => r).ToArray()).view(options.BatchSize, options.SequenceLength);
+            var (inputs, labels) = Mask(ids, tokenizer, vocab.Count, options.MaskProbability, generator);
+            var logits = model.Forward(inputs);
+            var loss = nn.functional.cross_entropy(logits.view(-1, vocab.Count), labels.view(-1), ignore_index: -100);
+            optimizer.zero_grad();
+            loss.backward();
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+            optimizer.step();
+            var value = loss.item<float>();
+            if (!float.IsFinite(value))
+            {
+                throw new InvalidOperationException($"pretraining diverged at step {step + 1}: loss {value}");
+            }
+
+            recent.Enqueue(value);
+            if (recent.Count > 50)
+            {
+                recent.Dequeue();
+            }
+
+            if ((step + 1) % 100 == 0 || step == 0 || step + 1 == options.Steps)
+            {
+                var perStep = clock.Elapsed.TotalSeconds / (step + 1);
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"step {step + 1}/{options.Steps}  loss {recent.Average():F3}  lr {lr:0.###e+0}  {1 / perStep:F2} steps/s  ETA {TimeSpan.FromSeconds(perStep * (options.Steps - step - 1)):hh\\:mm\\:ss}"));
+            }
+        }
+
+        model.eval();
+        model.SavePretrained(outputDirectory, ScalarType.Float16);
+        log.WriteLine($"saved to {outputDirectory} in {clock.Elapsed.TotalMinutes:F1} min");
+        return recent.Average();
+    }
+
+    /// <summary>Packs the corpus into sequences <c>[CLS] tokens… [SEP]</c> of exactly <paramref name="length"/> tokens.</summary>
+    public static List<long[]> Pack(IEnumerable<string> texts, TextTokenizer tokenizer, int length)
+    {
+        var stream = new List<long>();
+        foreach (var text in texts)
+        {
+            var ids = tokenizer.Encode(text).InputIds;
+            stream.AddRange(ids[1..^1]);
+            stream.Add(ids[^1]);
+        }
+
+        var body = length - 2;
+        var cls = tokenizer.Encode(string.Empty).InputIds[0];
+        var sep = tokenizer.Encode(string.Empty).InputIds[^1];
+        var result = new List<long[]>();
+        for (var start = 0; start + body <= stream.Count; start += body)
+        {
+            result.Add([cls, .. stream.GetRange(start, body), sep]);
+        }
+
+        return result;
+    }
+
+    /// <summary>BERT's masking: of the non-special tokens, <paramref name="probability"/> are predicted; of those 80 % become [MASK], 10 % a random token, 10 % stay.</summary>
+    public static (Tensor Inputs, Tensor Labels) Mask(Tensor ids, TextTokenizer tokenizer, int vocabularySize, double probability, Generator generator)
+    {
+        using var scope = NewDisposeScope();
+        var special = ids.le(4);
+        var chosen = rand(ids.shape, generator: generator).lt(probability).logical_and(special.logical_not());
+        var labels = where(chosen, ids, full_like(ids, -100));
+        var roll = rand(ids.shape, generator: generator);
+        var maskId = tokenizer.MaskTokenId ?? 4;
+        var inputs = where(chosen.logical_and(roll.lt(0.8)), full_like(ids, maskId), ids);
+        var randomTokens = randint(5, vocabularySize, ids.shape, generator: generator);
+        inputs = where(chosen.logical_and(roll.ge(0.8)).logical_and(roll.lt(0.9)), randomTokens, inputs);
+        return (inputs.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());
+    }
+
+    private static bool IsNoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal) || name == "cls.predictions.bias";
+
+    private static void InitializeLikeBert(nn.Module model)
+    {
+        using var noGrad = no_grad();
+        foreach (var (name, parameter) in model.named_parameters())
+        {
+            if (name.Contains("LayerNorm.weight", StringComparison.Ordinal))
+            {
+                parameter.fill_(1.0);
+            }
+            else if (name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal))
+            {
+                parameter.zero_();
+            }
+            else
+            {
+                parameter.normal_(0, 0.02);
+            }
+        }
+    }
+}

@@ -1,0 +1,462 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PeftSharp.Adapters;
+using PeftSharp.IO;
+using PeftSharp.Models;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace PeftSharp.Training;
+
+/// <summary>Learning-rate schedule after warm-up.</summary>
+public enum LearningRateSchedule
+{
+    /// <summary>Linear decay to 0.</summary>
+    Linear,
+
+    /// <summary>Cosine decay to 0.</summary>
+    Cosine,
+
+    /// <summary>Constant.</summary>
+    Constant,
+}
+
+/// <summary>Settings of a fine-tuning run.</summary>
+public sealed record TrainerOptions
+{
+    /// <summary>Passes over the training set (ignored when <see cref="MaxSteps"/> is set).</summary>
+    public int Epochs { get; init; } = 3;
+
+    /// <summary>Total optimizer steps, overriding <see cref="Epochs"/>.</summary>
+    public int? MaxSteps { get; init; }
+
+    /// <summary>Examples per micro-batch.</summary>
+    public int BatchSize { get; init; } = 16;
+
+    /// <summary>Micro-batches per optimizer step.</summary>
+    public int GradientAccumulation { get; init; } = 1;
+
+    /// <summary>Peak learning rate of the adapter parameters.</summary>
+    public double LearningRate { get; init; } = 5e-4;
+
+    /// <summary>Learning rate of <c>modules_to_save</c> copies and trained biases (default: <see cref="LearningRate"/>).</summary>
+    public double? HeadLearningRate { get; init; }
+
+    /// <summary>Decoupled weight decay of the adapter parameters.</summary>
+    public double WeightDecay { get; init; } = 0.01;
+
+    /// <summary>Share of the steps used for linear warm-up.</summary>
+    public double WarmupRatio { get; init; } = 0.06;
+
+    /// <summary>Schedule after warm-up.</summary>
+    public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Linear;
+
+    /// <summary>Global gradient-norm clipping (0: off).</summary>
+    public double MaxGradNorm { get; init; } = 1.0;
+
+    /// <summary>Evaluate every this many optimizer steps (0: at the end of every epoch).</summary>
+    public int EvalEvery { get; init; }
+
+    /// <summary>Metric for best-checkpoint keeping and early stopping: accuracy, macro_f1 or mcc.</summary>
+    public string Metric { get; init; } = "accuracy";
+
+    /// <summary>Stop after this many evaluations without improvement (null: never).</summary>
+    public int? EarlyStoppingPatience { get; init; }
+
+    /// <summary>Tokens per example (longer texts are truncated).</summary>
+    public int MaxLength { get; init; } = 128;
+
+    /// <summary>Seed of data order and dropout; a run is a function of it.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>Where metrics.jsonl, the best adapter and the resume checkpoint go (null: nowhere).</summary>
+    public string? OutputDirectory { get; init; }
+
+    /// <summary>Print a progress line every this many steps (0: never).</summary>
+    public int LogEvery { get; init; } = 50;
+
+    /// <summary>Stop after this many optimizer steps as if interrupted (the schedule still spans the full run); for time-boxed runs and tests.</summary>
+    public int? StopAfterSteps { get; init; }
+
+    /// <summary>Total optimizer steps for <paramref name="examples"/> training examples.</summary>
+    public int TotalSteps(int examples) =>
+        MaxSteps ?? Epochs * (int)Math.Ceiling(examples / (double)(BatchSize * GradientAccumulation));
+}
+
+/// <summary>One evaluation.</summary>
+/// <param name="Step">Optimizer steps done.</param>
+/// <param name="Loss">Mean cross-entropy.</param>
+/// <param name="Accuracy">Accuracy.</param>
+/// <param name="MacroF1">Macro-F1.</param>
+/// <param name="Mcc">Matthews correlation.</param>
+public sealed record EvaluationResult(int Step, double Loss, double Accuracy, double MacroF1, double Mcc)
+{
+    /// <summary>The named metric.</summary>
+    public double Get(string metric) => metric switch
+    {
+        "accuracy" => Accuracy,
+        "macro_f1" => MacroF1,
+        "mcc" => Mcc,
+        _ => throw new ArgumentException($"unknown metric '{metric}'", nameof(metric)),
+    };
+}
+
+/// <summary>What a run did.</summary>
+/// <param name="Steps">Optimizer steps done.</param>
+/// <param name="Losses">Training loss of every step.</param>
+/// <param name="Evaluations">Every evaluation.</param>
+/// <param name="Best">The best evaluation (null without an evaluation set).</param>
+/// <param name="SecondsPerStep">Mean wall time per optimizer step.</param>
+public sealed record TrainResult(int Steps, IReadOnlyList<double> Losses, IReadOnlyList<EvaluationResult> Evaluations, EvaluationResult? Best, double SecondsPerStep);
+
+/// <summary>A non-finite loss or gradient; the last good checkpoint stays on disk.</summary>
+public sealed class NonFiniteTrainingException : PeftException
+{
+    /// <summary>Creates the exception.</summary>
+    public NonFiniteTrainingException(string message) : base(message)
+    {
+    }
+}
+
+/// <summary>
+/// Fine-tunes the adapters of a sequence-classification model: AdamW with an adapter group and a
+/// head group, warm-up then linear/cosine decay, clipping, gradient accumulation, evaluation with
+/// accuracy / macro-F1 / MCC, best-adapter keeping, early stopping, resumable checkpoints and a NaN
+/// guard. The method's <see cref="TrainingController"/> is called at its documented points once per
+/// optimizer step. Every micro-batch runs in a dispose scope.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly PretrainedModel _model;
+    private readonly PeftModel _peft;
+    private readonly TextTokenizer _tokenizer;
+    private readonly TrainerOptions _options;
+    private readonly TextWriter _log;
+
+    /// <summary>Creates a trainer for <paramref name="peft"/>'s active adapter on <paramref name="model"/>.</summary>
+    public Trainer(PretrainedModel model, PeftModel peft, TextTokenizer tokenizer, TrainerOptions options, TextWriter? log = null)
+    {
+        if (model.Task != ModelTask.SequenceClassification)
+        {
+            throw new ArgumentException($"the trainer fine-tunes sequence classifiers; {model.ArchitectureName} is not one", nameof(model));
+        }
+
+        Metrics.Compute(options.Metric, [], []);
+        _model = model;
+        _peft = peft;
+        _tokenizer = tokenizer;
+        _options = options;
+        _log = log ?? TextWriter.Null;
+    }
+
+    /// <summary>Trains on <paramref name="train"/>, evaluating on <paramref name="validation"/>; with <paramref name="resume"/>, continues from the checkpoint in the output directory.</summary>
+    public TrainResult Train(ClassificationDataset train, ClassificationDataset? validation, bool resume = false)
+    {
+        var total = _options.TotalSteps(train.Examples.Count);
+        var controller = _peft.GetController();
+        var parameters = _peft.GetTrainableParameters();
+        var names = _model.named_parameters().Where(p => p.parameter.requires_grad).ToDictionary(p => p.parameter.Handle, p => p.name);
+        var head = parameters.Where(p => names.TryGetValue(p.Handle, out var n) && (n.Contains(".modules_to_save.", StringComparison.Ordinal) || n.EndsWith(".bias", StringComparison.Ordinal))).ToList();
+        var adapter = parameters.Except(head).ToList();
+        var headLr = _options.HeadLearningRate ?? _options.LearningRate;
+        using var optimizer = optim.AdamW([new AdamW.ParamGroup(adapter, lr: _options.LearningRate, weight_decay: _options.WeightDecay), new AdamW.ParamGroup(head, lr: headLr, weight_decay: 0.0)]);
+        var baseRates = new[] { _options.LearningRate, headLr };
+
+        var state = new RunState();
+        if (resume)
+        {
+            state = LoadCheckpoint(optimizer, controller);
+            _log.WriteLine($"resumed at step {state.Step}");
+        }
+
+        var losses = new List<double>(state.Losses);
+        var evaluations = new List<EvaluationResult>(state.Evaluations);
+        var clock = Stopwatch.StartNew();
+        var startStep = state.Step;
+        var stepsPerEpoch = (int)Math.Ceiling(train.Examples.Count / (double)(_options.BatchSize * _options.GradientAccumulation));
+        for (var step = state.Step; step < total; step++)
+        {
+            var multiplier = Multiplier(step, total);
+            for (var g = 0; g < optimizer.ParamGroups.Count(); g++)
+            {
+                optimizer.ParamGroups.ElementAt(g).LearningRate = baseRates[g] * multiplier;
+            }
+
+            _model.train();
+            manual_seed(_options.Seed * 1_000_003L + step);
+            controller?.OnStepBegin(step);
+            double stepLoss = 0;
+            for (var micro = 0; micro < _options.GradientAccumulation; micro++)
+            {
+                using var scope = NewDisposeScope();
+                var batch = Batch(train, step * _options.GradientAccumulation + micro, stepsPerEpoch * _options.GradientAccumulation);
+                var loss = nn.functional.cross_entropy(_model.Forward(batch.Ids, batch.Mask), batch.Labels) / _options.GradientAccumulation;
+                if (micro == _options.GradientAccumulation - 1 && controller?.ExtraLoss(step) is { } extra)
+                {
+                    loss = loss + extra;
+                }
+
+                double value = loss.item<float>();
+                if (!double.IsFinite(value))
+                {
+                    throw new NonFiniteTrainingException($"step {step + 1}: the loss is {value}; training stopped, the last checkpoint in {_options.OutputDirectory ?? "(none)"} is intact");
+                }
+
+                stepLoss += value;
+                loss.backward();
+            }
+
+            controller?.OnAfterBackward(step);
+            CheckGradients(step, parameters, names);
+            if (_options.MaxGradNorm > 0)
+            {
+                nn.utils.clip_grad_norm_(parameters, _options.MaxGradNorm);
+            }
+
+            optimizer.step();
+            controller?.OnAfterOptimizerStep(step);
+            optimizer.zero_grad();
+            losses.Add(stepLoss);
+            var done = step + 1;
+            AppendMetrics(new JsonObject { ["step"] = done, ["loss"] = stepLoss, ["lr"] = baseRates[0] * multiplier });
+            if (_options.LogEvery > 0 && (done % _options.LogEvery == 0 || done == total))
+            {
+                var perStep = clock.Elapsed.TotalSeconds / (done - startStep);
+                _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"step {done}/{total}  loss {losses.TakeLast(_options.LogEvery).Average():F4}  lr {baseRates[0] * multiplier:0.###e+0}  {1 / perStep:F2} steps/s  ETA {TimeSpan.FromSeconds(perStep * (total - done)):hh\\:mm\\:ss}"));
+            }
+
+            var evalNow = validation is not null && (_options.EvalEvery > 0 ? done % _options.EvalEvery == 0 || done == total : done % stepsPerEpoch == 0 || done == total);
+            if (evalNow)
+            {
+                var result = Evaluate(validation!) with { Step = done };
+                evaluations.Add(result);
+                AppendMetrics(new JsonObject { ["step"] = done, ["eval_loss"] = result.Loss, ["accuracy"] = result.Accuracy, ["macro_f1"] = result.MacroF1, ["mcc"] = result.Mcc });
+                _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"eval at step {done}: loss {result.Loss:F4}  accuracy {result.Accuracy:P2}  macro-F1 {result.MacroF1:F4}  MCC {result.Mcc:F4}"));
+                var value = result.Get(_options.Metric);
+                if (value > state.BestMetric)
+                {
+                    state = state with { BestMetric = value, BestStep = done, SinceBest = 0 };
+                    if (_options.OutputDirectory is { } output)
+                    {
+                        _peft.SavePretrained(Path.Combine(output, "best"), [_peft.ActiveAdapter]);
+                    }
+                }
+                else
+                {
+                    state = state with { SinceBest = state.SinceBest + 1 };
+                }
+            }
+
+            state = state with { Step = done, Losses = losses, Evaluations = evaluations };
+            if (evalNow)
+            {
+                SaveCheckpoint(state, optimizer, controller);
+                if (_options.EarlyStoppingPatience is { } patience && state.SinceBest >= patience)
+                {
+                    _log.WriteLine($"early stopping at step {done}: {patience} evaluations without improvement");
+                    break;
+                }
+            }
+
+            if (_options.StopAfterSteps is { } stop && done >= stop)
+            {
+                break;
+            }
+        }
+
+        controller?.OnTrainingEnd();
+        var best = evaluations.Count == 0 ? null : evaluations.First(e => e.Step == state.BestStep);
+        var ran = state.Step - startStep;
+        return new TrainResult(state.Step, losses, evaluations, best, ran == 0 ? 0 : clock.Elapsed.TotalSeconds / ran);
+    }
+
+    /// <summary>Loss and metrics of the model on <paramref name="data"/> (eval mode, no gradient).</summary>
+    public EvaluationResult Evaluate(ClassificationDataset data)
+    {
+        _model.eval();
+        using var noGrad = no_grad();
+        var predicted = new List<int>();
+        double loss = 0;
+        for (var start = 0; start < data.Examples.Count; start += _options.BatchSize)
+        {
+            using var scope = NewDisposeScope();
+            var slice = data.Examples.Skip(start).Take(_options.BatchSize).ToList();
+            using var batch = _tokenizer.EncodeBatch(slice.Select(e => e.Text).ToList(), _options.MaxLength);
+            var labels = tensor(slice.Select(e => (long)e.Label).ToArray());
+            var logits = _model.Forward(batch.InputIds, batch.AttentionMask);
+            loss += nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).item<float>();
+            predicted.AddRange(logits.argmax(1).data<long>().Select(v => (int)v));
+        }
+
+        var actual = data.Examples.Select(e => e.Label).ToList();
+        return new EvaluationResult(0, loss / data.Examples.Count, Metrics.Accuracy(predicted, actual), Metrics.MacroF1(predicted, actual), Metrics.Mcc(predicted, actual));
+    }
+
+    private double Multiplier(int step, int total)
+    {
+        var warmup = (int)Math.Ceiling(_options.WarmupRatio * total);
+        if (step < warmup)
+        {
+            return (step + 1.0) / warmup;
+        }
+
+        var progress = (step - warmup) / (double)Math.Max(1, total - warmup);
+        return _options.Schedule switch
+        {
+            LearningRateSchedule.Cosine => 0.5 * (1 + Math.Cos(Math.PI * progress)),
+            LearningRateSchedule.Constant => 1.0,
+            _ => Math.Max(0.0, 1.0 - progress),
+        };
+    }
+
+    private (Tensor Ids, Tensor Mask, Tensor Labels) Batch(ClassificationDataset data, int microStep, int microStepsPerEpoch)
+    {
+        var epoch = microStep / microStepsPerEpoch;
+        var order = Enumerable.Range(0, data.Examples.Count).ToArray();
+        new Random(_options.Seed + epoch).Shuffle(order);
+        var start = microStep % microStepsPerEpoch * _options.BatchSize;
+        var slice = order.Skip(start).Take(_options.BatchSize).Select(i => data.Examples[i]).ToList();
+        if (slice.Count == 0)
+        {
+            slice = order.Take(_options.BatchSize).Select(i => data.Examples[i]).ToList();
+        }
+
+        var batch = _tokenizer.EncodeBatch(slice.Select(e => e.Text).ToList(), _options.MaxLength);
+        return (batch.InputIds, batch.AttentionMask, tensor(slice.Select(e => (long)e.Label).ToArray()));
+    }
+
+    private static void CheckGradients(int step, IReadOnlyList<Parameter> parameters, Dictionary<IntPtr, string> names)
+    {
+        using var scope = NewDisposeScope();
+        var norms = stack(parameters.Select(p => p.grad is { } g ? g.norm() : zeros(1).squeeze()).ToArray());
+        if (isfinite(norms).all().item<bool>())
+        {
+            return;
+        }
+
+        var first = parameters.Select((p, i) => (p, i)).First(t => !double.IsFinite(norms[t.i].item<float>())).p;
+        throw new NonFiniteTrainingException($"step {step + 1}: the gradient of '{names.GetValueOrDefault(first.Handle, "?")}' is not finite; training stopped, the last checkpoint is intact");
+    }
+
+    private void AppendMetrics(JsonObject record)
+    {
+        if (_options.OutputDirectory is not { } output)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(output);
+        File.AppendAllText(Path.Combine(output, "metrics.jsonl"), record.ToJsonString() + "\n");
+    }
+
+    private sealed record RunState
+    {
+        public int Step { get; init; }
+
+        public double BestMetric { get; init; } = double.NegativeInfinity;
+
+        public int BestStep { get; init; }
+
+        public int SinceBest { get; init; }
+
+        public IReadOnlyList<double> Losses { get; init; } = [];
+
+        public IReadOnlyList<EvaluationResult> Evaluations { get; init; } = [];
+    }
+
+    private string CheckpointDirectory => Path.Combine(_options.OutputDirectory ?? throw new InvalidOperationException("checkpoints need an output directory"), "checkpoint");
+
+    private void SaveCheckpoint(RunState state, AdamW optimizer, TrainingController? controller)
+    {
+        if (_options.OutputDirectory is null)
+        {
+            return;
+        }
+
+        // Written into a fresh folder, then swapped in: a crash leaves the previous checkpoint whole.
+        var final = CheckpointDirectory;
+        var staging = final + ".tmp";
+        if (Directory.Exists(staging))
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+
+        _peft.SavePretrained(staging, [_peft.ActiveAdapter]);
+        optimizer.save_state_dict(Path.Combine(staging, "optimizer.bin"));
+        var controllerState = controller?.GetState() ?? new ControllerState();
+        SafetensorsWriter.Save(Path.Combine(staging, "controller.safetensors"), controllerState.Tensors);
+        var json = new JsonObject
+        {
+            ["step"] = state.Step,
+            ["best_metric"] = double.IsFinite(state.BestMetric) ? state.BestMetric : null,
+            ["best_step"] = state.BestStep,
+            ["since_best"] = state.SinceBest,
+            ["losses"] = new JsonArray([.. state.Losses.Select(l => (JsonNode?)l)]),
+            ["evaluations"] = JsonSerializer.SerializeToNode(state.Evaluations),
+            ["controller_values"] = JsonSerializer.SerializeToNode(controllerState.Values),
+        };
+        AtomicFile.WriteAllText(Path.Combine(staging, "trainer_state.json"), json.ToJsonString());
+        var old = final + ".old";
+        if (Directory.Exists(old))
+        {
+            Directory.Delete(old, recursive: true);
+        }
+
+        if (Directory.Exists(final))
+        {
+            Directory.Move(final, old);
+        }
+
+        Directory.Move(staging, final);
+        if (Directory.Exists(old))
+        {
+            Directory.Delete(old, recursive: true);
+        }
+    }
+
+    private RunState LoadCheckpoint(AdamW optimizer, TrainingController? controller)
+    {
+        var directory = CheckpointDirectory;
+        if (!Directory.Exists(directory) && Directory.Exists(directory + ".old"))
+        {
+            directory += ".old";
+        }
+
+        var statePath = Path.Combine(directory, "trainer_state.json");
+        if (!File.Exists(statePath))
+        {
+            throw new PeftException($"nothing to resume: {statePath} does not exist");
+        }
+
+        _peft.LoadAdapterWeights(directory, _peft.ActiveAdapter);
+        optimizer.load_state_dict(Path.Combine(directory, "optimizer.bin"));
+        var json = ConfigJson.Load(statePath);
+        var controllerState = new ControllerState();
+        foreach (var (name, tensor) in SafetensorsFile.ReadAll(Path.Combine(directory, "controller.safetensors")))
+        {
+            controllerState.Tensors[name] = tensor;
+        }
+
+        if (json.Node("controller_values") is JsonObject values)
+        {
+            foreach (var (key, value) in values)
+            {
+                controllerState.Values[key] = value!.GetValue<double>();
+            }
+        }
+
+        controller?.LoadState(controllerState);
+        return new RunState
+        {
+            Step = json.Int("step", 0),
+            BestMetric = json.Node("best_metric") is JsonValue best ? best.GetValue<double>() : double.NegativeInfinity,
+            BestStep = json.Int("best_step", 0),
+            SinceBest = json.Int("since_best", 0),
+            Losses = json.Node("losses")!.AsArray().Select(v => v!.GetValue<double>()).ToList(),
+            Evaluations = json.Node("evaluations").Deserialize<List<EvaluationResult>>() ?? [],
+        };
+    }
+}
