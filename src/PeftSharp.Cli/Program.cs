@@ -26,6 +26,8 @@ public static class Program
         root.Subcommands.Add(FuzzCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());
         root.Subcommands.Add(PretrainCommand.Create());
+        root.Subcommands.Add(TrainCommand.CreateTrain());
+        root.Subcommands.Add(TrainCommand.CreateEval());
         root.Subcommands.Add(SelfTestCommand.Create());
         try
         {

@@ -218,3 +218,56 @@ public sealed class TrainingPipelineTests : IDisposable
         Assert.Equal(vocab, WordPieceTrainer.Train(["The whale! The whales.", "Call me Ishmael."], 64));
     }
 }
+
+public sealed class BundledDemoTests : IDisposable
+{
+    private readonly DirectoryInfo _temp = Directory.CreateTempSubdirectory("peftsharp-demo-");
+
+    public void Dispose() => _temp.Delete(recursive: true);
+
+    /// <summary>The repository root (the folder holding models/base and data/).</summary>
+    private static string Repository()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (Directory.Exists(Path.Combine(dir.FullName, "models", "base")) && Directory.Exists(Path.Combine(dir.FullName, "data", "sotu-era")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException("models/base and data/ not found above the test folder");
+    }
+
+    [Fact]
+    public void TheDemoRunsEndToEndOnATruncatedSetting()
+    {
+        var root = Repository();
+        var options = new TrainerOptions { MaxSteps = 6, BatchSize = 8, LearningRate = 1e-3, EvalEvery = 3, MaxLength = 64, LogEvery = 0 };
+        var rows = DemoRunner.Run(Path.Combine(root, "models", "base"), Path.Combine(root, "data", "sotu-era"), _temp.FullName, options, TextWriter.Null, trainLimit: 48, evalLimit: 16);
+        var row = Assert.Single(rows);
+        Assert.Equal("lora", row.Method);
+        Assert.Equal(6, row.Losses.Count);
+        Assert.InRange(row.Value, 0, 1);
+        Assert.Equal(8, row.Ranks.Count);
+        Assert.True(row.TrainableParams > 0);
+        var report = File.ReadAllText(Path.Combine(_temp.FullName, "report.md"));
+        Assert.Contains("| lora |", report);
+        Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(_temp.FullName, "loss.svg")));
+        var json = DemoRunner.ToJson(rows)[0]!.AsObject();
+        Assert.Equal(["method", "metric", "value", "trainable_params", "ranks", "seconds_per_step"], json.Select(p => p.Key));
+    }
+
+    [Fact]
+    public void TheBundledBaseLoadsAsAClassifierAndItsTokenizerWorks()
+    {
+        var root = Repository();
+        var model = PretrainedModel.ForSequenceClassification(Path.Combine(root, "models", "base"), ["a", "b"], out var report);
+        Assert.All(report.Missing, m => Assert.True(m.StartsWith("classifier.") || m.Contains(".pooler."), m));
+        var tokenizer = TextTokenizer.TryLoad(Path.Combine(root, "models", "base"))!;
+        var ids = tokenizer.Encode("Call me Ishmael.").InputIds;
+        Assert.Equal("call me ishmael.", tokenizer.Decode(ids));
+        using var noGrad = no_grad();
+        Assert.Equal([1L, 2L], model.Forward(tensor(ids).unsqueeze(0)).shape);
+    }
+}

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Text.Json;
+using PeftSharp.Adapters;
+using PeftSharp.Models;
+using PeftSharp.Training;
+
+namespace PeftSharp.Cli.Commands;
+
+/// <summary><c>peft train</c> and <c>peft eval</c>: fine-tune an adapter on a classification task and evaluate it.</summary>
+internal static class TrainCommand
+{
+    public static Command CreateTrain()
+    {
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
+        var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train.jsonl and validation.jsonl (test.jsonl optional).", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
+        var method = new Option<string>("--method") { Description = "Adapter method (lora, ...).", DefaultValueFactory = _ => "lora" };
+        var config = new Option<FileInfo?>("--adapter-config") { Description = "adapter_config.json to use instead of the method's recommended configuration." };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Run folder (metrics.jsonl, best/, checkpoint/).", DefaultValueFactory = _ => new DirectoryInfo("runs/train") };
+        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 3, Description = "Epochs." };
+        var steps = new Option<int?>("--steps") { Description = "Optimizer steps (overrides --epochs)." };
+        var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 1e-3, Description = "Peak learning rate." };
+        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 16, Description = "Examples per micro-batch." };
+        var accumulation = new Option<int>("--grad-accum") { DefaultValueFactory = _ => 1, Description = "Micro-batches per optimizer step." };
+        var schedule = new Option<LearningRateSchedule>("--schedule") { DefaultValueFactory = _ => LearningRateSchedule.Linear, Description = "Linear, Cosine or Constant after warm-up." };
+        var evalEvery = new Option<int>("--eval-every") { DefaultValueFactory = _ => 0, Description = "Evaluate every N steps (0: every epoch)." };
+        var patience = new Option<int?>("--early-stopping") { Description = "Stop after N evaluations without improvement." };
+        var metric = new Option<string>("--metric") { DefaultValueFactory = _ => "accuracy", Description = "accuracy, macro_f1 or mcc." };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "Random seed." };
+        var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --output." };
+        var command = new Command("train", "Fine-tune an adapter on a text-classification task.\n\nExample:\n  peft train --base models/base --data data/spam --method lora --output runs/spam")
+        {
+            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, patience, metric, seed, resume,
+        };
+        command.SetAction(result => Program.Guarded(() =>
+        {
+            var dataDir = result.GetValue(data)!.FullName;
+            var train = ClassificationDataset.Load(Path.Combine(dataDir, "train.jsonl"));
+            var validation = ClassificationDataset.Load(Path.Combine(dataDir, "validation.jsonl"), labels: train.Labels);
+            var options = new TrainerOptions
+            {
+                Epochs = result.GetValue(epochs), MaxSteps = result.GetValue(steps), LearningRate = result.GetValue(lr), HeadLearningRate = result.GetValue(lr),
+                BatchSize = result.GetValue(batch), GradientAccumulation = result.GetValue(accumulation), Schedule = result.GetValue(schedule),
+                EvalEvery = result.GetValue(evalEvery), EarlyStoppingPatience = result.GetValue(patience), Metric = result.GetValue(metric)!,
+                Seed = result.GetValue(seed), OutputDirectory = result.GetValue(output)!.FullName, LogEvery = 25,
+            };
+            TorchSharp.torch.manual_seed(options.Seed);
+            var model = PretrainedModel.ForSequenceClassification(result.GetValue(baseDir)!.FullName, train.Labels, out _);
+            var info = AdapterMethodRegistry.Find(result.GetValue(method)!) ?? throw new PeftConfigurationException($"unknown method '{result.GetValue(method)}' ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))})");
+            var adapterConfig = result.GetValue(config) is { } file
+                ? AdapterConfigFile.Read(file.FullName)
+                : info.CreateTrainingConfig?.Invoke(options.TotalSteps(train.Examples.Count)) ?? throw new PeftConfigurationException($"method '{info.Name}' cannot train yet");
+            adapterConfig.InferenceMode = false;
+            var peft = PeftModel.Create(model, adapterConfig);
+            Console.WriteLine(peft.GetParameterReport());
+            var tokenizer = TextTokenizer.TryLoad(result.GetValue(baseDir)!.FullName) ?? throw new PeftException("the base model directory has no tokenizer");
+            var trainer = new Trainer(model, peft, tokenizer, options, Console.Out);
+            var run = trainer.Train(train, validation, result.GetValue(resume));
+            var testPath = Path.Combine(dataDir, "test.jsonl");
+            if (File.Exists(testPath))
+            {
+                if (run.Best is not null)
+                {
+                    peft.LoadAdapterWeights(Path.Combine(options.OutputDirectory, "best"), peft.ActiveAdapter);
+                }
+
+                var test = trainer.Evaluate(ClassificationDataset.Load(testPath, labels: train.Labels));
+                Console.WriteLine($"test: accuracy {test.Accuracy:P2}, macro-F1 {test.MacroF1:F4}, MCC {test.Mcc:F4}");
+            }
+
+            Console.WriteLine($"best adapter: {Path.Combine(options.OutputDirectory, "best")}");
+            return Program.Success;
+        }));
+        return command;
+    }
+
+    public static Command CreateEval()
+    {
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
+        var adapter = new Option<DirectoryInfo>("--adapter") { Description = "Adapter directory (PEFT layout).", Required = true };
+        var data = new Option<FileInfo>("--data") { Description = "Labelled JSONL/CSV to evaluate on.", Required = true };
+        var labels = new Option<FileInfo?>("--labels-from") { Description = "Training file whose labels fix the label ids (default: --data)." };
+        var command = new Command("eval", "Evaluate a trained adapter (accuracy, macro-F1, MCC).\n\nExample:\n  peft eval --adapter runs/train/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl")
+        {
+            baseDir, adapter, data, labels,
+        };
+        command.SetAction(result => Program.Guarded(() =>
+        {
+            var labelSource = ClassificationDataset.Load((result.GetValue(labels) ?? result.GetValue(data))!.FullName);
+            var dataset = ClassificationDataset.Load(result.GetValue(data)!.FullName, labels: labelSource.Labels);
+            var model = PretrainedModel.ForSequenceClassification(result.GetValue(baseDir)!.FullName, labelSource.Labels, out _);
+            var peft = PeftModel.FromPretrained(model, result.GetValue(adapter)!.FullName);
+            var tokenizer = TextTokenizer.TryLoad(result.GetValue(baseDir)!.FullName) ?? throw new PeftException("the base model directory has no tokenizer");
+            var score = new Trainer(model, peft, tokenizer, new TrainerOptions()).Evaluate(dataset);
+            Console.WriteLine(JsonSerializer.Serialize(new { loss = score.Loss, accuracy = score.Accuracy, macro_f1 = score.MacroF1, mcc = score.Mcc }));
+            return Program.Success;
+        }));
+        return command;
+    }
+}
