@@ -15,6 +15,13 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "memory")
+        {
+            PeftSharp.Runtime.NativeHeap.KeepFreedMemory();
+            MemoryFlat.Run(args.Skip(1).ToArray());
+            return 0;
+        }
+
         if (args.Length > 0 && args[0] == "models")
         {
             PeftSharp.Runtime.NativeHeap.KeepFreedMemory();
@@ -27,6 +34,7 @@ internal static class Program
         {
             Console.Error.WriteLine("usage: PeftSharp.Bench lora-overhead [--tokens 2048] [--dim 768] [--rank 8] [--rounds 15] [--iterations 10] [--default-heap]");
             Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
+            Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000]");
             return 1;
         }
 

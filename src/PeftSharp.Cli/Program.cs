@@ -28,6 +28,7 @@ public static class Program
         root.Subcommands.Add(PretrainCommand.Create());
         root.Subcommands.Add(TrainCommand.CreateTrain());
         root.Subcommands.Add(TrainCommand.CreateEval());
+        root.Subcommands.Add(MakeTaskCommand.Create());
         root.Subcommands.Add(SelfTestCommand.Create());
         try
         {

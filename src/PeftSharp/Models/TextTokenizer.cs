@@ -95,9 +95,14 @@ public sealed class TextTokenizer
     public static TextTokenizer WordPiece(Stream vocab, bool lowerCase = true, string source = "vocab.txt")
     {
         BertTokenizer bert;
+        int size;
         try
         {
-            bert = BertTokenizer.Create(vocab, new BertOptions { LowerCaseBeforeTokenization = lowerCase });
+            using var copy = new MemoryStream();
+            vocab.CopyTo(copy);
+            size = Encoding.UTF8.GetString(copy.ToArray()).Split('\n').Count(line => line.Trim().Length > 0);
+            copy.Position = 0;
+            bert = BertTokenizer.Create(copy, new BertOptions { LowerCaseBeforeTokenization = lowerCase });
         }
         catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException)
         {
@@ -109,7 +114,7 @@ public sealed class TextTokenizer
             text => bert.EncodeToIds(text, addSpecialTokens: false, considerPreTokenization: true, considerNormalization: true),
             ids => bert.Decode(ids, skipSpecialTokens: true),
             bert.PaddingTokenId,
-            VocabSize(bert),
+            size,
             [bert.ClassificationTokenId],
             [bert.SeparatorTokenId],
             bert.MaskingTokenId);
@@ -190,12 +195,6 @@ public sealed class TextTokenizer
     /// <summary>Text of <paramref name="ids"/>, special tokens dropped.</summary>
     public string Decode(IEnumerable<long> ids) =>
         _decode(ids.Select(i => (int)i).Where(i => !_prefix.Contains(i) && !_suffix.Contains(i) && i != PadTokenId));
-
-    private static int VocabSize(BertTokenizer bert)
-    {
-        var max = bert.SpecialTokens?.Values.DefaultIfEmpty(0).Max() ?? 0;
-        return Math.Max(max, Math.Max(bert.SeparatorTokenId, Math.Max(bert.MaskingTokenId, bert.UnknownTokenId))) + 1;
-    }
 
     private static bool LowerCase(string directory)
     {

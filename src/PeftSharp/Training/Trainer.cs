@@ -111,6 +111,15 @@ public sealed record EvaluationResult(int Step, double Loss, double Accuracy, do
 /// <param name="SecondsPerStep">Mean wall time per optimizer step.</param>
 public sealed record TrainResult(int Steps, IReadOnlyList<double> Losses, IReadOnlyList<EvaluationResult> Evaluations, EvaluationResult? Best, double SecondsPerStep);
 
+/// <summary>Where a run is, reported after every optimizer step.</summary>
+/// <param name="Step">Optimizer steps done.</param>
+/// <param name="Total">Optimizer steps planned.</param>
+/// <param name="Loss">This step's training loss.</param>
+/// <param name="LearningRate">This step's adapter learning rate.</param>
+/// <param name="StepsPerSecond">Throughput so far.</param>
+/// <param name="Eta">Estimated time to the end.</param>
+public sealed record TrainingProgress(int Step, int Total, double Loss, double LearningRate, double StepsPerSecond, TimeSpan Eta);
+
 /// <summary>A non-finite loss or gradient; the last good checkpoint stays on disk.</summary>
 public sealed class NonFiniteTrainingException : PeftException
 {
@@ -134,10 +143,12 @@ public sealed class Trainer
     private readonly TextTokenizer _tokenizer;
     private readonly TrainerOptions _options;
     private readonly TextWriter _log;
+    private readonly IProgress<TrainingProgress>? _progress;
 
-    /// <summary>Creates a trainer for <paramref name="peft"/>'s active adapter on <paramref name="model"/>.</summary>
-    public Trainer(PretrainedModel model, PeftModel peft, TextTokenizer tokenizer, TrainerOptions options, TextWriter? log = null)
+    /// <summary>Creates a trainer for <paramref name="peft"/>'s active adapter on <paramref name="model"/>; <paramref name="log"/> gets progress lines, <paramref name="progress"/> a report after every step.</summary>
+    public Trainer(PretrainedModel model, PeftModel peft, TextTokenizer tokenizer, TrainerOptions options, TextWriter? log = null, IProgress<TrainingProgress>? progress = null)
     {
+        _progress = progress;
         if (model.Task != ModelTask.SequenceClassification)
         {
             throw new ArgumentException($"the trainer fine-tunes sequence classifiers; {model.ArchitectureName} is not one", nameof(model));
@@ -221,9 +232,10 @@ public sealed class Trainer
             losses.Add(stepLoss);
             var done = step + 1;
             AppendMetrics(new JsonObject { ["step"] = done, ["loss"] = stepLoss, ["lr"] = baseRates[0] * multiplier });
+            var perStep = clock.Elapsed.TotalSeconds / (done - startStep);
+            _progress?.Report(new TrainingProgress(done, total, stepLoss, baseRates[0] * multiplier, 1 / perStep, TimeSpan.FromSeconds(perStep * (total - done))));
             if (_options.LogEvery > 0 && (done % _options.LogEvery == 0 || done == total))
             {
-                var perStep = clock.Elapsed.TotalSeconds / (done - startStep);
                 _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"step {done}/{total}  loss {losses.TakeLast(_options.LogEvery).Average():F4}  lr {baseRates[0] * multiplier:0.###e+0}  {1 / perStep:F2} steps/s  ETA {TimeSpan.FromSeconds(perStep * (total - done)):hh\\:mm\\:ss}"));
             }
