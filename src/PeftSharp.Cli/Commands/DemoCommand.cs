@@ -41,15 +41,16 @@ internal static class DemoCommand
                 Seed = result.GetValue(seed),
                 LogEvery = 25,
             };
-            var rows = DemoRunner.Run(
+            var rows = ProgressDisplay.Run((progressFor, log) => DemoRunner.Run(
                 result.GetValue(baseDir)!.FullName,
                 result.GetValue(data)!.FullName,
                 result.GetValue(output)!.FullName,
                 options,
-                Console.Out,
+                log,
                 result.GetValue(trainLimit),
                 result.GetValue(evalLimit),
-                result.GetValue(methods));
+                result.GetValue(methods),
+                progressFor));
             Console.WriteLine();
             Console.Write(DemoRunner.Table(rows));
             if (result.GetValue(json) is { } file)

@@ -53,8 +53,15 @@ internal static class TrainCommand
             var peft = PeftModel.Create(model, adapterConfig);
             Console.WriteLine(peft.GetParameterReport());
             var tokenizer = TextTokenizer.TryLoad(result.GetValue(baseDir)!.FullName) ?? throw new PeftException("the base model directory has no tokenizer");
-            var trainer = new Trainer(model, peft, tokenizer, options, Console.Out);
-            var run = trainer.Train(train, validation, result.GetValue(resume));
+            var (trainer, run) = ProgressDisplay.Run((progressFor, log) =>
+            {
+                var t = new Trainer(model, peft, tokenizer, options, log, progressFor(info.Name));
+                return (t, t.Train(train, validation, result.GetValue(resume)));
+            });
+            if (run.Best is { } best)
+            {
+                Console.WriteLine($"best validation {options.Metric}: {best.Get(options.Metric):F4} at step {best.Step}");
+            }
             var testPath = Path.Combine(dataDir, "test.jsonl");
             if (File.Exists(testPath))
             {

@@ -25,7 +25,7 @@ public sealed record DemoRow(string Method, string Metric, double Value, double 
 public static class DemoRunner
 {
     /// <summary>Runs the demo. <paramref name="trainLimit"/>/<paramref name="evalLimit"/> truncate the data (tests).</summary>
-    public static IReadOnlyList<DemoRow> Run(string baseDirectory, string dataDirectory, string outputDirectory, TrainerOptions options, TextWriter log, int? trainLimit = null, int? evalLimit = null, IReadOnlyList<string>? methods = null)
+    public static IReadOnlyList<DemoRow> Run(string baseDirectory, string dataDirectory, string outputDirectory, TrainerOptions options, TextWriter log, int? trainLimit = null, int? evalLimit = null, IReadOnlyList<string>? methods = null, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
     {
         var train = ClassificationDataset.Load(Path.Combine(dataDirectory, "train.jsonl"));
         var validation = ClassificationDataset.Load(Path.Combine(dataDirectory, "validation.jsonl"), labels: train.Labels);
@@ -60,7 +60,7 @@ public static class DemoRunner
             }
 
             var peft = PeftModel.Create(model, method.CreateTrainingConfig!(methodOptions.TotalSteps(train.Examples.Count)));
-            var trainer = new Trainer(model, peft, tokenizer, methodOptions, log);
+            var trainer = new Trainer(model, peft, tokenizer, methodOptions, log, progressFor?.Invoke(method.Name));
             log.WriteLine($"== {method.Name}: {peft.GetParameterReport()}");
             var result = trainer.Train(train, validation);
             if (result.Best is not null)
