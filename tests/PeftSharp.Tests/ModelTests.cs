@@ -113,6 +113,16 @@ public sealed class ModelTests : IDisposable
         Assert.Contains(prefix, checkpoint.Names);
     }
 
+    [Theory]
+    [InlineData("BertForSequenceClassification")]
+    [InlineData("GPT2LMHeadModel")]
+    public void TokenIdsOutsideTheVocabularyAreAClearError(string architecture)
+    {
+        var model = PretrainedModel.Create(TinyConfig(architecture, "ids-" + architecture));
+        var error = Assert.Throws<ArgumentException>(() => model.Forward(tensor(new long[] { 3, 40 }).unsqueeze(0)));
+        Assert.Contains("[0, 40)", error.Message);
+    }
+
     [Fact]
     public void MissingAndMisShapedWeightsAreReportedByName()
     {

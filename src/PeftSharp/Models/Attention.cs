@@ -5,6 +5,21 @@ namespace PeftSharp.Models;
 /// <summary>Shared attention arithmetic for the model families.</summary>
 internal static class Attention
 {
+    /// <summary>Throws a clear error for token ids outside <c>[0, vocabularySize)</c> (libtorch would fail with an untyped index error).</summary>
+    public static void CheckTokenIds(Tensor inputIds, int vocabularySize)
+    {
+        if (inputIds.numel() == 0)
+        {
+            return;
+        }
+
+        var (min, max) = (inputIds.min().item<long>(), inputIds.max().item<long>());
+        if (min < 0 || max >= vocabularySize)
+        {
+            throw new ArgumentException($"token ids must lie in [0, {vocabularySize}); got {min}…{max} (tokenizer and model do not match?)", nameof(inputIds));
+        }
+    }
+
     /// <summary>
     /// An additive mask <c>(batch, 1, 1 or T, T)</c>: 0 where attention is allowed, the dtype's most
     /// negative value where a key is padding (mask 0) or, when <paramref name="causal"/>, in the future.

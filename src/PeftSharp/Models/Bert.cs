@@ -38,10 +38,7 @@ public sealed class BertEmbeddings : nn.Module
             throw new ArgumentException($"sequence length {length} exceeds the model's {_config.MaxPositionEmbeddings} positions", nameof(inputIds));
         }
 
-        if (inputIds.numel() > 0 && (inputIds.max().item<long>() >= _config.VocabSize || inputIds.min().item<long>() < 0))
-        {
-            throw new ArgumentException($"token ids must lie in [0, {_config.VocabSize}); got {inputIds.min().item<long>()}…{inputIds.max().item<long>()} (tokenizer and model do not match?)", nameof(inputIds));
-        }
+        Attention.CheckTokenIds(inputIds, _config.VocabSize);
 
         Tensor positions;
         if (_config.IsRoberta)

@@ -120,10 +120,7 @@ public sealed class Gpt2Model : nn.Module
             throw new ArgumentException($"sequence length {length} exceeds the model's {_config.NPositions} positions", nameof(inputIds));
         }
 
-        if (inputIds.numel() > 0 && (inputIds.max().item<long>() >= _config.VocabSize || inputIds.min().item<long>() < 0))
-        {
-            throw new ArgumentException($"token ids must lie in [0, {_config.VocabSize}); got {inputIds.min().item<long>()}…{inputIds.max().item<long>()} (tokenizer and model do not match?)", nameof(inputIds));
-        }
+        Attention.CheckTokenIds(inputIds, _config.VocabSize);
 
         var positions = arange(length, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
         var hidden = drop.forward(wte.forward(inputIds) + wpe.forward(positions));
