@@ -13,6 +13,9 @@ public sealed class ConformanceTests
     [InlineData("lora-forward-01")]
     [InlineData("lora-forward-fifo-01")]
     [InlineData("adalora-forward-01")]
+    [InlineData("dylora-forward-01")]
+    [InlineData("dylora-grad-frozen-01")]
+    [InlineData("dylora-grad-free-01")]
     public void ForwardCasesReproduceTheOfficialImplementations(string name)
     {
         var result = ConformanceRunner.Run(ConformanceCase.Load(Path.Combine(Directory, name + ".json")));
@@ -26,8 +29,8 @@ public sealed class ConformanceTests
         var results = ConformanceRunner.RunDirectory(Directory);
         Assert.Equal(15, results.Count);
         Assert.DoesNotContain(results, r => r.Status == ConformanceStatus.Fail);
-        Assert.Equal(["adalora-forward-01", "lora-forward-01", "lora-forward-fifo-01"], results.Where(r => r.Status == ConformanceStatus.Pass).Select(r => r.CaseName));
-        Assert.StartsWith("3 passed, 0 failed", ConformanceRunner.Summary(results));
+        Assert.Equal(["adalora-forward-01", "dylora-forward-01", "dylora-grad-free-01", "dylora-grad-frozen-01", "lora-forward-01", "lora-forward-fifo-01"], results.Where(r => r.Status == ConformanceStatus.Pass).Select(r => r.CaseName));
+        Assert.StartsWith("6 passed, 0 failed", ConformanceRunner.Summary(results));
     }
 
     [Fact]
@@ -59,8 +62,8 @@ public sealed class ConformanceTests
     [Fact]
     public void MethodFilterSelectsOnlyThatMethod()
     {
-        var results = ConformanceRunner.RunDirectory(Directory, "dylora");
-        Assert.Equal(3, results.Count);
-        Assert.All(results, r => Assert.Equal("dylora", r.Method));
+        var results = ConformanceRunner.RunDirectory(Directory, "sora");
+        Assert.Equal(4, results.Count);
+        Assert.All(results, r => Assert.Equal("sora", r.Method));
     }
 }

@@ -86,9 +86,10 @@ internal static class TrainCommand
         var adapter = new Option<DirectoryInfo>("--adapter") { Description = "Adapter directory (PEFT layout).", Required = true };
         var data = new Option<FileInfo>("--data") { Description = "Labelled JSONL/CSV to evaluate on.", Required = true };
         var labels = new Option<FileInfo?>("--labels-from") { Description = "Training file whose labels fix the label ids (default: --data)." };
-        var command = new Command("eval", "Evaluate a trained adapter (accuracy, macro-F1, MCC).\n\nExample:\n  peft eval --adapter runs/train/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl")
+        var ranks = new Option<string?>("--ranks") { Description = "Evaluate a rank-adaptive adapter (DyLoRA) at every rank of a range such as 1..8; writes ranks.svg beside the adapter." };
+        var command = new Command("eval", "Evaluate a trained adapter (accuracy, macro-F1, MCC).\n\nExamples:\n  peft eval --adapter runs/train/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl\n  peft eval --adapter runs/dylora/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl --ranks 1..8")
         {
-            baseDir, adapter, data, labels,
+            baseDir, adapter, data, labels, ranks,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -97,10 +98,42 @@ internal static class TrainCommand
             var model = PretrainedModel.ForSequenceClassification(result.GetValue(baseDir)!.FullName, labelSource.Labels, out _);
             var peft = PeftModel.FromPretrained(model, result.GetValue(adapter)!.FullName);
             var tokenizer = TextTokenizer.TryLoad(result.GetValue(baseDir)!.FullName) ?? throw new PeftException("the base model directory has no tokenizer");
-            var score = new Trainer(model, peft, tokenizer, new TrainerOptions()).Evaluate(dataset);
+            var trainer = new Trainer(model, peft, tokenizer, new TrainerOptions());
+            if (result.GetValue(ranks) is { } range)
+            {
+                var (from, to) = ParseRange(range);
+                var accuracy = new List<double>();
+                Console.WriteLine("| rank | accuracy | macro-F1 | MCC |");
+                Console.WriteLine("|---|---|---|---|");
+                for (var rank = from; rank <= to; rank++)
+                {
+                    PeftSharp.Methods.DyLora.DyLora.SetRank(peft, rank);
+                    var atRank = trainer.Evaluate(dataset);
+                    accuracy.Add(atRank.Accuracy);
+                    Console.WriteLine(FormattableString.Invariant($"| {rank} | {atRank.Accuracy:F4} | {atRank.MacroF1:F4} | {atRank.Mcc:F4} |"));
+                }
+
+                var plot = Path.Combine(result.GetValue(adapter)!.FullName, "ranks.svg");
+                PeftSharp.IO.AtomicFile.WriteAllText(plot, SvgPlot.Lines($"accuracy by rank ({from}..{to})", $"rank − {from}", "accuracy", [("accuracy", accuracy)]));
+                Console.WriteLine($"plot: {plot}");
+                return Program.Success;
+            }
+
+            var score = trainer.Evaluate(dataset);
             Console.WriteLine(JsonSerializer.Serialize(new { loss = score.Loss, accuracy = score.Accuracy, macro_f1 = score.MacroF1, mcc = score.Mcc }));
             return Program.Success;
         }));
         return command;
+    }
+
+    private static (int From, int To) ParseRange(string range)
+    {
+        var parts = range.Split("..");
+        if (parts.Length == 2 && int.TryParse(parts[0], out var from) && int.TryParse(parts[1], out var to) && from >= 1 && to >= from)
+        {
+            return (from, to);
+        }
+
+        throw new ArgumentException($"--ranks must look like 1..8, got '{range}'");
     }
 }

@@ -183,8 +183,8 @@ public abstract class AdapterConfig
     /// <summary>Warnings about settings that matched nothing, given the names of the modules that were adapted.</summary>
     public virtual IEnumerable<string> CheckAfterInjection(IReadOnlyList<string> adaptedModuleNames) => [];
 
-    /// <summary>The training-time controller of this method for the given adapted modules, or null when it needs none.</summary>
-    public virtual TrainingController? CreateController(IReadOnlyList<AdaptedModule> modules) => null;
+    /// <summary>The training-time controller of adapter <paramref name="adapterName"/> over its adapted modules, or null when the method needs none.</summary>
+    public virtual TrainingController? CreateController(string adapterName, IReadOnlyList<AdaptedModule> modules) => null;
 }
 
 /// <summary>What a method may use while it builds the paths of one adapter.</summary>

@@ -1,5 +1,6 @@
 using PeftSharp.Conformance;
 using PeftSharp.Methods.AdaLora;
+using PeftSharp.Methods.DyLora;
 using PeftSharp.Methods.Lora;
 
 namespace PeftSharp.Adapters;
@@ -26,6 +27,7 @@ public static class AdapterMethodRegistry
     [
         new("lora", LoraConfig.Type, () => new LoraConfig(), () => new LoraConformance(), _ => LoraConfig.ForEncoderClassification()),
         new("adalora", AdaLoraConfig.Type, () => new AdaLoraConfig(), () => new AdaLoraConformance()),
+        new("dylora", DyLoraConfig.Type, () => new DyLoraConfig(), () => new DyLoraConformance(), _ => DyLoraConfig.ForEncoderClassification()),
     ];
 
     /// <summary>Every registered method.</summary>

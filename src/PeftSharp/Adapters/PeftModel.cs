@@ -346,7 +346,7 @@ public sealed partial class PeftModel
         _configs.Add(adapterName, config);
         _adapterOrder.Add(adapterName);
         var adapted = ModulesOf(adapterName);
-        _controllers.Add(adapterName, config.CreateController(adapted));
+        _controllers.Add(adapterName, config.CreateController(adapterName, adapted));
         _warnings.AddRange(config.CheckAfterInjection(adapted.Select(m => m.Name).ToList()).Select(w => $"adapter '{adapterName}': {w}"));
         foreach (var module in _layers)
         {

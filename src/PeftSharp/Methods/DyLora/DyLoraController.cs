@@ -1,0 +1,57 @@
+using PeftSharp.Adapters;
+
+namespace PeftSharp.Methods.DyLora;
+
+/// <summary>
+/// DyLoRA's training controller: at the start of every optimizer step it draws one rank b uniformly
+/// from 1..r_max and sets it (with the frozen flag) on every DyLoRA path of the adapter, so all
+/// micro-batches of the step and all modules share it. The draw is a pure function of (seed, step)
+/// — a SplitMix64 hash — so a resumed run draws the same ranks without saving generator state.
+/// At the end of training the evaluation rank is set and freezing is switched off.
+/// </summary>
+public sealed class DyLoraController : TrainingController
+{
+    private readonly IReadOnlyList<DyLoraPath> _paths;
+    private readonly DyLoraConfig _config;
+
+    /// <summary>Creates the controller for the paths of one adapter.</summary>
+    public DyLoraController(IReadOnlyList<DyLoraPath> paths, DyLoraConfig config)
+    {
+        _paths = paths;
+        _config = config;
+    }
+
+    /// <summary>The rank drawn for the current step.</summary>
+    public int CurrentRank { get; private set; }
+
+    /// <summary>The rank step <paramref name="step"/> trains at: uniform on 1..r_max for a given seed.</summary>
+    public static int RankForStep(int seed, long step, int maxRank)
+    {
+        var z = unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)step + 0x632BE59BD9B4E019UL);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        z ^= z >> 31;
+        return (int)(z % (ulong)maxRank) + 1;
+    }
+
+    /// <inheritdoc />
+    public override void OnStepBegin(long step)
+    {
+        CurrentRank = RankForStep(_config.RankSeed, step, _config.R);
+        foreach (var path in _paths)
+        {
+            path.SetRank(CurrentRank);
+            path.Frozen = _config.FrozenMode;
+        }
+    }
+
+    /// <inheritdoc />
+    public override void OnTrainingEnd()
+    {
+        foreach (var path in _paths)
+        {
+            path.SetRank(_config.EvalRank ?? path.MaxRank);
+            path.Frozen = false;
+        }
+    }
+}
