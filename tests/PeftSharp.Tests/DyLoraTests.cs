@@ -104,4 +104,46 @@ public sealed class DyLoraTests : IDisposable
         Assert.Equal((5, 4, 9, false), (config.R, config.EvalRank, config.RankSeed, config.FrozenMode));
         Assert.All(loaded.AdaptedModules, m => Assert.Equal(4, m.Layer.GetPath("default").Rank));
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FrozenComponentsDriftUnderAdamWUnlessStrict(bool strict)
+    {
+        manual_seed(5);
+        var model = new Mlp(8, 16, 3);
+        var peft = PeftModel.Create(model, new DyLoraConfig { R = 4, TargetModules = TargetModules.FromNames("fc1"), StrictFreeze = strict, RankSeed = 1 });
+        var path = (DyLoraPath)peft.AdaptedModules[0].Layer.GetPath("default");
+        var controller = (DyLoraController)peft.GetController()!;
+        using var optimizer = optim.AdamW(peft.GetTrainableParameters(), lr: 0.05, weight_decay: 0.1);
+        var x = randn(16, 8);
+        var y = randint(0, 3, [16]);
+        Tensor before = path.A.detach().clone(), beforeB = path.B.detach().clone();
+        var live = new HashSet<int>();
+        for (var step = 0; step < 6; step++)
+        {
+            using var scope = NewDisposeScope();
+            controller.OnStepBegin(step);
+            live.Add(controller.CurrentRank - 1);
+            model.train();
+            nn.functional.cross_entropy(model.forward(x), y).backward();
+            controller.OnAfterBackward(step);
+            optimizer.step();
+            controller.OnAfterOptimizerStep(step);
+            optimizer.zero_grad();
+        }
+
+        var untouched = Enumerable.Range(0, 4).Where(i => !live.Contains(i)).ToList();
+        var moved = Enumerable.Range(0, 4).Where(i => !path.A[i].allclose(before[i])).ToList();
+        if (strict)
+        {
+            Assert.All(moved, i => Assert.Contains(i, live));
+            Assert.All(untouched, i => Assert.True(TestUtil.Identical(path.A[i], before[i]) && TestUtil.Identical(path.B[.., i], beforeB[.., i])));
+        }
+        else
+        {
+            Assert.Equal(4, moved.Count);
+            Assert.True(untouched.Count == 0 || !path.A[untouched[0]].allclose(before[untouched[0]]), "without strict freeze, weight decay moves even components never sampled");
+        }
+    }
 }

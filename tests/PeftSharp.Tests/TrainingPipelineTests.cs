@@ -167,6 +167,24 @@ public sealed class TrainingPipelineTests : IDisposable
     }
 
     [Fact]
+    public void ParameterGroupsGetTheirOwnLearningRates()
+    {
+        var task = ToyTask();
+        var baseDir = TinyBase(task);
+        var (model, peft, tokenizer, train, validation) = Setup(baseDir, task);
+        var lora = peft.AdaptedModules.Select(m => ((LoraPath)m.Layer.GetPath("default")).A.detach().clone()).ToList();
+        var head = peft.SavedModules.First(s => s.Name == "classifier").Wrapper.GetCopy("default").parameters().First().detach().clone();
+        var options = Options(null, steps: 5, evalEvery: 100) with { GroupLearningRates = new Dictionary<string, double> { ["adapter"] = 0.0 }, GroupWeightDecays = new Dictionary<string, double> { ["adapter"] = 0.0 } };
+        new Trainer(model, peft, tokenizer, options).Train(train, validation);
+        for (var i = 0; i < lora.Count; i++)
+        {
+            Assert.True(TestUtil.Identical(((LoraPath)peft.AdaptedModules[i].Layer.GetPath("default")).A, lora[i]), "an adapter group with lr 0 must not move");
+        }
+
+        Assert.False(TestUtil.Identical(peft.SavedModules.First(s => s.Name == "classifier").Wrapper.GetCopy("default").parameters().First(), head));
+    }
+
+    [Fact]
     public void RankRecoveryTaskSavesTheTruthItWasBuiltFrom()
     {
         var task = ToyTask();

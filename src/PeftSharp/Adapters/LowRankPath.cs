@@ -67,6 +67,13 @@ public abstract class LowRankPath : nn.Module<Tensor, Tensor>
     public abstract IEnumerable<KeyValuePair<string, Tensor>> NamedAdapterTensors();
 
     /// <summary>
+    /// The optimizer group of each trainable tensor: <c>adapter</c> by default; a method names its own
+    /// groups (for example <c>gates</c> or <c>singular_values</c>) when they need their own learning
+    /// rate or weight decay (see <c>TrainerOptions.GroupLearningRates</c>).
+    /// </summary>
+    public virtual string ParameterGroupOf(Parameter parameter) => "adapter";
+
+    /// <summary>
     /// Makes the path's trainable tensors require gradient (or not). Methods with tensors that are
     /// always frozen (random bases, frozen shared projections) override this to leave them alone.
     /// </summary>

@@ -47,6 +47,12 @@ public sealed record TrainerOptions
     /// <summary>Decoupled weight decay of the adapter parameters.</summary>
     public double WeightDecay { get; init; } = 0.01;
 
+    /// <summary>Learning rates of named parameter groups (a method's <c>ParameterGroupOf</c>, or <c>head</c>), overriding the defaults.</summary>
+    public IReadOnlyDictionary<string, double>? GroupLearningRates { get; init; }
+
+    /// <summary>Weight decays of named parameter groups, overriding the defaults (adapter: <see cref="WeightDecay"/>, head: 0).</summary>
+    public IReadOnlyDictionary<string, double>? GroupWeightDecays { get; init; }
+
     /// <summary>Share of the steps used for linear warm-up.</summary>
     public double WarmupRatio { get; init; } = 0.06;
 
@@ -169,11 +175,21 @@ public sealed class Trainer
         var controller = _peft.GetController();
         var parameters = _peft.GetTrainableParameters();
         var names = _model.named_parameters().Where(p => p.parameter.requires_grad).ToDictionary(p => p.parameter.Handle, p => p.name);
-        var head = parameters.Where(p => names.TryGetValue(p.Handle, out var n) && (n.Contains(".modules_to_save.", StringComparison.Ordinal) || n.EndsWith(".bias", StringComparison.Ordinal))).ToList();
-        var adapter = parameters.Except(head).ToList();
-        var headLr = _options.HeadLearningRate ?? _options.LearningRate;
-        using var optimizer = optim.AdamW([new AdamW.ParamGroup(adapter, lr: _options.LearningRate, weight_decay: _options.WeightDecay), new AdamW.ParamGroup(head, lr: headLr, weight_decay: 0.0)]);
-        var baseRates = new[] { _options.LearningRate, headLr };
+        var groupOf = new Dictionary<IntPtr, string>();
+        foreach (var module in _peft.ModulesOf(_peft.ActiveAdapter))
+        {
+            var path = module.Layer.GetPath(_peft.ActiveAdapter);
+            foreach (var parameter in path.parameters())
+            {
+                groupOf[parameter.Handle] = path.ParameterGroupOf(parameter);
+            }
+        }
+
+        var groups = parameters.GroupBy(p => groupOf.GetValueOrDefault(p.Handle, "head")).OrderBy(g => g.Key == "head" ? 1 : 0).ThenBy(g => g.Key, StringComparer.Ordinal).ToList();
+        double RateOf(string group) => _options.GroupLearningRates?.TryGetValue(group, out var lr) == true ? lr : group == "head" ? _options.HeadLearningRate ?? _options.LearningRate : _options.LearningRate;
+        double DecayOf(string group) => _options.GroupWeightDecays?.TryGetValue(group, out var wd) == true ? wd : group == "head" ? 0.0 : _options.WeightDecay;
+        using var optimizer = optim.AdamW([.. groups.Select(g => new AdamW.ParamGroup(g.ToList(), lr: RateOf(g.Key), weight_decay: DecayOf(g.Key)))]);
+        var baseRates = groups.Select(g => RateOf(g.Key)).ToArray();
 
         var state = new RunState();
         if (resume)

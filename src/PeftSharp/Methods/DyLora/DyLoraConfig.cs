@@ -29,6 +29,12 @@ public sealed class DyLoraConfig : AdapterConfig
     /// <summary>Frozen mode (the official default): only the newest component of the sampled rank learns.</summary>
     public bool FrozenMode { get; set; } = true;
 
+    /// <summary>
+    /// Strict freeze (not the published algorithm): components other than the sampled one keep their
+    /// values exactly, instead of drifting through AdamW momentum and weight decay.
+    /// </summary>
+    public bool StrictFreeze { get; set; }
+
     /// <summary>Rank used after training and at load (null: r_max).</summary>
     public int? EvalRank { get; set; }
 
@@ -81,6 +87,7 @@ public sealed class DyLoraConfig : AdapterConfig
         json["lora_alpha"] = LoraAlpha;
         json["lora_dropout"] = LoraDropout;
         json["frozen_mode"] = FrozenMode;
+        json["strict_freeze"] = StrictFreeze;
         json["eval_rank"] = EvalRank;
         json["rank_seed"] = RankSeed;
     }
@@ -93,6 +100,7 @@ public sealed class DyLoraConfig : AdapterConfig
         LoraAlpha = json.Double("lora_alpha", 16);
         LoraDropout = json.Double("lora_dropout", 0);
         FrozenMode = json.Bool("frozen_mode", true);
+        StrictFreeze = json.Bool("strict_freeze", false);
         EvalRank = json.Has("eval_rank") ? json.Int("eval_rank", R) : null;
         RankSeed = json.Int("rank_seed", 0);
     }

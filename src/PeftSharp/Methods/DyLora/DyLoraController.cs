@@ -1,4 +1,5 @@
 using PeftSharp.Adapters;
+using static TorchSharp.torch;
 
 namespace PeftSharp.Methods.DyLora;
 
@@ -8,6 +9,12 @@ namespace PeftSharp.Methods.DyLora;
 /// micro-batches of the step and all modules share it. The draw is a pure function of (seed, step)
 /// — a SplitMix64 hash — so a resumed run draws the same ranks without saving generator state.
 /// At the end of training the evaluation rank is set and freezing is switched off.
+/// <para>
+/// Frozen mode is a gradient stop, as in the official code: with AdamW the other components still
+/// move through momentum and weight decay. With <see cref="DyLoraConfig.StrictFreeze"/> the
+/// controller snapshots A and B before the optimizer step and restores every component except
+/// b − 1 afterwards, so they truly hold (the optimizer's moments still decay).
+/// </para>
 /// </summary>
 public sealed class DyLoraController : TrainingController
 {
@@ -43,6 +50,60 @@ public sealed class DyLoraController : TrainingController
             path.SetRank(CurrentRank);
             path.Frozen = _config.FrozenMode;
         }
+    }
+
+    private readonly List<(Tensor A, Tensor B)> _snapshots = [];
+
+    /// <inheritdoc />
+    public override void OnAfterBackward(long step)
+    {
+        if (!_config.StrictFreeze || !_config.FrozenMode)
+        {
+            return;
+        }
+
+        DisposeSnapshots();
+        using var noGrad = no_grad();
+        foreach (var path in _paths)
+        {
+            _snapshots.Add((path.A.detach().clone(), path.B.detach().clone()));
+        }
+    }
+
+    /// <inheritdoc />
+    public override void OnAfterOptimizerStep(long step)
+    {
+        if (_snapshots.Count == 0)
+        {
+            return;
+        }
+
+        using (no_grad())
+        {
+            for (var i = 0; i < _paths.Count; i++)
+            {
+                var live = CurrentRank - 1;
+                var (a, b) = _snapshots[i];
+                using var rowMask = ones(_paths[i].MaxRank, 1, dtype: ScalarType.Bool);
+                rowMask[live] = false;
+                _paths[i].A.copy_(where(rowMask, a, _paths[i].A));
+                using var columnMask = rowMask.t();
+                _paths[i].B.copy_(where(columnMask, b, _paths[i].B));
+            }
+        }
+
+        DisposeSnapshots();
+    }
+
+    private void DisposeSnapshots()
+    {
+        foreach (var (a, b) in _snapshots)
+        {
+            a.Dispose();
+            b.Dispose();
+        }
+
+        _snapshots.Clear();
     }
 
     /// <inheritdoc />
