@@ -15,6 +15,13 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "methods")
+        {
+            PeftSharp.Runtime.NativeHeap.KeepFreedMemory();
+            MethodOverhead.Run(args.Skip(1).ToArray());
+            return 0;
+        }
+
         if (args.Length > 0 && args[0] == "memory")
         {
             PeftSharp.Runtime.NativeHeap.KeepFreedMemory();
@@ -35,6 +42,7 @@ internal static class Program
             Console.Error.WriteLine("usage: PeftSharp.Bench lora-overhead [--tokens 2048] [--dim 768] [--rank 8] [--rounds 15] [--iterations 10] [--default-heap]");
             Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
             Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000]");
+            Console.Error.WriteLine("       PeftSharp.Bench methods [--rounds 7] [--large]");
             return 1;
         }
 
