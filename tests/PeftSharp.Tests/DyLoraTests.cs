@@ -37,6 +37,11 @@ public sealed class DyLoraTests : IDisposable
             Assert.Equal(DyLoraController.RankForStep(3, step, 6), controller.CurrentRank);
         }
 
+        var sampled = controller.CurrentRank;
+        controller.OnEvaluationBegin();
+        Assert.All(peft.AdaptedModules, m => Assert.Equal(6, m.Layer.GetPath("default").Rank));
+        controller.OnEvaluationEnd();
+        Assert.All(peft.AdaptedModules, m => Assert.Equal(sampled, m.Layer.GetPath("default").Rank));
         controller.OnTrainingEnd();
         Assert.All(peft.AdaptedModules, m => Assert.Equal(6, m.Layer.GetPath("default").Rank));
     }

@@ -37,6 +37,10 @@ internal sealed class PoisonConfig : AdapterConfig
 
         public override void OnAfterOptimizerStep(long step) => config.Calls.Add($"optimizer {step}");
 
+        public override void OnEvaluationBegin() => config.Calls.Add("eval begin");
+
+        public override void OnEvaluationEnd() => config.Calls.Add("eval end");
+
         public override void OnTrainingEnd() => config.Calls.Add("end");
     }
 }
@@ -161,7 +165,7 @@ public sealed class TrainingPipelineTests : IDisposable
         var (model, peft, tokenizer, train, validation) = Setup(baseDir, task, config);
         var error = Assert.Throws<NonFiniteTrainingException>(() => new Trainer(model, peft, tokenizer, Options(Dir("nan"), steps: 10, evalEvery: 2)).Train(train, validation));
         Assert.Contains("step 4", error.Message);
-        Assert.Equal(["begin 0", "extra 0", "backward 0", "optimizer 0", "begin 1", "extra 1", "backward 1", "optimizer 1"], config.Calls.Take(8));
+        Assert.Equal(["begin 0", "extra 0", "backward 0", "optimizer 0", "begin 1", "extra 1", "backward 1", "optimizer 1", "eval begin", "eval end"], config.Calls.Take(10));
         Assert.True(File.Exists(Path.Combine(Dir("nan"), "checkpoint", "trainer_state.json")), "the checkpoint of step 2 must survive");
         Assert.Equal(2, ConfigJson.Load(Path.Combine(Dir("nan"), "checkpoint", "trainer_state.json")).Int("step", 0));
     }

@@ -29,6 +29,16 @@ public abstract class TrainingController
     {
     }
 
+    /// <summary>Before an evaluation during training (DyLoRA switches to its evaluation rank here).</summary>
+    public virtual void OnEvaluationBegin()
+    {
+    }
+
+    /// <summary>After an evaluation during training; training resumes with the state from before it.</summary>
+    public virtual void OnEvaluationEnd()
+    {
+    }
+
     /// <summary>Once, after the last step.</summary>
     public virtual void OnTrainingEnd()
     {

@@ -259,7 +259,9 @@ public sealed class Trainer
             var evalNow = validation is not null && (_options.EvalEvery > 0 ? done % _options.EvalEvery == 0 || done == total : done % stepsPerEpoch == 0 || done == total);
             if (evalNow)
             {
+                controller?.OnEvaluationBegin();
                 var result = Evaluate(validation!) with { Step = done };
+                controller?.OnEvaluationEnd();
                 evaluations.Add(result);
                 AppendMetrics(new JsonObject { ["step"] = done, ["eval_loss"] = result.Loss, ["accuracy"] = result.Accuracy, ["macro_f1"] = result.MacroF1, ["mcc"] = result.Mcc });
                 _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"eval at step {done}: loss {result.Loss:F4}  accuracy {result.Accuracy:P2}  macro-F1 {result.MacroF1:F4}  MCC {result.Mcc:F4}"));

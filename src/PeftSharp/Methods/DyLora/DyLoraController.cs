@@ -106,6 +106,31 @@ public sealed class DyLoraController : TrainingController
         _snapshots.Clear();
     }
 
+    /// <summary>Evaluations during training run at the evaluation rank, unfrozen, as the official evaluation does.</summary>
+    public override void OnEvaluationBegin()
+    {
+        foreach (var path in _paths)
+        {
+            path.SetRank(_config.EvalRank ?? path.MaxRank);
+            path.Frozen = false;
+        }
+    }
+
+    /// <inheritdoc />
+    public override void OnEvaluationEnd()
+    {
+        if (CurrentRank == 0)
+        {
+            return;
+        }
+
+        foreach (var path in _paths)
+        {
+            path.SetRank(CurrentRank);
+            path.Frozen = _config.FrozenMode;
+        }
+    }
+
     /// <inheritdoc />
     public override void OnTrainingEnd()
     {
