@@ -1,0 +1,70 @@
+using PeftSharp.Methods.AdaLora;
+using static TorchSharp.torch;
+using Xunit;
+
+namespace PeftSharp.Tests;
+
+public sealed class AdaLoraTests
+{
+    [Fact]
+    public void TheBudgetScheduleMatchesTheMnliScriptValues()
+    {
+        var paths = Enumerable.Range(0, 72).Select(_ => new AdaLoraPath(4, 4, 3, 3, 8)).ToList();
+        var allocator = new RankAllocator(paths, initR: 3, targetR: 1, tInit: 8000, tFinal: 50000, deltaT: 100, beta1: 0.85, beta2: 0.85, totalStep: 85904);
+        Assert.Equal((216, false), allocator.BudgetSchedule(8000));
+        Assert.Equal(215, allocator.BudgetSchedule(8001).Budget);
+        Assert.Equal(90, allocator.BudgetSchedule(21952).Budget);
+        Assert.Equal(72, allocator.BudgetSchedule(35904).Budget);
+        Assert.False(allocator.BudgetSchedule(8050).Mask);
+        Assert.True(allocator.BudgetSchedule(8100).Mask);
+        Assert.Equal((72, true), allocator.BudgetSchedule(35905));
+        Assert.Equal((72, true), allocator.BudgetSchedule(35907));
+    }
+
+    [Fact]
+    public void MaskingZeroesExactlyTheBudgetCut()
+    {
+        manual_seed(3);
+        var paths = Enumerable.Range(0, 3).Select(_ => new AdaLoraPath(6, 5, 4, 4, 8)).ToList();
+        foreach (var path in paths)
+        {
+            using (no_grad())
+            {
+                path.E.normal_();
+            }
+        }
+
+        var allocator = new RankAllocator(paths, initR: 4, targetR: 1, tInit: 1, tFinal: 2, deltaT: 1, beta1: 0.85, beta2: 0.85, totalStep: 10);
+        for (var step = 1; step <= 6; step++)
+        {
+            foreach (var path in paths)
+            {
+                path.A.grad = randn_like(path.A);
+                path.E.grad = randn_like(path.E);
+                path.B.grad = randn_like(path.B);
+            }
+
+            var (budget, threshold) = allocator.UpdateAndMask(step);
+            if (threshold is not null)
+            {
+                var zeros = paths.Sum(p => p.E.eq(0).sum().item<long>());
+                Assert.True(zeros >= 12 - budget, $"step {step}: {zeros} zero singular values, budget {budget}");
+            }
+        }
+
+        Assert.Equal(3, paths.Sum(p => p.E.ne(0).sum().item<long>()));
+    }
+
+    [Fact]
+    public void TheOrthogonalityPenaltyIsZeroForOrthonormalFactors()
+    {
+        var path = new AdaLoraPath(5, 5, 3, 3, 8);
+        using (no_grad())
+        {
+            path.A.copy_(eye(5)[..3]);
+            path.B.copy_(eye(5)[.., ..3]);
+        }
+
+        Assert.Equal(0, AdaLoraOrthogonality.Penalty([path], 0.5).item<float>(), 6);
+    }
+}
