@@ -68,3 +68,44 @@ public sealed class AdaLoraTests
         Assert.Equal(0, AdaLoraOrthogonality.Penalty([path], 0.5).item<float>(), 6);
     }
 }
+
+public sealed class AdaLoraTrainingTests
+{
+    [Fact]
+    public void AMissingOrImpossibleTotalStepIsAConfigurationError()
+    {
+        var targets = PeftSharp.Adapters.TargetModules.FromNames("fc1");
+        Assert.Throws<PeftConfigurationException>(() => PeftSharp.Adapters.PeftModel.Create(new Mlp(), new AdaLoraConfig { TargetModules = targets }));
+        var error = Assert.Throws<PeftConfigurationException>(() => PeftSharp.Adapters.PeftModel.Create(new Mlp(), new AdaLoraConfig { TargetModules = targets, TInit = 5, TFinal = 5, TotalStep = 10 }));
+        Assert.Contains("tinit + tfinal", error.Message);
+    }
+
+    [Fact]
+    public void TrainingThroughTheControllerPrunesToTheTargetBudget()
+    {
+        manual_seed(8);
+        var model = new Mlp(8, 16, 3);
+        var config = new AdaLoraConfig { InitR = 4, TargetR = 2, TInit = 2, TFinal = 3, DeltaT = 2, TotalStep = 20, TargetModules = PeftSharp.Adapters.TargetModules.FromNames("fc1", "fc2") };
+        var peft = PeftSharp.Adapters.PeftModel.Create(model, config);
+        var controller = (AdaLoraController)peft.GetController()!;
+        using var optimizer = optim.AdamW(peft.GetTrainableParameters(), lr: 1e-2);
+        var x = randn(32, 8);
+        var y = randint(0, 3, [32]);
+        for (var step = 0; step < 20; step++)
+        {
+            using var scope = NewDisposeScope();
+            var loss = nn.functional.cross_entropy(model.forward(x), y) + controller.ExtraLoss(step)!;
+            loss.backward();
+            optimizer.step();
+            controller.OnAfterOptimizerStep(step);
+            optimizer.zero_grad();
+        }
+
+        Assert.Equal(4, controller.Budget);
+        var kept = peft.AdaptedModules.Sum(m => ((AdaLoraPath)m.Layer.GetPath("default")).E.ne(0).sum().item<long>());
+        Assert.Equal(4, kept);
+        var state = controller.GetState();
+        Assert.Equal(12, state.Tensors.Count);
+        Assert.Equal(4, state.Values["budget"]);
+    }
+}

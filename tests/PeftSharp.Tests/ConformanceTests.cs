@@ -15,6 +15,7 @@ public sealed class ConformanceTests
     [InlineData("adalora-forward-01")]
     [InlineData("adalora-orth-01")]
     [InlineData("adalora-allocator-01")]
+    [InlineData("adalora-trajectory-01")]
     [InlineData("dylora-forward-01")]
     [InlineData("dylora-grad-frozen-01")]
     [InlineData("dylora-grad-free-01")]
@@ -31,8 +32,8 @@ public sealed class ConformanceTests
         var results = ConformanceRunner.RunDirectory(Directory);
         Assert.Equal(15, results.Count);
         Assert.DoesNotContain(results, r => r.Status == ConformanceStatus.Fail);
-        Assert.Equal(["adalora-allocator-01", "adalora-forward-01", "adalora-orth-01", "dylora-forward-01", "dylora-grad-free-01", "dylora-grad-frozen-01", "lora-forward-01", "lora-forward-fifo-01"], results.Where(r => r.Status == ConformanceStatus.Pass).Select(r => r.CaseName));
-        Assert.StartsWith("8 passed, 0 failed", ConformanceRunner.Summary(results));
+        Assert.Equal(["adalora-allocator-01", "adalora-forward-01", "adalora-orth-01", "adalora-trajectory-01", "dylora-forward-01", "dylora-grad-free-01", "dylora-grad-frozen-01", "lora-forward-01", "lora-forward-fifo-01"], results.Where(r => r.Status == ConformanceStatus.Pass).Select(r => r.CaseName));
+        Assert.StartsWith("9 passed, 0 failed", ConformanceRunner.Summary(results));
     }
 
     [Fact]

@@ -5,9 +5,9 @@ using PeftSharp.IO;
 namespace PeftSharp.Methods.AdaLora;
 
 /// <summary>
-/// AdaLoRA (Zhang et al., 2023), PEFT's <c>AdaLoraConfig</c>. This release implements the SVD-form
-/// path and PEFT's checkpoint format (adapters saved at their kept ranks); the rank allocator that
-/// trains it arrives with the AdaLoRA issue, so a trainable AdaLoRA adapter is refused for now.
+/// AdaLoRA (Zhang et al., 2023), PEFT's <c>AdaLoraConfig</c>: the SVD-form path, the rank allocator
+/// and the orthogonality regulariser (through <see cref="AdaLoraController"/>), PEFT's checkpoint
+/// format (loading adapters saved at their kept ranks). Training needs <see cref="TotalStep"/>.
 /// </summary>
 public sealed class AdaLoraConfig : AdapterConfig
 {
@@ -89,15 +89,24 @@ public sealed class AdaLoraConfig : AdapterConfig
             throw new PeftConfigurationException($"AdaLoraConfig.RankPattern['{bad.Key}'] has {bad.Value.Length} entries, expected init_r = {InitR}");
         }
 
-        if (!InferenceMode)
+        if (!InferenceMode && (TotalStep is not { } total || total <= TInit + TFinal))
         {
-            throw new PeftConfigurationException("training AdaLoRA needs its rank allocator, which is not implemented yet; load AdaLoRA adapters with InferenceMode = true (isTrainable: false)");
+            throw new PeftConfigurationException($"AdaLoraConfig.TotalStep (total_step) must be set and exceed tinit + tfinal = {TInit + TFinal} for training; got {(TotalStep?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none")}");
+        }
+
+        if (DeltaT <= 0)
+        {
+            throw new PeftConfigurationException($"AdaLoraConfig.DeltaT must be positive, got {DeltaT}");
         }
     }
 
     /// <inheritdoc />
     public override LowRankPath CreatePath(string moduleName, LinearTarget target, AdapterBuildContext context) =>
         new AdaLoraPath(target.InFeatures, target.OutFeatures, RankFor(moduleName, context.AdapterName), InitR, LoraAlpha, LoraDropout, context.Generator);
+
+    /// <inheritdoc />
+    public override TrainingController? CreateController(string adapterName, IReadOnlyList<AdaptedModule> modules) =>
+        InferenceMode ? null : new AdaLoraController(modules.Select(m => m.Layer.GetPath(adapterName)).OfType<AdaLoraPath>().ToList(), this);
 
     /// <inheritdoc />
     public override void WriteJson(JsonObject json)

@@ -10,7 +10,7 @@ namespace PeftSharp.Methods.AdaLora;
 /// </summary>
 internal sealed class AdaLoraConformance : IConformanceHandler
 {
-    public bool Supports(string kind) => kind is "forward" or "orth_reg" or "allocator";
+    public bool Supports(string kind) => kind is "forward" or "orth_reg" or "allocator" or "trajectory";
 
     public void Run(ConformanceCheck check)
     {
@@ -21,6 +21,9 @@ internal sealed class AdaLoraConformance : IConformanceHandler
                 return;
             case "allocator":
                 RunAllocator(check);
+                return;
+            case "trajectory":
+                RunTrajectory(check);
                 return;
         }
 
@@ -123,6 +126,84 @@ internal sealed class AdaLoraConformance : IConformanceHandler
                         check.Tensor(key, ema.Sensitivity);
                         check.Tensor($"step{step}/expect/{name}/{tensorName}.exp_avg_unc", ema.Uncertainty);
                     }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The description's loop in float64: x → m0 → tanh → … → last; loss = MSE + orth penalty;
+    /// backward; SGD on A, E, B; allocator; zero grad. Loss and factors compared every step.
+    /// </summary>
+    private static void RunTrajectory(ConformanceCheck check)
+    {
+        var c = check.Case;
+        var layers = new List<Adapters.AdapterLayer>();
+        var paths = new List<AdaLoraPath>();
+        foreach (var module in c.Modules)
+        {
+            var linear = nn.Linear(module.InFeatures, module.OutFeatures, hasBias: true, dtype: ScalarType.Float64);
+            using (no_grad())
+            {
+                linear.weight!.copy_(check.Input($"init/{module.Name}/weight"));
+                linear.bias!.copy_(check.Input($"init/{module.Name}/bias"));
+            }
+
+            var layer = new Adapters.AdapterLayer(linear);
+            var path = new AdaLoraPath(module.InFeatures, module.OutFeatures, module.R, c.ConfigInt("init_r"), c.ConfigDouble("lora_alpha"), dtype: ScalarType.Float64);
+            using (no_grad())
+            {
+                path.A.copy_(check.Input($"init/{module.Name}/lora_A"));
+                path.E.copy_(check.Input($"init/{module.Name}/lora_E"));
+                path.B.copy_(check.Input($"init/{module.Name}/lora_B"));
+            }
+
+            layer.AddPath("default", path);
+            layer.SetActiveAdapters(["default"]);
+            layers.Add(layer);
+            paths.Add(path);
+        }
+
+        var allocator = new RankAllocator(paths, c.ConfigInt("init_r"), c.ConfigInt("target_r"), c.ConfigInt("tinit"), c.ConfigInt("tfinal"), c.ConfigInt("deltaT"), c.ConfigDouble("beta1"), c.ConfigDouble("beta2"), c.ConfigInt("total_step"));
+        var lr = c.ConfigDouble("lr");
+        foreach (var stepNode in c.Steps!)
+        {
+            var step = stepNode!["step"]!.GetValue<int>();
+            using var scope = NewDisposeScope();
+            var h = check.Input($"step{step}/x");
+            for (var i = 0; i < layers.Count; i++)
+            {
+                h = layers[i].forward(h);
+                if (i < layers.Count - 1)
+                {
+                    h = h.tanh();
+                }
+            }
+
+            var loss = nn.functional.mse_loss(h, check.Input($"step{step}/y")) + AdaLoraOrthogonality.Penalty(paths, c.ConfigDouble("orth_reg_weight"));
+            check.Scalar($"step {step} loss", loss.item<double>(), stepNode["loss"]!.GetValue<double>());
+            loss.backward();
+            using (no_grad())
+            {
+                foreach (var path in paths)
+                {
+                    foreach (var p in new[] { path.A, path.E, path.B })
+                    {
+                        p.add_(p.grad!, alpha: -lr);
+                    }
+                }
+            }
+
+            allocator.UpdateAndMask(step);
+            for (var i = 0; i < paths.Count; i++)
+            {
+                var name = c.Modules[i].Name;
+                check.Tensor($"step{step}/expect/{name}/lora_A", paths[i].A);
+                check.Tensor($"step{step}/expect/{name}/lora_E", paths[i].E);
+                check.Tensor($"step{step}/expect/{name}/lora_B", paths[i].B);
+                foreach (var p in new[] { paths[i].A, paths[i].E, paths[i].B })
+                {
+                    p.grad!.zero_();
                 }
             }
         }

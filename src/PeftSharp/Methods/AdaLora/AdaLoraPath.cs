@@ -18,7 +18,7 @@ public sealed class AdaLoraPath : LowRankPath
     private readonly nn.Module<Tensor, Tensor>? lora_dropout;
 
     /// <summary>Creates a path of <paramref name="rank"/> triplets whose scaling uses <paramref name="rankNum"/>.</summary>
-    public AdaLoraPath(int inFeatures, int outFeatures, int rank, int rankNum, double alpha, double dropout = 0, Generator? generator = null)
+    public AdaLoraPath(int inFeatures, int outFeatures, int rank, int rankNum, double alpha, double dropout = 0, Generator? generator = null, ScalarType dtype = ScalarType.Float32)
         : base(nameof(AdaLoraPath), inFeatures, outFeatures)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rank);
@@ -27,9 +27,9 @@ public sealed class AdaLoraPath : LowRankPath
         RankNum = rankNum;
         Alpha = alpha;
         Scaling = (alpha > 0 ? alpha : rankNum) / (rankNum + 1e-5);
-        lora_A = nn.Parameter(empty(rank, inFeatures));
-        lora_E = nn.Parameter(zeros(rank, 1));
-        lora_B = nn.Parameter(empty(outFeatures, rank));
+        lora_A = nn.Parameter(empty(rank, inFeatures, dtype: dtype));
+        lora_E = nn.Parameter(zeros(rank, 1, dtype: dtype));
+        lora_B = nn.Parameter(empty(outFeatures, rank, dtype: dtype));
         using (no_grad())
         {
             nn.init.normal_(lora_A, 0, 0.02, generator);

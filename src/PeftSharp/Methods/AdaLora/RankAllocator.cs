@@ -77,6 +77,13 @@ public sealed class RankAllocator
     public (Tensor Sensitivity, Tensor Uncertainty)? Importance(Tensor parameter) =>
         _ema.TryGetValue(parameter, out var e) ? (e.Ipt, e.Unc) : null;
 
+    /// <summary>Restores the EMAs of <paramref name="parameter"/> (from a checkpoint).</summary>
+    public void SetImportance(Tensor parameter, Tensor sensitivity, Tensor uncertainty)
+    {
+        using var noGrad = no_grad();
+        _ema[parameter] = (sensitivity.to(parameter.dtype).clone().DetachFromDisposeScope(), uncertainty.to(parameter.dtype).clone().DetachFromDisposeScope());
+    }
+
     private void UpdateImportance()
     {
         using var noGrad = no_grad();
@@ -112,7 +119,7 @@ public sealed class RankAllocator
             return double.NegativeInfinity;
         }
 
-        var threshold = kthvalue(cat(scores.Select(s => s.view(-1)).ToArray()), k, 0).values.item<float>();
+        var threshold = kthvalue(cat(scores.Select(s => s.view(-1)).ToArray()), k, 0).values.to(ScalarType.Float64).item<double>();
         for (var i = 0; i < _paths.Count; i++)
         {
             _paths[i].E.masked_fill_(scores[i].le(threshold).view(-1, 1), 0.0);
