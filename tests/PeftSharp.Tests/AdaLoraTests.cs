@@ -109,3 +109,52 @@ public sealed class AdaLoraTrainingTests
         Assert.Equal(4, state.Values["budget"]);
     }
 }
+
+public sealed class AdaLoraCheckpointTests : IDisposable
+{
+    private readonly DirectoryInfo _temp = Directory.CreateTempSubdirectory("peftsharp-adalora-");
+
+    public void Dispose() => _temp.Delete(recursive: true);
+
+    [Fact]
+    public void APrunedAdapterSavesAtKeptRanksWithMasksAndReloadsIdentically()
+    {
+        manual_seed(9);
+        var model = new Mlp(8, 16, 3);
+        var config = new AdaLoraConfig { InitR = 4, TargetR = 2, TInit = 1, TFinal = 2, DeltaT = 1, TotalStep = 8, TargetModules = PeftSharp.Adapters.TargetModules.FromNames("fc1", "fc2") };
+        var peft = PeftSharp.Adapters.PeftModel.Create(model, config);
+        var controller = (AdaLoraController)peft.GetController()!;
+        using var optimizer = optim.AdamW(peft.GetTrainableParameters(), lr: 5e-2);
+        var x = randn(32, 8);
+        var y = randint(0, 3, [32]);
+        for (var step = 0; step < 8; step++)
+        {
+            using var scope = NewDisposeScope();
+            (nn.functional.cross_entropy(model.forward(x), y) + controller.ExtraLoss(step)!).backward();
+            optimizer.step();
+            controller.OnAfterOptimizerStep(step);
+            optimizer.zero_grad();
+        }
+
+        model.eval();
+        var expected = model.forward(x).detach();
+        peft.SavePretrained(_temp.FullName);
+        var saved = (AdaLoraConfig)PeftSharp.Adapters.AdapterConfigFile.Read(Path.Combine(_temp.FullName, "adapter_config.json"));
+        Assert.Equal(4, saved.RankPattern!.Values.Sum(m => m.Count(k => k)));
+        Assert.All(saved.RankPattern.Values, m => Assert.Equal(4, m.Length));
+        using (var file = PeftSharp.IO.SafetensorsFile.Open(Path.Combine(_temp.FullName, "adapter_model.safetensors")))
+        {
+            var kept = saved.RankPattern["fc1.lora_E"].Count(k => k);
+            Assert.Equal([(long)kept, 8L], file.Entries.Single(e => e.Name == "base_model.model.fc1.lora_A").Shape);
+        }
+
+        manual_seed(9);
+        var fresh = new Mlp(8, 16, 3);
+        var loaded = PeftSharp.Adapters.PeftModel.FromPretrained(fresh, _temp.FullName);
+        TestUtil.AssertClose(fresh.forward(x).detach(), expected, 1e-5, 1e-6);
+        var dir2 = Path.Combine(_temp.FullName, "again");
+        loaded.SavePretrained(dir2);
+        var again = (AdaLoraConfig)PeftSharp.Adapters.AdapterConfigFile.Read(Path.Combine(dir2, "adapter_config.json"));
+        Assert.Equal(saved.RankPattern.OrderBy(kv => kv.Key).Select(kv => string.Join(",", kv.Value)), again.RankPattern!.OrderBy(kv => kv.Key).Select(kv => string.Join(",", kv.Value)));
+    }
+}

@@ -67,6 +67,13 @@ public abstract class LowRankPath : nn.Module<Tensor, Tensor>
     public abstract IEnumerable<KeyValuePair<string, Tensor>> NamedAdapterTensors();
 
     /// <summary>
+    /// The tensors to write to a checkpoint, under the same names as <see cref="NamedAdapterTensors"/>.
+    /// By default the live tensors; a method that saves a compact form (AdaLoRA at its kept rank)
+    /// returns copies, which the caller disposes.
+    /// </summary>
+    public virtual IEnumerable<KeyValuePair<string, Tensor>> CheckpointTensors() => NamedAdapterTensors();
+
+    /// <summary>
     /// The optimizer group of each trainable tensor: <c>adapter</c> by default; a method names its own
     /// groups (for example <c>gates</c> or <c>singular_values</c>) when they need their own learning
     /// rate or weight decay (see <c>TrainerOptions.GroupLearningRates</c>).

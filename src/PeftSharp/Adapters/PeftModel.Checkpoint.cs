@@ -31,7 +31,35 @@ public sealed partial class PeftModel
             var config = GetConfig(name);
             var target = name == DefaultAdapter ? directory : Path.Combine(directory, name);
             Directory.CreateDirectory(target);
-            SafetensorsWriter.Save(Path.Combine(target, WeightsFileName), AdapterStateDict(name), new Dictionary<string, string> { ["format"] = "pt" });
+            config.PrepareForSave(name, ModulesOf(name));
+            var tensors = AdapterStateDict(name);
+            var copies = new List<Tensor>();
+            foreach (var module in ModulesOf(name))
+            {
+                var path = module.Layer.GetPath(name);
+                foreach (var (key, tensor) in path.CheckpointTensors())
+                {
+                    if (!ReferenceEquals(tensors[$"{KeyPrefix}{module.Name}.{key}"], tensor))
+                    {
+                        copies.Add(tensor);
+                    }
+
+                    tensors[$"{KeyPrefix}{module.Name}.{key}"] = tensor;
+                }
+            }
+
+            try
+            {
+                SafetensorsWriter.Save(Path.Combine(target, WeightsFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+            }
+            finally
+            {
+                foreach (var copy in copies)
+                {
+                    copy.Dispose();
+                }
+            }
+
             AdapterConfigFile.Write(Path.Combine(target, AdapterConfigFile.FileName), config, Model.GetType().Name);
         }
     }

@@ -56,23 +56,32 @@ public sealed class AdaLoraConfig : AdapterConfig
     /// </summary>
     public Dictionary<string, bool[]>? RankPattern { get; set; }
 
-    /// <summary>The kept rank of <paramref name="moduleName"/> (InitR when no mask names it).</summary>
-    public int RankFor(string moduleName, string adapterName)
+    /// <summary>The kept slots (indices among init_r) of <paramref name="moduleName"/>: all when no mask names it.</summary>
+    public int[] SlotsFor(string moduleName, string adapterName)
     {
-        if (RankPattern is null)
+        if (RankPattern is not null)
         {
-            return InitR;
-        }
-
-        foreach (var key in new[] { $"{moduleName}.lora_E", $"{moduleName}.lora_E.{adapterName}" })
-        {
-            if (RankPattern.TryGetValue(key, out var mask))
+            foreach (var key in new[] { $"{moduleName}.lora_E", $"{moduleName}.lora_E.{adapterName}" })
             {
-                return mask.Count(k => k);
+                if (RankPattern.TryGetValue(key, out var mask))
+                {
+                    return Enumerable.Range(0, mask.Length).Where(i => mask[i]).ToArray();
+                }
             }
         }
 
-        return InitR;
+        return Enumerable.Range(0, InitR).ToArray();
+    }
+
+    /// <summary>The kept rank of <paramref name="moduleName"/> (InitR when no mask names it).</summary>
+    public int RankFor(string moduleName, string adapterName) => SlotsFor(moduleName, adapterName).Length;
+
+    /// <summary>Records every module's keep-mask in <see cref="RankPattern"/> (keys <c>&lt;module&gt;.lora_E</c>), as PEFT saves it.</summary>
+    public override void PrepareForSave(string adapterName, IReadOnlyList<AdaptedModule> modules)
+    {
+        RankPattern = modules
+            .Where(m => m.Layer.GetPath(adapterName) is AdaLoraPath)
+            .ToDictionary(m => $"{m.Name}.lora_E", m => ((AdaLoraPath)m.Layer.GetPath(adapterName)).KeepMask(), StringComparer.Ordinal);
     }
 
     /// <inheritdoc />
@@ -101,8 +110,11 @@ public sealed class AdaLoraConfig : AdapterConfig
     }
 
     /// <inheritdoc />
-    public override LowRankPath CreatePath(string moduleName, LinearTarget target, AdapterBuildContext context) =>
-        new AdaLoraPath(target.InFeatures, target.OutFeatures, RankFor(moduleName, context.AdapterName), InitR, LoraAlpha, LoraDropout, context.Generator);
+    public override LowRankPath CreatePath(string moduleName, LinearTarget target, AdapterBuildContext context)
+    {
+        var slots = SlotsFor(moduleName, context.AdapterName);
+        return new AdaLoraPath(target.InFeatures, target.OutFeatures, slots.Length, InitR, LoraAlpha, LoraDropout, context.Generator, slots: slots);
+    }
 
     /// <inheritdoc />
     public override TrainingController? CreateController(string adapterName, IReadOnlyList<AdaptedModule> modules) =>

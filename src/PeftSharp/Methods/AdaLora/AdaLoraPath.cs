@@ -16,11 +16,19 @@ public sealed class AdaLoraPath : LowRankPath
     private readonly Parameter lora_E;
     private readonly Parameter lora_B;
     private readonly nn.Module<Tensor, Tensor>? lora_dropout;
+    private readonly bool[] _kept;
 
     /// <summary>Creates a path of <paramref name="rank"/> triplets whose scaling uses <paramref name="rankNum"/>.</summary>
-    public AdaLoraPath(int inFeatures, int outFeatures, int rank, int rankNum, double alpha, double dropout = 0, Generator? generator = null, ScalarType dtype = ScalarType.Float32)
+    public AdaLoraPath(int inFeatures, int outFeatures, int rank, int rankNum, double alpha, double dropout = 0, Generator? generator = null, ScalarType dtype = ScalarType.Float32, IReadOnlyList<int>? slots = null)
         : base(nameof(AdaLoraPath), inFeatures, outFeatures)
     {
+        Slots = slots ?? Enumerable.Range(0, rank).ToArray();
+        _kept = Enumerable.Repeat(true, rank).ToArray();
+        if (Slots.Count != rank)
+        {
+            throw new ArgumentException($"{Slots.Count} slots for rank {rank}", nameof(slots));
+        }
+
         ArgumentOutOfRangeException.ThrowIfNegative(rank);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rankNum);
         Rank = rank;
@@ -46,6 +54,53 @@ public sealed class AdaLoraPath : LowRankPath
 
     /// <inheritdoc />
     public override int Rank { get; }
+
+    /// <summary>For each component, its index among the module's init_r triplets (a path loaded at a kept rank holds a subset).</summary>
+    public IReadOnlyList<int> Slots { get; }
+
+    /// <summary>Which components the last allocation kept (all until the allocator first masks).</summary>
+    public IReadOnlyList<bool> Kept => _kept;
+
+    /// <summary>Records the allocator's decision for each component.</summary>
+    public void SetKept(IReadOnlyList<bool> kept)
+    {
+        if (kept.Count != _kept.Length)
+        {
+            throw new ArgumentException($"{kept.Count} flags for {_kept.Length} components", nameof(kept));
+        }
+
+        for (var i = 0; i < _kept.Length; i++)
+        {
+            _kept[i] = kept[i];
+        }
+    }
+
+    /// <summary>PEFT's keep-mask of length init_r: slot i is true when this path holds it and the last allocation kept it.</summary>
+    public bool[] KeepMask()
+    {
+        var mask = new bool[RankNum];
+        for (var i = 0; i < Slots.Count; i++)
+        {
+            mask[Slots[i]] = _kept[i];
+        }
+
+        return mask;
+    }
+
+    /// <summary>The checkpoint holds only the kept triplets (PEFT's compact AdaLoRA form).</summary>
+    public override IEnumerable<KeyValuePair<string, Tensor>> CheckpointTensors()
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var live = tensor(Enumerable.Range(0, _kept.Length).Where(i => _kept[i]).Select(i => (long)i).ToArray());
+        var result = new List<KeyValuePair<string, Tensor>>
+        {
+            new("lora_A", lora_A.index_select(0, live).MoveToOuterDisposeScope()),
+            new("lora_E", lora_E.index_select(0, live).MoveToOuterDisposeScope()),
+            new("lora_B", lora_B.index_select(1, live).MoveToOuterDisposeScope()),
+        };
+        return result;
+    }
 
     /// <summary>The rank the module was created with (init_r); the scaling's denominator.</summary>
     public int RankNum { get; }

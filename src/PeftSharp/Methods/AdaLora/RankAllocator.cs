@@ -122,7 +122,9 @@ public sealed class RankAllocator
         var threshold = kthvalue(cat(scores.Select(s => s.view(-1)).ToArray()), k, 0).values.to(ScalarType.Float64).item<double>();
         for (var i = 0; i < _paths.Count; i++)
         {
-            _paths[i].E.masked_fill_(scores[i].le(threshold).view(-1, 1), 0.0);
+            var masked = scores[i].le(threshold);
+            _paths[i].E.masked_fill_(masked.view(-1, 1), 0.0);
+            _paths[i].SetKept(masked.logical_not().data<bool>().ToArray());
         }
 
         return threshold;
