@@ -157,6 +157,31 @@ public sealed class TrainingPipelineTests : IDisposable
     }
 
     [Fact]
+    public void AResumedAdaLoraRunReproducesTheUninterruptedOne()
+    {
+        var task = ToyTask();
+        var baseDir = TinyBase(task);
+        PeftSharp.Methods.AdaLora.AdaLoraConfig Config() => new()
+        {
+            InitR = 4, TargetR = 2, TInit = 2, TFinal = 4, DeltaT = 2, TotalStep = 20, LoraAlpha = 8,
+            TargetModules = TargetModules.FromNames("query", "value"), ModulesToSave = ["classifier", "pooler"],
+        };
+        var full = Setup(baseDir, task, Config());
+        var uninterrupted = new Trainer(full.Model, full.Peft, full.Tokenizer, Options(Dir("ada-full"), steps: 20, evalEvery: 10)).Train(full.Train, full.Validation);
+        var first = Setup(baseDir, task, Config());
+        new Trainer(first.Model, first.Peft, first.Tokenizer, Options(Dir("ada-split"), steps: 20, evalEvery: 10) with { StopAfterSteps = 10 }).Train(first.Train, first.Validation);
+        var second = Setup(baseDir, task, Config());
+        var resumed = new Trainer(second.Model, second.Peft, second.Tokenizer, Options(Dir("ada-split"), steps: 20, evalEvery: 10)).Train(second.Train, second.Validation, resume: true);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.True(Math.Abs(resumed.Losses[i] - uninterrupted.Losses[i]) <= 1e-5 * Math.Max(1, Math.Abs(uninterrupted.Losses[i])), $"step {i + 1}: resumed {resumed.Losses[i]} vs {uninterrupted.Losses[i]}");
+        }
+
+        var kept = second.Peft.AdaptedModules.Sum(m => ((PeftSharp.Methods.AdaLora.AdaLoraPath)m.Layer.GetPath("default")).E.ne(0).sum().item<long>());
+        Assert.Equal(2 * 4, kept);
+    }
+
+    [Fact]
     public void ANonFiniteLossStopsTheRunNamingTheStepAndHooksRunInOrder()
     {
         var task = ToyTask();

@@ -180,10 +180,11 @@ public abstract class AdapterConfig
     /// <summary>Builds the path this method adds to the layer <paramref name="moduleName"/>.</summary>
     public abstract LowRankPath CreatePath(string moduleName, LinearTarget target, AdapterBuildContext context);
 
-    /// <summary>Called before the configuration is saved with its adapter, so that a method can record state the file needs (AdaLoRA's keep-masks).</summary>
-    public virtual void PrepareForSave(string adapterName, IReadOnlyList<AdaptedModule> modules)
-    {
-    }
+    /// <summary>
+    /// The configuration to write beside the adapter's <see cref="LowRankPath.CheckpointTensors"/>:
+    /// this one, or a copy recording state the file needs (AdaLoRA's keep-masks). Never mutates this.
+    /// </summary>
+    public virtual AdapterConfig ConfigForSave(string adapterName, IReadOnlyList<AdaptedModule> modules) => this;
 
     /// <summary>Warnings about settings that matched nothing, given the names of the modules that were adapted.</summary>
     public virtual IEnumerable<string> CheckAfterInjection(IReadOnlyList<string> adaptedModuleNames) => [];

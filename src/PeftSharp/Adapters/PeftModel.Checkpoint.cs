@@ -23,7 +23,11 @@ public sealed partial class PeftModel
     /// </summary>
     /// <param name="directory">Target directory (created when missing).</param>
     /// <param name="adapterNames">Adapters to save (default: all).</param>
-    public void SavePretrained(string directory, IEnumerable<string>? adapterNames = null)
+    /// <param name="trainingState">
+    /// Save the live tensors and configuration as they are, for resuming training, instead of the
+    /// method's publication form (AdaLoRA: cut to the kept ranks).
+    /// </param>
+    public void SavePretrained(string directory, IEnumerable<string>? adapterNames = null, bool trainingState = false)
     {
         ThrowIfUnloaded();
         foreach (var name in (adapterNames ?? _adapterOrder).ToList())
@@ -31,10 +35,10 @@ public sealed partial class PeftModel
             var config = GetConfig(name);
             var target = name == DefaultAdapter ? directory : Path.Combine(directory, name);
             Directory.CreateDirectory(target);
-            config.PrepareForSave(name, ModulesOf(name));
+            var written = trainingState ? config : config.ConfigForSave(name, ModulesOf(name));
             var tensors = AdapterStateDict(name);
             var copies = new List<Tensor>();
-            foreach (var module in ModulesOf(name))
+            foreach (var module in trainingState ? [] : ModulesOf(name))
             {
                 var path = module.Layer.GetPath(name);
                 foreach (var (key, tensor) in path.CheckpointTensors())
@@ -60,7 +64,7 @@ public sealed partial class PeftModel
                 }
             }
 
-            AdapterConfigFile.Write(Path.Combine(target, AdapterConfigFile.FileName), config, Model.GetType().Name);
+            AdapterConfigFile.Write(Path.Combine(target, AdapterConfigFile.FileName), written, Model.GetType().Name);
         }
     }
 

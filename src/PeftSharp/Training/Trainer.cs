@@ -414,7 +414,7 @@ public sealed class Trainer
             Directory.Delete(staging, recursive: true);
         }
 
-        _peft.SavePretrained(staging, [_peft.ActiveAdapter]);
+        _peft.SavePretrained(staging, [_peft.ActiveAdapter], trainingState: true);
         optimizer.save_state_dict(Path.Combine(staging, "optimizer.bin"));
         var controllerState = controller?.GetState() ?? new ControllerState();
         SafetensorsWriter.Save(Path.Combine(staging, "controller.safetensors"), controllerState.Tensors);

@@ -76,12 +76,14 @@ public sealed class AdaLoraConfig : AdapterConfig
     /// <summary>The kept rank of <paramref name="moduleName"/> (InitR when no mask names it).</summary>
     public int RankFor(string moduleName, string adapterName) => SlotsFor(moduleName, adapterName).Length;
 
-    /// <summary>Records every module's keep-mask in <see cref="RankPattern"/> (keys <c>&lt;module&gt;.lora_E</c>), as PEFT saves it.</summary>
-    public override void PrepareForSave(string adapterName, IReadOnlyList<AdaptedModule> modules)
+    /// <summary>A copy with every module's keep-mask in <see cref="RankPattern"/> (keys <c>&lt;module&gt;.lora_E</c>), as PEFT saves it.</summary>
+    public override AdapterConfig ConfigForSave(string adapterName, IReadOnlyList<AdaptedModule> modules)
     {
-        RankPattern = modules
+        var copy = (AdaLoraConfig)AdapterConfigFile.Read(ConfigJson.Parse(System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(this)), "adapter_config.json"));
+        copy.RankPattern = modules
             .Where(m => m.Layer.GetPath(adapterName) is AdaLoraPath)
             .ToDictionary(m => $"{m.Name}.lora_E", m => ((AdaLoraPath)m.Layer.GetPath(adapterName)).KeepMask(), StringComparer.Ordinal);
+        return copy;
     }
 
     /// <inheritdoc />

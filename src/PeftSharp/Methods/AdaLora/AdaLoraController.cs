@@ -41,6 +41,7 @@ public sealed class AdaLoraController : TrainingController
         var state = new ControllerState();
         for (var i = 0; i < _paths.Count; i++)
         {
+            state.Tensors[$"{i}.kept"] = tensor(_paths[i].Kept.ToArray());
             foreach (var (name, parameter) in new[] { ("A", _paths[i].A), ("E", _paths[i].E), ("B", _paths[i].B) })
             {
                 if (Allocator.Importance(parameter) is { } ema)
@@ -60,6 +61,11 @@ public sealed class AdaLoraController : TrainingController
     {
         for (var i = 0; i < _paths.Count; i++)
         {
+            if (state.Tensors.TryGetValue($"{i}.kept", out var kept))
+            {
+                _paths[i].SetKept(kept.data<bool>().ToArray());
+            }
+
             foreach (var (name, parameter) in new[] { ("A", _paths[i].A), ("E", _paths[i].E), ("B", _paths[i].B) })
             {
                 if (state.Tensors.TryGetValue($"{i}.{name}.ipt", out var ipt) && state.Tensors.TryGetValue($"{i}.{name}.unc", out var unc))
