@@ -21,12 +21,7 @@ internal static class MethodOverhead
         var large = args.Contains("--large");
         var (layers, hidden) = large ? (12, 768) : (4, 256);
         Console.WriteLine($"encoder {layers} layers, d={hidden}, batch 8 × 128 tokens, r / r_max 8 on query+value; {rounds} rounds × 3 steps, ratio of medians");
-        var config = new BertConfig(new ConfigJson(new JsonObject
-        {
-            ["model_type"] = "bert", ["architectures"] = new JsonArray("BertForSequenceClassification"), ["vocab_size"] = 8000,
-            ["hidden_size"] = hidden, ["num_hidden_layers"] = layers, ["num_attention_heads"] = hidden / 64, ["intermediate_size"] = 4 * hidden,
-            ["max_position_embeddings"] = 512, ["num_labels"] = 4,
-        }, "bench"));
+        var config = ModelThroughput.EncoderConfig(layers, hidden, hidden / 64);
         var ids = randint(0, 8000, [8, 128]);
         var labels = randint(0, 4, [8]);
 

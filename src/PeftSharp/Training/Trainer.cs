@@ -150,6 +150,7 @@ public sealed class Trainer
     private readonly TrainerOptions _options;
     private readonly TextWriter _log;
     private readonly IProgress<TrainingProgress>? _progress;
+    private (ClassificationDataset Data, int Epoch, int[] Order)? _epochOrder;
 
     /// <summary>Creates a trainer for <paramref name="peft"/>'s active adapter on <paramref name="model"/>; <paramref name="log"/> gets progress lines, <paramref name="progress"/> a report after every step.</summary>
     public Trainer(PretrainedModel model, PeftModel peft, TextTokenizer tokenizer, TrainerOptions options, TextWriter? log = null, IProgress<TrainingProgress>? progress = null)
@@ -344,9 +345,7 @@ public sealed class Trainer
 
     private (Tensor Ids, Tensor Mask, Tensor Labels) Batch(ClassificationDataset data, int microStep, int microStepsPerEpoch)
     {
-        var epoch = microStep / microStepsPerEpoch;
-        var order = Enumerable.Range(0, data.Examples.Count).ToArray();
-        new Random(_options.Seed + epoch).Shuffle(order);
+        var order = EpochOrder(data, microStep / microStepsPerEpoch);
         var start = microStep % microStepsPerEpoch * _options.BatchSize;
         var slice = order.Skip(start).Take(_options.BatchSize).Select(i => data.Examples[i]).ToList();
         if (slice.Count == 0)
@@ -356,6 +355,20 @@ public sealed class Trainer
 
         var batch = _tokenizer.EncodeBatch(slice.Select(e => e.Text).ToList(), _options.MaxLength);
         return (batch.InputIds, batch.AttentionMask, tensor(slice.Select(e => (long)e.Label).ToArray()));
+    }
+
+    /// <summary>The shuffled example order of <paramref name="epoch"/> (a function of seed and epoch), computed once per epoch.</summary>
+    private int[] EpochOrder(ClassificationDataset data, int epoch)
+    {
+        if (_epochOrder is { } cached && cached.Data == data && cached.Epoch == epoch)
+        {
+            return cached.Order;
+        }
+
+        var order = Enumerable.Range(0, data.Examples.Count).ToArray();
+        new Random(_options.Seed + epoch).Shuffle(order);
+        _epochOrder = (data, epoch, order);
+        return order;
     }
 
     private static void CheckGradients(int step, IReadOnlyList<Parameter> parameters, Dictionary<IntPtr, string> names)

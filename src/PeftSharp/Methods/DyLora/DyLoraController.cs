@@ -107,14 +107,7 @@ public sealed class DyLoraController : TrainingController
     }
 
     /// <summary>Evaluations during training run at the evaluation rank, unfrozen, as the official evaluation does.</summary>
-    public override void OnEvaluationBegin()
-    {
-        foreach (var path in _paths)
-        {
-            path.SetRank(_config.EvalRank ?? path.MaxRank);
-            path.Frozen = false;
-        }
-    }
+    public override void OnEvaluationBegin() => UseEvaluationRank();
 
     /// <inheritdoc />
     public override void OnEvaluationEnd()
@@ -132,7 +125,10 @@ public sealed class DyLoraController : TrainingController
     }
 
     /// <inheritdoc />
-    public override void OnTrainingEnd()
+    public override void OnTrainingEnd() => UseEvaluationRank();
+
+    /// <summary>Every path at the evaluation rank (r_max by default), unfrozen.</summary>
+    private void UseEvaluationRank()
     {
         foreach (var path in _paths)
         {
