@@ -114,6 +114,26 @@ public sealed class TrainingPipelineTests : IDisposable
         return (model, peft, TextTokenizer.TryLoad(baseDir)!, train, validation);
     }
 
+    /// <summary>
+    /// Trains 20 steps uninterrupted, and 10 + 10 with a resume from the step-10 checkpoint; asserts
+    /// the two runs' losses agree at every step. Returns both adapted models.
+    /// </summary>
+    private (PeftModel Uninterrupted, PeftModel Resumed) AssertResumeReproduces(string baseDir, string task, Func<AdapterConfig> config, string name)
+    {
+        var full = Setup(baseDir, task, config());
+        var uninterrupted = new Trainer(full.Model, full.Peft, full.Tokenizer, Options(Dir($"{name}-full"), steps: 20, evalEvery: 10)).Train(full.Train, full.Validation);
+        var first = Setup(baseDir, task, config());
+        new Trainer(first.Model, first.Peft, first.Tokenizer, Options(Dir($"{name}-split"), steps: 20, evalEvery: 10) with { StopAfterSteps = 10 }).Train(first.Train, first.Validation);
+        var second = Setup(baseDir, task, config());
+        var resumed = new Trainer(second.Model, second.Peft, second.Tokenizer, Options(Dir($"{name}-split"), steps: 20, evalEvery: 10)).Train(second.Train, second.Validation, resume: true);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.True(Math.Abs(resumed.Losses[i] - uninterrupted.Losses[i]) <= 1e-5 * Math.Max(1, Math.Abs(uninterrupted.Losses[i])), $"step {i + 1}: resumed {resumed.Losses[i]} vs {uninterrupted.Losses[i]}");
+        }
+
+        return (full.Peft, second.Peft);
+    }
+
     [Fact]
     public void AShortRunLowersTheValidationLossAndWritesMetrics()
     {
@@ -127,6 +147,8 @@ public sealed class TrainingPipelineTests : IDisposable
         Assert.Equal(3, result.Evaluations.Count);
         Assert.True(result.Evaluations[^1].Loss < before.Loss, $"validation loss {before.Loss} → {result.Evaluations[^1].Loss}");
         Assert.True(result.Best!.Accuracy >= 0.8, $"best accuracy {result.Best.Accuracy}");
+        var ranks = Assert.Single(File.ReadAllLines(Path.Combine(Dir("run"), "ranks.jsonl")));
+        Assert.Contains("\"step\":0", ranks);
         Assert.True(File.Exists(Path.Combine(Dir("run"), "best", "adapter_model.safetensors")));
         var metrics = File.ReadAllLines(Path.Combine(Dir("run"), "metrics.jsonl"));
         Assert.Equal(60 + 3, metrics.Length);
@@ -166,19 +188,39 @@ public sealed class TrainingPipelineTests : IDisposable
             InitR = 4, TargetR = 2, TInit = 2, TFinal = 4, DeltaT = 2, TotalStep = 20, LoraAlpha = 8,
             TargetModules = TargetModules.FromNames("query", "value"), ModulesToSave = ["classifier", "pooler"],
         };
-        var full = Setup(baseDir, task, Config());
-        var uninterrupted = new Trainer(full.Model, full.Peft, full.Tokenizer, Options(Dir("ada-full"), steps: 20, evalEvery: 10)).Train(full.Train, full.Validation);
-        var first = Setup(baseDir, task, Config());
-        new Trainer(first.Model, first.Peft, first.Tokenizer, Options(Dir("ada-split"), steps: 20, evalEvery: 10) with { StopAfterSteps = 10 }).Train(first.Train, first.Validation);
-        var second = Setup(baseDir, task, Config());
-        var resumed = new Trainer(second.Model, second.Peft, second.Tokenizer, Options(Dir("ada-split"), steps: 20, evalEvery: 10)).Train(second.Train, second.Validation, resume: true);
-        for (var i = 0; i < 20; i++)
+        var (_, second) = AssertResumeReproduces(baseDir, task, Config, "ada");
+        var kept = second.AdaptedModules.Sum(m => ((PeftSharp.Methods.AdaLora.AdaLoraPath)m.Layer.GetPath("default")).E.ne(0).sum().item<long>());
+        Assert.Equal(2 * 4, kept);
+    }
+
+    [Fact]
+    public void SoraGatesLeaveTheMainOptimizerAndAResumedRunReproducesTheUninterruptedOne()
+    {
+        var task = ToyTask();
+        var baseDir = TinyBase(task);
+        PeftSharp.Methods.Sora.SoraConfig Config() => new()
         {
-            Assert.True(Math.Abs(resumed.Losses[i] - uninterrupted.Losses[i]) <= 1e-5 * Math.Max(1, Math.Abs(uninterrupted.Losses[i])), $"step {i + 1}: resumed {resumed.Losses[i]} vs {uninterrupted.Losses[i]}");
+            R = 4, LoraAlpha = 8, SparseLambda = 1, SparseLambda2 = 5e-3, GateLearningRate = 2e-2,
+            TargetModules = TargetModules.FromNames("query", "value"), ModulesToSave = ["classifier", "pooler"],
+        };
+
+        // With the trainer's rate at 0 only the gate optimizer moves anything.
+        var frozen = Setup(baseDir, task, Config());
+        var path = (PeftSharp.Methods.Sora.SoraPath)frozen.Peft.AdaptedModules[0].Layer.GetPath("default");
+        var (a0, g0) = (path.A.detach().clone(), path.Gate.detach().clone());
+        new Trainer(frozen.Model, frozen.Peft, frozen.Tokenizer, Options(null, steps: 3, evalEvery: 0) with { LearningRate = 0, WarmupRatio = 0, Schedule = LearningRateSchedule.Constant }).Train(frozen.Train, null);
+        Assert.True(path.A.equal(a0).all().item<bool>(), "A must not move at lr 0");
+        Assert.False(path.Gate.equal(g0).all().item<bool>(), "the gate optimizer must step the gates");
+
+        var (full, second) = AssertResumeReproduces(baseDir, task, Config, "sora");
+        for (var m = 0; m < second.AdaptedModules.Count; m++)
+        {
+            TestUtil.AssertClose(((PeftSharp.Methods.Sora.SoraPath)second.AdaptedModules[m].Layer.GetPath("default")).Gate.detach(), ((PeftSharp.Methods.Sora.SoraPath)full.AdaptedModules[m].Layer.GetPath("default")).Gate.detach(), 1e-5, 1e-6);
         }
 
-        var kept = second.Peft.AdaptedModules.Sum(m => ((PeftSharp.Methods.AdaLora.AdaLoraPath)m.Layer.GetPath("default")).E.ne(0).sum().item<long>());
-        Assert.Equal(2 * 4, kept);
+        var ranks = File.ReadAllLines(Path.Combine(Dir("sora-full"), "ranks.jsonl"));
+        Assert.StartsWith("{\"step\":0,\"ranks\":{", ranks[0]);
+        Assert.Contains("\"bert.encoder.layer.0.attention.self.query\":4", ranks[0]);
     }
 
     [Fact]
@@ -321,7 +363,7 @@ public sealed class BundledDemoTests : IDisposable
         var root = Repository();
         var options = new TrainerOptions { MaxSteps = 6, BatchSize = 8, LearningRate = 1e-3, EvalEvery = 3, MaxLength = 64, LogEvery = 0 };
         var rows = DemoRunner.Run(Path.Combine(root, "models", "base"), Path.Combine(root, "data", "sotu-era"), _temp.FullName, options, TextWriter.Null, trainLimit: 48, evalLimit: 16);
-        Assert.Equal(["lora", "dylora"], rows.Select(r => r.Method));
+        Assert.Equal(["lora", "adalora", "dylora", "sora", "sara", "mosara"], rows.Select(r => r.Method));
         foreach (var row in rows)
         {
             Assert.Equal(6, row.Losses.Count);

@@ -17,7 +17,8 @@ internal static class DemoCommand
         var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train/validation/test.jsonl.", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
         var output = new Option<DirectoryInfo>("--output") { Description = "Report folder.", DefaultValueFactory = _ => new DirectoryInfo("runs/demo") };
         var json = new Option<FileInfo?>("--json") { Description = "Also write the table as a JSON array to this file." };
-        var epochs = new Option<int>("--epochs") { Description = "Epochs per method.", DefaultValueFactory = _ => 3 };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs per method.", DefaultValueFactory = _ => 2 };
+        var maxLength = new Option<int>("--max-length") { Description = "Tokens per example (longer texts are cut).", DefaultValueFactory = _ => 64 };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps per method (overrides --epochs)." };
         var trainLimit = new Option<int?>("--train-limit") { Description = "Use only the first N training examples." };
         var evalLimit = new Option<int?>("--eval-limit") { Description = "Use only the first N validation and test examples." };
@@ -25,7 +26,7 @@ internal static class DemoCommand
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
         var command = new Command("demo", "Fine-tune the bundled base model on a bundled task with every adapter method; print a table and write a report.\n\nExample:\n  peft demo --output runs/demo --json runs/demo/table.json")
         {
-            baseDir, data, output, json, epochs, steps, trainLimit, evalLimit, methods, seed,
+            baseDir, data, output, json, epochs, maxLength, steps, trainLimit, evalLimit, methods, seed,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -37,7 +38,7 @@ internal static class DemoCommand
                 BatchSize = 16,
                 LearningRate = 1e-3,
                 HeadLearningRate = 1e-3,
-                MaxLength = 128,
+                MaxLength = result.GetValue(maxLength),
                 Seed = result.GetValue(seed),
                 LogEvery = 25,
             };

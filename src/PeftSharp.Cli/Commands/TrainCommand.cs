@@ -67,7 +67,7 @@ internal static class TrainCommand
             {
                 if (run.Best is not null)
                 {
-                    peft.LoadAdapterWeights(Path.Combine(options.OutputDirectory, "best"), peft.ActiveAdapter);
+                    trainer = Trainer.ForSavedAdapter(result.GetValue(baseDir)!.FullName, Path.Combine(options.OutputDirectory, "best"), train.Labels, tokenizer, options);
                 }
 
                 var test = trainer.Evaluate(ClassificationDataset.Load(testPath, labels: train.Labels));

@@ -2,6 +2,8 @@ using PeftSharp.Conformance;
 using PeftSharp.Methods.AdaLora;
 using PeftSharp.Methods.DyLora;
 using PeftSharp.Methods.Lora;
+using PeftSharp.Methods.Sara;
+using PeftSharp.Methods.Sora;
 
 namespace PeftSharp.Adapters;
 
@@ -26,8 +28,11 @@ public static class AdapterMethodRegistry
     private static readonly List<AdapterMethodInfo> Methods =
     [
         new("lora", LoraConfig.Type, () => new LoraConfig(), () => new LoraConformance(), _ => LoraConfig.ForEncoderClassification()),
-        new("adalora", AdaLoraConfig.Type, () => new AdaLoraConfig(), () => new AdaLoraConformance()),
+        new("adalora", AdaLoraConfig.Type, () => new AdaLoraConfig(), () => new AdaLoraConformance(), AdaLoraConfig.ForEncoderClassification),
         new("dylora", DyLoraConfig.Type, () => new DyLoraConfig(), () => new DyLoraConformance(), _ => DyLoraConfig.ForEncoderClassification()),
+        new("sora", SoraConfig.Type, () => new SoraConfig(), () => new SoraConformance(), _ => SoraConfig.ForEncoderClassification()),
+        new("sara", SaraConfig.Type, () => new SaraConfig(), () => new SaraConformance(), _ => SaraConfig.ForEncoderClassification()),
+        new("mosara", MoSaraConfig.Type, () => new MoSaraConfig(), null, _ => MoSaraConfig.ForEncoderClassification()),
     ];
 
     /// <summary>Every registered method.</summary>

@@ -31,6 +31,13 @@ public abstract class LowRankPath : nn.Module<Tensor, Tensor>
     /// <summary>The rank the forward uses now (for adaptive methods, the number of live components).</summary>
     public abstract int Rank { get; }
 
+    /// <summary>
+    /// The components that contribute now: <see cref="Rank"/> unless the method prunes inside the
+    /// path during training (AdaLoRA's kept triplets, SoRA's non-zero gates). Cheap: no device sync.
+    /// The trainer logs it to <c>ranks.jsonl</c> whenever it changes.
+    /// </summary>
+    public virtual int EffectiveRank => Rank;
+
     /// <summary>The effective scaling <c>s_eff</c> the forward applies now.</summary>
     public abstract double Scaling { get; }
 

@@ -1,3 +1,4 @@
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Adapters;
@@ -5,7 +6,8 @@ namespace PeftSharp.Adapters;
 /// <summary>
 /// A method's training-time logic, called by the trainer at fixed points of every optimizer step:
 /// <see cref="OnStepBegin"/> → forward → <see cref="ExtraLoss"/> → backward →
-/// <see cref="OnAfterBackward"/> → clip → optimizer step → <see cref="OnAfterOptimizerStep"/> →
+/// <see cref="OnAfterBackward"/> → clip → optimizer step → <see cref="OnOptimizerStep"/> (the
+/// controller's own optimizer, if any) → <see cref="OnAfterOptimizerStep"/> →
 /// zero grad; <see cref="OnTrainingEnd"/> (the finalize hook) once after the last step. With gradient accumulation each
 /// hook still runs once per optimizer step. Every hook is a no-op unless a method overrides it.
 /// </summary>
@@ -21,6 +23,21 @@ public abstract class TrainingController
 
     /// <summary>After backward, before clipping and the optimizer step.</summary>
     public virtual void OnAfterBackward(long step)
+    {
+    }
+
+    /// <summary>
+    /// Parameters this controller updates with its own optimizer (SoRA's gates). The trainer leaves
+    /// them out of its optimizer but still clips them with the rest and checks their gradients.
+    /// </summary>
+    public virtual IReadOnlyList<Parameter> OwnedParameters => [];
+
+    /// <summary>
+    /// Right after the trainer's optimizer step: steps the controller's own optimizer over
+    /// <see cref="OwnedParameters"/>. <paramref name="learningRate"/> is the trainer's base rate and
+    /// <paramref name="scheduleMultiplier"/> the warm-up/decay factor of this step.
+    /// </summary>
+    public virtual void OnOptimizerStep(long step, double learningRate, double scheduleMultiplier)
     {
     }
 

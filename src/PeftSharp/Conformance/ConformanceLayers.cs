@@ -55,4 +55,46 @@ public static class ConformanceLayers
             check.Tensor(expectY, merged);
         }
     }
+
+    /// <summary>
+    /// The trajectory cases' model: one float64 Linear per module from <c>init/&lt;module&gt;/weight</c> and
+    /// <c>bias</c>, each wrapped with the path <paramref name="createPath"/> builds (as the active
+    /// <c>default</c> adapter). Run it with <see cref="ForwardChain"/>.
+    /// </summary>
+    public static List<AdapterLayer> Float64Chain(ConformanceCheck check, Func<ConformanceModule, LowRankPath> createPath)
+    {
+        var layers = new List<AdapterLayer>();
+        foreach (var module in check.Case.Modules)
+        {
+            var linear = nn.Linear(module.InFeatures, module.OutFeatures, hasBias: true, dtype: ScalarType.Float64);
+            using (no_grad())
+            {
+                linear.weight!.copy_(check.Input($"init/{module.Name}/weight"));
+                linear.bias!.copy_(check.Input($"init/{module.Name}/bias"));
+            }
+
+            var layer = new AdapterLayer(linear);
+            layer.AddPath("default", createPath(module));
+            layer.SetActiveAdapters(["default"]);
+            layers.Add(layer);
+        }
+
+        return layers;
+    }
+
+    /// <summary>x → layer 0 → tanh → … → last layer (no activation after the last).</summary>
+    public static Tensor ForwardChain(IReadOnlyList<AdapterLayer> layers, Tensor x)
+    {
+        var h = x;
+        for (var i = 0; i < layers.Count; i++)
+        {
+            h = layers[i].forward(h);
+            if (i < layers.Count - 1)
+            {
+                h = h.tanh();
+            }
+        }
+
+        return h;
+    }
 }

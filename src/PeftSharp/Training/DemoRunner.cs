@@ -63,14 +63,17 @@ public static class DemoRunner
             var trainer = new Trainer(model, peft, tokenizer, methodOptions, log, progressFor?.Invoke(method.Name));
             log.WriteLine($"== {method.Name}: {peft.GetParameterReport()}");
             var result = trainer.Train(train, validation);
+            var trainable = peft.GetParameterReport().Trainable;
             if (result.Best is not null)
             {
-                peft.LoadAdapterWeights(Path.Combine(methodOptions.OutputDirectory!, "best"), peft.ActiveAdapter);
+                // The best adapter as published (compact where the method prunes), on a fresh base.
+                trainer = Trainer.ForSavedAdapter(baseDirectory, Path.Combine(methodOptions.OutputDirectory!, "best"), train.Labels, tokenizer, methodOptions, log);
             }
 
             var score = trainer.Evaluate(test);
-            var ranks = peft.AdaptedModules.ToDictionary(m => m.Name, m => m.Layer.GetPath(peft.ActiveAdapter).Rank);
-            rows.Add(new DemoRow(method.Name, options.Metric, score.Get(options.Metric), score.MacroF1, peft.GetParameterReport().Trainable, ranks, result.SecondsPerStep, result.Losses));
+            var evaluated = trainer.Peft;
+            var ranks = evaluated.AdaptedModules.ToDictionary(m => m.Name, m => m.Layer.GetPath(evaluated.ActiveAdapter).EffectiveRank);
+            rows.Add(new DemoRow(method.Name, options.Metric, score.Get(options.Metric), score.MacroF1, trainable, ranks, result.SecondsPerStep, result.Losses));
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{method.Name}: test {options.Metric} {score.Get(options.Metric):F4}, macro-F1 {score.MacroF1:F4}"));
         }
 

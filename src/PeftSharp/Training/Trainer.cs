@@ -169,6 +169,21 @@ public sealed class Trainer
         _log = log ?? TextWriter.Null;
     }
 
+    /// <summary>The adapted model the trainer works on.</summary>
+    public PeftModel Peft => _peft;
+
+    /// <summary>
+    /// A trainer (for <see cref="Evaluate"/>) over a fresh copy of the base model in
+    /// <paramref name="baseDirectory"/> carrying the adapter saved in <paramref name="adapterDirectory"/>
+    /// in its published form (e.g. AdaLoRA at its kept ranks, as a run's <c>best/</c> folder holds it).
+    /// </summary>
+    public static Trainer ForSavedAdapter(string baseDirectory, string adapterDirectory, IReadOnlyList<string> labels, TextTokenizer tokenizer, TrainerOptions options, TextWriter? log = null)
+    {
+        var model = PretrainedModel.ForSequenceClassification(baseDirectory, labels, out _);
+        var peft = PeftModel.FromPretrained(model, adapterDirectory);
+        return new Trainer(model, peft, tokenizer, options with { OutputDirectory = null }, log);
+    }
+
     /// <summary>Trains on <paramref name="train"/>, evaluating on <paramref name="validation"/>; with <paramref name="resume"/>, continues from the checkpoint in the output directory.</summary>
     public TrainResult Train(ClassificationDataset train, ClassificationDataset? validation, bool resume = false)
     {
@@ -186,7 +201,9 @@ public sealed class Trainer
             }
         }
 
-        var groups = parameters.GroupBy(p => groupOf.GetValueOrDefault(p.Handle, "head")).OrderBy(g => g.Key == "head" ? 1 : 0).ThenBy(g => g.Key, StringComparer.Ordinal).ToList();
+        var ownedParameters = controller?.OwnedParameters ?? [];
+        var owned = new HashSet<IntPtr>(ownedParameters.Select(p => p.Handle));
+        var groups = parameters.Where(p => !owned.Contains(p.Handle)).GroupBy(p => groupOf.GetValueOrDefault(p.Handle, "head")).OrderBy(g => g.Key == "head" ? 1 : 0).ThenBy(g => g.Key, StringComparer.Ordinal).ToList();
         double RateOf(string group) => _options.GroupLearningRates?.TryGetValue(group, out var lr) == true ? lr : group == "head" ? _options.HeadLearningRate ?? _options.LearningRate : _options.LearningRate;
         double DecayOf(string group) => _options.GroupWeightDecays?.TryGetValue(group, out var wd) == true ? wd : group == "head" ? 0.0 : _options.WeightDecay;
         using var optimizer = optim.AdamW([.. groups.Select(g => new AdamW.ParamGroup(g.ToList(), lr: RateOf(g.Key), weight_decay: DecayOf(g.Key)))]);
@@ -203,6 +220,7 @@ public sealed class Trainer
         var evaluations = new List<EvaluationResult>(state.Evaluations);
         var clock = Stopwatch.StartNew();
         var startStep = state.Step;
+        var lastRanks = resume ? EffectiveRanks() : AppendRanksIfChanged(0, null);
         var stepsPerEpoch = (int)Math.Ceiling(train.Examples.Count / (double)(_options.BatchSize * _options.GradientAccumulation));
         for (var step = state.Step; step < total; step++)
         {
@@ -244,11 +262,18 @@ public sealed class Trainer
             }
 
             optimizer.step();
+            controller?.OnOptimizerStep(step, _options.LearningRate, multiplier);
             controller?.OnAfterOptimizerStep(step);
             optimizer.zero_grad();
+            foreach (var p in ownedParameters)
+            {
+                p.grad?.zero_();
+            }
+
             losses.Add(stepLoss);
             var done = step + 1;
             AppendMetrics(new JsonObject { ["step"] = done, ["loss"] = stepLoss, ["lr"] = baseRates[0] * multiplier });
+            lastRanks = AppendRanksIfChanged(done, lastRanks);
             var perStep = clock.Elapsed.TotalSeconds / (done - startStep);
             _progress?.Report(new TrainingProgress(done, total, stepLoss, baseRates[0] * multiplier, 1 / perStep, TimeSpan.FromSeconds(perStep * (total - done))));
             if (_options.LogEvery > 0 && (done % _options.LogEvery == 0 || done == total))
@@ -382,6 +407,24 @@ public sealed class Trainer
 
         var first = parameters.Select((p, i) => (p, i)).First(t => !double.IsFinite(norms[t.i].item<float>())).p;
         throw new NonFiniteTrainingException($"step {step + 1}: the gradient of '{names.GetValueOrDefault(first.Handle, "?")}' is not finite; training stopped, the last checkpoint is intact");
+    }
+
+    /// <summary>Every adapted module's effective rank (see <see cref="LowRankPath.EffectiveRank"/>).</summary>
+    private Dictionary<string, int> EffectiveRanks() =>
+        _peft.ModulesOf(_peft.ActiveAdapter).ToDictionary(m => m.Name, m => m.Layer.GetPath(_peft.ActiveAdapter).EffectiveRank, StringComparer.Ordinal);
+
+    /// <summary>Appends <c>{"step", "ranks": {module: rank}}</c> to ranks.jsonl when a rank changed since <paramref name="last"/>.</summary>
+    private Dictionary<string, int> AppendRanksIfChanged(int step, Dictionary<string, int>? last)
+    {
+        var ranks = EffectiveRanks();
+        if (_options.OutputDirectory is { } output && (last is null || ranks.Any(kv => last.GetValueOrDefault(kv.Key) != kv.Value)))
+        {
+            Directory.CreateDirectory(output);
+            var record = new JsonObject { ["step"] = step, ["ranks"] = new JsonObject(ranks.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))) };
+            File.AppendAllText(Path.Combine(output, "ranks.jsonl"), record.ToJsonString() + "\n");
+        }
+
+        return ranks;
     }
 
     private void AppendMetrics(JsonObject record)

@@ -56,6 +56,28 @@ public sealed class AdaLoraConfig : AdapterConfig
     /// </summary>
     public Dictionary<string, bool[]>? RankPattern { get; set; }
 
+    /// <summary>
+    /// The paper's GLUE setting scaled to <paramref name="totalSteps"/>: init_r 12 → target_r 8 on query
+    /// and value (final budget equal to LoRA at r 8), alpha 32, orthogonality weight 0.1, warm-up
+    /// tinit 10 % and final phase tfinal 30 % of the steps, re-allocation every 10 steps; classifier and
+    /// pooler trained in full.
+    /// </summary>
+    public static AdaLoraConfig ForEncoderClassification(int totalSteps) => new()
+    {
+        InitR = 12,
+        TargetR = 8,
+        LoraAlpha = 32,
+        LoraDropout = 0.1,
+        OrthRegWeight = 0.1,
+        TInit = totalSteps / 10,
+        TFinal = totalSteps * 3 / 10,
+        DeltaT = Math.Clamp(totalSteps / 100, 1, 10),
+        TotalStep = totalSteps,
+        TargetModules = Adapters.TargetModules.FromNames("query", "value"),
+        ModulesToSave = ["classifier", "pooler"],
+        TaskType = "SEQ_CLS",
+    };
+
     /// <summary>The kept slots (indices among init_r) of <paramref name="moduleName"/>: all when no mask names it.</summary>
     public int[] SlotsFor(string moduleName, string adapterName)
     {

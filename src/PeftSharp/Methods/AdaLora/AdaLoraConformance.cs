@@ -138,18 +138,9 @@ internal sealed class AdaLoraConformance : IConformanceHandler
     private static void RunTrajectory(ConformanceCheck check)
     {
         var c = check.Case;
-        var layers = new List<Adapters.AdapterLayer>();
         var paths = new List<AdaLoraPath>();
-        foreach (var module in c.Modules)
+        var layers = ConformanceLayers.Float64Chain(check, module =>
         {
-            var linear = nn.Linear(module.InFeatures, module.OutFeatures, hasBias: true, dtype: ScalarType.Float64);
-            using (no_grad())
-            {
-                linear.weight!.copy_(check.Input($"init/{module.Name}/weight"));
-                linear.bias!.copy_(check.Input($"init/{module.Name}/bias"));
-            }
-
-            var layer = new Adapters.AdapterLayer(linear);
             var path = new AdaLoraPath(module.InFeatures, module.OutFeatures, module.R, c.ConfigInt("init_r"), c.ConfigDouble("lora_alpha"), dtype: ScalarType.Float64);
             using (no_grad())
             {
@@ -158,11 +149,9 @@ internal sealed class AdaLoraConformance : IConformanceHandler
                 path.B.copy_(check.Input($"init/{module.Name}/lora_B"));
             }
 
-            layer.AddPath("default", path);
-            layer.SetActiveAdapters(["default"]);
-            layers.Add(layer);
             paths.Add(path);
-        }
+            return path;
+        });
 
         var allocator = new RankAllocator(paths, c.ConfigInt("init_r"), c.ConfigInt("target_r"), c.ConfigInt("tinit"), c.ConfigInt("tfinal"), c.ConfigInt("deltaT"), c.ConfigDouble("beta1"), c.ConfigDouble("beta2"), c.ConfigInt("total_step"));
         var lr = c.ConfigDouble("lr");
@@ -170,16 +159,7 @@ internal sealed class AdaLoraConformance : IConformanceHandler
         {
             var step = stepNode!["step"]!.GetValue<int>();
             using var scope = NewDisposeScope();
-            var h = check.Input($"step{step}/x");
-            for (var i = 0; i < layers.Count; i++)
-            {
-                h = layers[i].forward(h);
-                if (i < layers.Count - 1)
-                {
-                    h = h.tanh();
-                }
-            }
-
+            var h = ConformanceLayers.ForwardChain(layers, check.Input($"step{step}/x"));
             var loss = nn.functional.mse_loss(h, check.Input($"step{step}/y")) + AdaLoraOrthogonality.Penalty(paths, c.ConfigDouble("orth_reg_weight"));
             check.Scalar($"step {step} loss", loss.item<double>(), stepNode["loss"]!.GetValue<double>());
             loss.backward();

@@ -55,6 +55,9 @@ public sealed class AdaLoraPath : LowRankPath
     /// <inheritdoc />
     public override int Rank { get; }
 
+    /// <inheritdoc />
+    public override int EffectiveRank => _kept.Count(k => k);
+
     /// <summary>For each component, its index among the module's init_r triplets (a path loaded at a kept rank holds a subset).</summary>
     public IReadOnlyList<int> Slots { get; }
 

@@ -119,14 +119,26 @@ public sealed class RankAllocator
             return double.NegativeInfinity;
         }
 
-        var threshold = kthvalue(cat(scores.Select(s => s.view(-1)).ToArray()), k, 0).values.to(ScalarType.Float64).item<double>();
-        for (var i = 0; i < _paths.Count; i++)
+        // One concatenation, one k-th value, one comparison; the per-module masks are views of it,
+        // and the kept flags come back to the host in a single copy.
+        var all = cat(scores.Select(s => s.view(-1)).ToArray());
+        var threshold = kthvalue(all, k, 0).values;
+        var masked = all.le(threshold);
+        var offset = 0L;
+        foreach (var path in _paths)
         {
-            var masked = scores[i].le(threshold);
-            _paths[i].E.masked_fill_(masked.view(-1, 1), 0.0);
-            _paths[i].SetKept(masked.logical_not().data<bool>().ToArray());
+            path.E.masked_fill_(masked.narrow(0, offset, path.Rank).view(-1, 1), 0.0);
+            offset += path.Rank;
         }
 
-        return threshold;
+        var kept = masked.logical_not().data<bool>().ToArray();
+        offset = 0;
+        foreach (var path in _paths)
+        {
+            path.SetKept(kept.AsSpan((int)offset, path.Rank).ToArray());
+            offset += path.Rank;
+        }
+
+        return threshold.to(ScalarType.Float64).item<double>();
     }
 }
