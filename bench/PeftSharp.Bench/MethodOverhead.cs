@@ -3,6 +3,7 @@ using PeftSharp.Adapters;
 using PeftSharp.Methods.AdaLora;
 using PeftSharp.Methods.DyLora;
 using PeftSharp.Methods.Lora;
+using PeftSharp.Methods.Sara;
 using PeftSharp.Methods.Sora;
 using PeftSharp.Models;
 using static TorchSharp.torch;
@@ -25,6 +26,7 @@ internal static class MethodOverhead
         // PEFT's defaults for the schedule (tinit 0, tfinal 0, deltaT 1): importance update and
         // masking on every step, the allocator's most expensive setting.
         ("sora", 1.05, () => new SoraConfig { R = 8, LoraAlpha = 16, TargetModules = Targets, ModulesToSave = ["classifier"] }),
+        ("mosara", 1.05, () => new MoSaraConfig { Threshold = 1.0, KMin = 8, KMax = 8, NumSets = 4, TargetModules = Targets, ModulesToSave = ["classifier"] }),
         ("adalora", 1.10, () => new AdaLoraConfig { InitR = 8, TargetR = 4, LoraAlpha = 16, TInit = 0, TFinal = 0, DeltaT = 1, TotalStep = 100_000, TargetModules = Targets, ModulesToSave = ["classifier"] }),
     ];
 

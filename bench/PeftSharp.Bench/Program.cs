@@ -42,7 +42,7 @@ internal static class Program
             Console.Error.WriteLine("usage: PeftSharp.Bench lora-overhead [--tokens 2048] [--dim 768] [--rank 8] [--rounds 15] [--iterations 10] [--default-heap]");
             Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
             Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000]");
-            Console.Error.WriteLine("       PeftSharp.Bench methods [--rounds 7] [--large] [--method dylora|sora|adalora]");
+            Console.Error.WriteLine("       PeftSharp.Bench methods [--rounds 7] [--large] [--method dylora|sora|mosara|adalora]");
             return 1;
         }
 

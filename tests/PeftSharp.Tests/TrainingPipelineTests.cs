@@ -363,7 +363,7 @@ public sealed class BundledDemoTests : IDisposable
         var root = Repository();
         var options = new TrainerOptions { MaxSteps = 6, BatchSize = 8, LearningRate = 1e-3, EvalEvery = 3, MaxLength = 64, LogEvery = 0 };
         var rows = DemoRunner.Run(Path.Combine(root, "models", "base"), Path.Combine(root, "data", "sotu-era"), _temp.FullName, options, TextWriter.Null, trainLimit: 48, evalLimit: 16);
-        Assert.Equal(["lora", "adalora", "dylora", "sora", "sara", "mosara"], rows.Select(r => r.Method));
+        Assert.Equal(["lora", "adalora", "dylora", "sora", "sara", "mosara", "tied_lora"], rows.Select(r => r.Method));
         foreach (var row in rows)
         {
             Assert.Equal(6, row.Losses.Count);

@@ -197,11 +197,15 @@ public abstract class AdapterConfig
 public sealed class AdapterBuildContext
 {
     /// <summary>Creates the context for adapter <paramref name="adapterName"/>.</summary>
-    public AdapterBuildContext(string adapterName, Generator? generator = null)
+    public AdapterBuildContext(string adapterName, Generator? generator = null, IReadOnlyList<KeyValuePair<string, LinearTarget>>? targets = null)
     {
         AdapterName = adapterName;
         Generator = generator;
+        Targets = targets ?? [];
     }
+
+    /// <summary>Every module this adapter will adapt (name → target), known before the first path is built (VeRA sizes its shared projections from it).</summary>
+    public IReadOnlyList<KeyValuePair<string, LinearTarget>> Targets { get; }
 
     /// <summary>The adapter being built.</summary>
     public string AdapterName { get; }

@@ -4,6 +4,7 @@ using PeftSharp.Methods.DyLora;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Methods.Sara;
 using PeftSharp.Methods.Sora;
+using PeftSharp.Methods.TiedLora;
 
 namespace PeftSharp.Adapters;
 
@@ -33,6 +34,7 @@ public static class AdapterMethodRegistry
         new("sora", SoraConfig.Type, () => new SoraConfig(), () => new SoraConformance(), _ => SoraConfig.ForEncoderClassification()),
         new("sara", SaraConfig.Type, () => new SaraConfig(), () => new SaraConformance(), _ => SaraConfig.ForEncoderClassification()),
         new("mosara", MoSaraConfig.Type, () => new MoSaraConfig(), null, _ => MoSaraConfig.ForEncoderClassification()),
+        new("tied_lora", TiedLoraConfig.Type, () => new TiedLoraConfig(), () => new TiedLoraConformance(), _ => TiedLoraConfig.ForEncoderClassification()),
     ];
 
     /// <summary>Every registered method.</summary>

@@ -74,6 +74,13 @@ public abstract class LowRankPath : nn.Module<Tensor, Tensor>
     public abstract IEnumerable<KeyValuePair<string, Tensor>> NamedAdapterTensors();
 
     /// <summary>
+    /// Tensors this path shares with other paths of its adapter (Tied-LoRA's tied A and B), under
+    /// model-level keys relative to <c>base_model.</c> (for example <c>tied_lora.query.lora_A</c>).
+    /// Checkpoints store each key once; loading fills the one shared tensor.
+    /// </summary>
+    public virtual IEnumerable<KeyValuePair<string, Tensor>> SharedTensors() => [];
+
+    /// <summary>
     /// The tensors to write to a checkpoint, under the same names as <see cref="NamedAdapterTensors"/>.
     /// By default the live tensors; a method that saves a compact form (AdaLoRA at its kept rank)
     /// returns copies, which the caller disposes.

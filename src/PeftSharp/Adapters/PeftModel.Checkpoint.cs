@@ -15,6 +15,9 @@ public sealed partial class PeftModel
     /// <summary>The key prefix PEFT files use (<c>base_model.</c> for the tuner, <c>model.</c> for the wrapped model).</summary>
     public const string KeyPrefix = "base_model.model.";
 
+    /// <summary>The prefix of tuner-level keys (tensors shared by several modules, such as PEFT's <c>base_model.vera_A</c>).</summary>
+    public const string TunerPrefix = "base_model.";
+
     /// <summary>
     /// Saves adapters as PEFT does (<c>save_pretrained</c>): the <c>default</c> adapter in
     /// <paramref name="directory"/>, any other adapter <c>X</c> in <c>directory/X</c>. Each gets
@@ -120,9 +123,15 @@ public sealed partial class PeftModel
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var module in ModulesOf(adapterName))
         {
-            foreach (var (name, tensor) in module.Layer.GetPath(adapterName).NamedAdapterTensors())
+            var path = module.Layer.GetPath(adapterName);
+            foreach (var (name, tensor) in path.NamedAdapterTensors())
             {
                 result[$"{KeyPrefix}{module.Name}.{name}"] = tensor;
+            }
+
+            foreach (var (name, tensor) in path.SharedTensors())
+            {
+                result[$"{TunerPrefix}{name}"] = tensor;
             }
 
             if (config.Bias == BiasMode.AdapterOnly && module.Layer.Target.Bias is { } bias)
@@ -198,7 +207,7 @@ public sealed partial class PeftModel
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var entry in file.Entries)
         {
-            var key = entry.Name.StartsWith(KeyPrefix, StringComparison.Ordinal) ? entry.Name : KeyPrefix + entry.Name;
+            var key = entry.Name.StartsWith(TunerPrefix, StringComparison.Ordinal) ? entry.Name : KeyPrefix + entry.Name;
             if (key.EndsWith(".ranknum", StringComparison.Ordinal))
             {
                 continue;

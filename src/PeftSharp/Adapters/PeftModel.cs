@@ -306,13 +306,13 @@ public sealed partial class PeftModel
             ModuleSurgery.CheckReplaceable(Model, name, typeof(ModulesToSaveWrapper));
         }
 
-        var context = new AdapterBuildContext(adapterName, generator);
+        var described = targets.Select(t => KeyValuePair.Create(t.Name, (t.Module as AdapterLayer)?.Target ?? LinearTarget.TryDescribe(t.Module)!)).ToList();
+        var context = new AdapterBuildContext(adapterName, generator, described);
         var built = new List<(string Name, AdapterLayer? Existing, LowRankPath Path, nn.Module Module)>();
-        foreach (var (name, module) in targets)
+        for (var i = 0; i < targets.Count; i++)
         {
-            var existing = module as AdapterLayer;
-            var target = existing?.Target ?? LinearTarget.TryDescribe(module)!;
-            built.Add((name, existing, config.CreatePath(name, target, context), module));
+            var (name, module) = targets[i];
+            built.Add((name, module as AdapterLayer, config.CreatePath(name, described[i].Value, context), module));
         }
 
         foreach (var (name, existing, path, module) in built)

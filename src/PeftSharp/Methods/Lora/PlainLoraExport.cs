@@ -59,9 +59,10 @@ public static class PlainLoraExport
                 }
             }
 
-            // Everything but the method's own path tensors (modules_to_save copies, trained biases) is kept as it is.
+            // Everything but the method's own path and shared tensors (modules_to_save copies, trained biases) is kept as it is.
+            var shared = modules.SelectMany(m => m.Layer.GetPath(name).SharedTensors()).Select(kv => PeftModel.TunerPrefix + kv.Key).ToHashSet(StringComparer.Ordinal);
             var tensors = peft.AdapterStateDict(name)
-                .Where(kv => !modules.Any(m => kv.Key.StartsWith($"{PeftModel.KeyPrefix}{m.Name}.", StringComparison.Ordinal) && !kv.Key.EndsWith(".base_layer.bias", StringComparison.Ordinal)))
+                .Where(kv => !shared.Contains(kv.Key) && !modules.Any(m => kv.Key.StartsWith($"{PeftModel.KeyPrefix}{m.Name}.", StringComparison.Ordinal) && !kv.Key.EndsWith(".base_layer.bias", StringComparison.Ordinal)))
                 .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
             foreach (var f in live)
             {

@@ -107,6 +107,28 @@ public sealed class MoSaraPath : LowRankPath
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
+        return matmul(MixedDownProjection(input), UpProjection().t()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Fused <c>baseOutput + forward(input)</c>: v folded into U_k's rows, one in-place <c>addmm_</c>.</summary>
+    public override Tensor AddDelta(Tensor baseOutput, Tensor input)
+    {
+        if (baseOutput.dtype != lora_lambda.dtype)
+        {
+            return base.AddDelta(baseOutput, input);
+        }
+
+        using (NewDisposeScope())
+        {
+            baseOutput.addmm_(MixedDownProjection(input), UpProjection().t());
+        }
+
+        return baseOutput;
+    }
+
+    /// <summary><c>(π(x) · Λ) ⊙ (V_kᵀ · x)</c>, recording π when calibrating.</summary>
+    private Tensor MixedDownProjection(Tensor input)
+    {
         var x = lora_dropout is null ? input : lora_dropout.forward(input);
         if (x.dtype != lora_lambda.dtype)
         {
@@ -122,9 +144,11 @@ public sealed class MoSaraPath : LowRankPath
             _routingCount += pi.shape[0];
         }
 
-        var y = matmul(z * matmul(pi, lora_lambda), lora_B.t());
-        return (lora_v is null ? y : y * lora_v).MoveToOuterDisposeScope();
+        return z * matmul(pi, lora_lambda);
     }
+
+    /// <summary><c>diag(v) · U_k</c> (U_k itself without an output vector).</summary>
+    private Tensor UpProjection() => lora_v is null ? lora_B : lora_B * lora_v.unsqueeze(1);
 
     /// <summary>Starts summing the routing weights of every token this path sees.</summary>
     public void BeginRoutingCalibration()
