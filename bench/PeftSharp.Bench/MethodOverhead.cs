@@ -5,6 +5,7 @@ using PeftSharp.Methods.DyLora;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Methods.Sara;
 using PeftSharp.Methods.Sora;
+using PeftSharp.Methods.TiedLora;
 using PeftSharp.Models;
 using static TorchSharp.torch;
 
@@ -27,6 +28,7 @@ internal static class MethodOverhead
         // masking on every step, the allocator's most expensive setting.
         ("sora", 1.05, () => new SoraConfig { R = 8, LoraAlpha = 16, TargetModules = Targets, ModulesToSave = ["classifier"] }),
         ("mosara", 1.05, () => new MoSaraConfig { Threshold = 1.0, KMin = 8, KMax = 8, NumSets = 4, TargetModules = Targets, ModulesToSave = ["classifier"] }),
+        ("tied_lora", 1.03, () => { var c = TiedLoraConfig.FromPreset("TL6"); c.TargetModules = Targets; c.ModulesToSave = ["classifier"]; return c; }),
         ("adalora", 1.10, () => new AdaLoraConfig { InitR = 8, TargetR = 4, LoraAlpha = 16, TInit = 0, TFinal = 0, DeltaT = 1, TotalStep = 100_000, TargetModules = Targets, ModulesToSave = ["classifier"] }),
     ];
 
@@ -74,6 +76,24 @@ internal static class MethodOverhead
 
                 step++;
             };
+        }
+
+        if (only is null || only is "sara" or "mosara")
+        {
+            // Rank selection cost at injection: one SVD per adapted weight (singular values only for
+            // SARA; full U, V for Mo-SARA's bases), measured on a fresh model each time.
+            foreach (var (name, create) in new (string, Func<AdapterConfig>)[]
+            {
+                ("sara (svdvals)", () => new SaraConfig { Threshold = 0.1, TargetModules = Targets }),
+                ("mosara (svd + bases)", () => new MoSaraConfig { Threshold = 0.1, TargetModules = Targets }),
+            })
+            {
+                manual_seed(0);
+                var model = new BertForSequenceClassification(config);
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                var peft = PeftModel.Create(model, create());
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name} injection into {peft.AdaptedModules.Count} weights of {hidden}×{hidden}: {clock.Elapsed.TotalSeconds:F2} s (ranks {peft.AdaptedModules.Min(m => m.Layer.GetPath("default").Rank)}–{peft.AdaptedModules.Max(m => m.Layer.GetPath("default").Rank)})"));
+            }
         }
 
         var lora = Step(new LoraConfig { R = 8, LoraAlpha = 16, TargetModules = Targets, ModulesToSave = ["classifier"] });

@@ -22,6 +22,13 @@ internal static class Program
             return 0;
         }
 
+        if (args.Length > 0 && args[0] == "quality")
+        {
+            PeftSharp.Runtime.NativeHeap.KeepFreedMemory();
+            Quality.Run(args.Skip(1).ToArray());
+            return 0;
+        }
+
         if (args.Length > 0 && args[0] == "memory")
         {
             PeftSharp.Runtime.NativeHeap.KeepFreedMemory();
@@ -42,7 +49,8 @@ internal static class Program
             Console.Error.WriteLine("usage: PeftSharp.Bench lora-overhead [--tokens 2048] [--dim 768] [--rank 8] [--rounds 15] [--iterations 10] [--default-heap]");
             Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
             Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000]");
-            Console.Error.WriteLine("       PeftSharp.Bench methods [--rounds 7] [--large] [--method dylora|sora|mosara|adalora]");
+            Console.Error.WriteLine("       PeftSharp.Bench quality [--root .] [--task sotu-era] [--steps 300] [--only prefix,...] [--output runs/quality]");
+            Console.Error.WriteLine("       PeftSharp.Bench methods [--rounds 7] [--large] [--method dylora|sora|mosara|tied_lora|adalora]");
             return 1;
         }
 

@@ -28,11 +28,39 @@ public static class Program
         root.Subcommands.Add(PretrainCommand.Create());
         root.Subcommands.Add(TrainCommand.CreateTrain());
         root.Subcommands.Add(TrainCommand.CreateEval());
+        root.Subcommands.Add(AdapterCommands.CreateExport());
+        root.Subcommands.Add(AdapterCommands.CreateMerge());
+        root.Subcommands.Add(AdapterCommands.CreateInspect());
         root.Subcommands.Add(MakeTaskCommand.Create());
         root.Subcommands.Add(SelfTestCommand.Create());
+        Verbose = args.Contains("--verbose");
+        args = [.. args.Where(a => a != "--verbose")];
         try
         {
-            return root.Parse(args).Invoke();
+            args = RunConfig.Expand(root, args);
+        }
+        catch (Exception e) when (e is PeftException or FileNotFoundException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return UserError;
+        }
+
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var error in parsed.Errors)
+            {
+                Console.Error.WriteLine($"error: {error.Message}");
+            }
+
+            var command = root.Subcommands.FirstOrDefault(c => args.Length > 0 && c.Name == args[0]);
+            Console.Error.WriteLine(command is null ? "see: peft --help" : $"see: peft {command.Name} --help");
+            return UserError;
+        }
+
+        try
+        {
+            return parsed.Invoke();
         }
         catch (PeftException e)
         {
@@ -41,6 +69,9 @@ public static class Program
         }
     }
 
+    /// <summary>True when <c>--verbose</c> was given: internal errors print their stack trace.</summary>
+    public static bool Verbose { get; private set; }
+
     /// <summary>Runs <paramref name="action"/>, turning PeftSharp errors into exit code 1 and anything else into 2.</summary>
     public static int Guarded(Func<int> action)
     {
@@ -48,14 +79,14 @@ public static class Program
         {
             return action();
         }
-        catch (Exception e) when (e is PeftException or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
+        catch (Exception e) when (e is PeftException or FileNotFoundException or DirectoryNotFoundException or ArgumentException or InvalidOperationException { Source: "PeftSharp" })
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return UserError;
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"internal error: {e}");
+            Console.Error.WriteLine(Verbose ? $"internal error: {e}" : $"internal error: {e.GetType().Name}: {e.Message.Split('\n')[0]} (run with --verbose for the stack trace)");
             return InternalError;
         }
     }

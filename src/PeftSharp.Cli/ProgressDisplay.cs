@@ -36,8 +36,10 @@ internal static class ProgressDisplay
         {
             task.MaxValue = value.Total;
             task.Value = value.Step;
+            var loss = value.Loss > 0 ? string.Create(CultureInfo.InvariantCulture, $"  loss {value.Loss:F4}") : string.Empty;
+            var lr = value.LearningRate > 0 ? string.Create(CultureInfo.InvariantCulture, $"  lr {value.LearningRate:0.##e+0}") : string.Empty;
             task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"{title}  step {value.Step}/{value.Total}  loss {value.Loss:F4}  lr {value.LearningRate:0.##e+0}  {value.StepsPerSecond:F2} steps/s  ETA {value.Eta:hh\\:mm\\:ss}"));
+                $"{title}  {value.Step}/{value.Total}{loss}{lr}  {value.StepsPerSecond:F2}/s  ETA {value.Eta:hh\\:mm\\:ss}"));
         }
     }
 }

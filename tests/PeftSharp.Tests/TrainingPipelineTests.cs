@@ -201,6 +201,7 @@ public sealed class TrainingPipelineTests : IDisposable
         PeftSharp.Methods.Sora.SoraConfig Config() => new()
         {
             R = 4, LoraAlpha = 8, SparseLambda = 1, SparseLambda2 = 5e-3, GateLearningRate = 2e-2,
+            LambdaSchedule = PeftSharp.Methods.Sora.SoraLambdaSchedule.Linear, MaxLambda = 2e-2, LambdaNum = 4, LambdaStageSteps = 5,
             TargetModules = TargetModules.FromNames("query", "value"), ModulesToSave = ["classifier", "pooler"],
         };
 
@@ -213,6 +214,7 @@ public sealed class TrainingPipelineTests : IDisposable
         Assert.False(path.Gate.equal(g0).all().item<bool>(), "the gate optimizer must step the gates");
 
         var (full, second) = AssertResumeReproduces(baseDir, task, Config, "sora");
+        Assert.Equal(2e-2, ((PeftSharp.Methods.Sora.SoraController)second.GetController()!).GateOptimizer.Lambda, 12);
         for (var m = 0; m < second.AdaptedModules.Count; m++)
         {
             TestUtil.AssertClose(((PeftSharp.Methods.Sora.SoraPath)second.AdaptedModules[m].Layer.GetPath("default")).Gate.detach(), ((PeftSharp.Methods.Sora.SoraPath)full.AdaptedModules[m].Layer.GetPath("default")).Gate.detach(), 1e-5, 1e-6);
@@ -235,6 +237,17 @@ public sealed class TrainingPipelineTests : IDisposable
         Assert.Equal(["begin 0", "extra 0", "backward 0", "optimizer 0", "begin 1", "extra 1", "backward 1", "optimizer 1", "eval begin", "eval end"], config.Calls.Take(10));
         Assert.True(File.Exists(Path.Combine(Dir("nan"), "checkpoint", "trainer_state.json")), "the checkpoint of step 2 must survive");
         Assert.Equal(2, ConfigJson.Load(Path.Combine(Dir("nan"), "checkpoint", "trainer_state.json")).Int("step", 0));
+    }
+
+    [Fact]
+    public void WithAccumulationAndClippingEveryHookStillRunsOncePerOptimizerStep()
+    {
+        var task = ToyTask();
+        var baseDir = TinyBase(task);
+        var config = new PoisonConfig { TargetModules = TargetModules.FromNames("query"), ModulesToSave = ["classifier"], PoisonStep = -1 };
+        var (model, peft, tokenizer, train, _) = Setup(baseDir, task, config);
+        new Trainer(model, peft, tokenizer, Options(null, steps: 3, evalEvery: 0) with { GradientAccumulation = 3, MaxGradNorm = 0.1 }).Train(train, null);
+        Assert.Equal(["begin 0", "extra 0", "backward 0", "optimizer 0", "begin 1", "extra 1", "backward 1", "optimizer 1", "begin 2", "extra 2", "backward 2", "optimizer 2", "end"], config.Calls);
     }
 
     [Fact]
@@ -344,7 +357,7 @@ public sealed class BundledDemoTests : IDisposable
     public void Dispose() => _temp.Delete(recursive: true);
 
     /// <summary>The repository root (the folder holding models/base and data/).</summary>
-    private static string Repository()
+    internal static string Repository()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
@@ -372,12 +385,10 @@ public sealed class BundledDemoTests : IDisposable
             Assert.True(row.TrainableParams > 0);
         }
 
-        var report = File.ReadAllText(Path.Combine(_temp.FullName, "report.md"));
-        Assert.Contains("| lora |", report);
-        Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(_temp.FullName, "loss.svg")));
-        Assert.Contains("| dylora |", report);
+        Assert.All(rows, r => Assert.True(File.Exists(Path.Combine(r.OutputDirectory!, "metrics.jsonl"))));
+        Assert.All(rows, r => Assert.InRange(r.AdapterParams, 1, r.TrainableParams));
         var json = DemoRunner.ToJson(rows)[0]!.AsObject();
-        Assert.Equal(["method", "metric", "value", "trainable_params", "ranks", "seconds_per_step"], json.Select(p => p.Key));
+        Assert.Equal(["method", "metric", "value", "trainable_params", "adapter_params", "ranks", "seconds_per_step"], json.Select(p => p.Key));
     }
 
     [Fact]

@@ -19,14 +19,15 @@ internal static class DemoCommand
         var json = new Option<FileInfo?>("--json") { Description = "Also write the table as a JSON array to this file." };
         var epochs = new Option<int>("--epochs") { Description = "Epochs per method.", DefaultValueFactory = _ => 2 };
         var maxLength = new Option<int>("--max-length") { Description = "Tokens per example (longer texts are cut).", DefaultValueFactory = _ => 64 };
-        var steps = new Option<int?>("--steps") { Description = "Optimizer steps per method (overrides --epochs)." };
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps per method (0: train --epochs epochs instead).", DefaultValueFactory = _ => 200 };
+        var evalEvery = new Option<int>("--eval-every") { Description = "Validate (and keep the best adapter) every N steps (0: every epoch).", DefaultValueFactory = _ => 100 };
         var trainLimit = new Option<int?>("--train-limit") { Description = "Use only the first N training examples." };
         var evalLimit = new Option<int?>("--eval-limit") { Description = "Use only the first N validation and test examples." };
         var methods = new Option<string[]?>("--methods") { Description = "Methods to run (default: every method that can train).", AllowMultipleArgumentsPerToken = true };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
         var command = new Command("demo", "Fine-tune the bundled base model on a bundled task with every adapter method; print a table and write a report.\n\nExample:\n  peft demo --output runs/demo --json runs/demo/table.json")
         {
-            baseDir, data, output, json, epochs, maxLength, steps, trainLimit, evalLimit, methods, seed,
+            baseDir, data, output, json, epochs, maxLength, steps, evalEvery, trainLimit, evalLimit, methods, seed,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -34,7 +35,8 @@ internal static class DemoCommand
             var options = new TrainerOptions
             {
                 Epochs = result.GetValue(epochs),
-                MaxSteps = result.GetValue(steps),
+                MaxSteps = result.GetValue(steps) is > 0 and var n ? n : null,
+                EvalEvery = result.GetValue(evalEvery),
                 BatchSize = 16,
                 LearningRate = 1e-3,
                 HeadLearningRate = 1e-3,
@@ -59,7 +61,8 @@ internal static class DemoCommand
                 AtomicFile.WriteAllText(file.FullName, DemoRunner.ToJson(rows).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
             }
 
-            Console.WriteLine($"report: {Path.Combine(result.GetValue(output)!.FullName, "report.md")} ({clock.Elapsed.TotalSeconds:F0} s)");
+            var report = Reports.RunReport.WriteDemo(result.GetValue(output)!.FullName, rows, Path.GetFileName(result.GetValue(data)!.FullName.TrimEnd('/')), options);
+            Console.WriteLine($"report: {report} ({clock.Elapsed.TotalSeconds:F0} s)");
             return Program.Success;
         }));
         return command;

@@ -27,10 +27,22 @@ internal static class FuzzCommand
             }
 
             var clock = Stopwatch.StartNew();
-            var report = new SafetensorsFuzzer(result.GetValue(seed)).Run(
-                count,
-                TimeSpan.FromMilliseconds(result.GetValue(timeout)),
-                done => Console.WriteLine($"  {done} cases ({clock.Elapsed.TotalSeconds:F0} s)"));
+            var report = ProgressDisplay.Run((progressFor, log) =>
+            {
+                var bar = progressFor("fuzz safetensors");
+                return new SafetensorsFuzzer(result.GetValue(seed)).Run(
+                    count,
+                    TimeSpan.FromMilliseconds(result.GetValue(timeout)),
+                    done =>
+                    {
+                        var rate = done / clock.Elapsed.TotalSeconds;
+                        bar?.Report(new PeftSharp.Training.TrainingProgress((int)Math.Min(done, int.MaxValue), (int)Math.Min(count, int.MaxValue), 0, 0, rate, TimeSpan.FromSeconds((count - done) / rate)));
+                        if (done % 100_000 == 0)
+                        {
+                            log.WriteLine($"  {done} cases ({clock.Elapsed.TotalSeconds:F0} s)");
+                        }
+                    });
+            });
             Console.WriteLine($"accepted (valid after mutation): {report.Accepted}; over-allocations: {report.OverAllocations}; {clock.Elapsed.TotalSeconds:F1} s");
             if (report.FirstProblem is not null)
             {

@@ -36,7 +36,7 @@ internal static class PretrainCommand
                 Heads = Math.Max(1, result.GetValue(hidden) / 64),
                 Seed = result.GetValue(seed),
             };
-            MaskedLMPretrainer.Run(texts, result.GetValue(output)!.FullName, options, Console.Out);
+            ProgressDisplay.Run((progressFor, log) => MaskedLMPretrainer.Run(texts, result.GetValue(output)!.FullName, options, log, progressFor("pretrain")));
             return Program.Success;
         }));
         return command;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using PeftSharp.Adapters;
+using PeftSharp.Methods.Lora;
 using PeftSharp.Models;
 using PeftSharp.Training;
 
@@ -63,6 +64,7 @@ internal static class TrainCommand
                 Console.WriteLine($"best validation {options.Metric}: {best.Get(options.Metric):F4} at step {best.Step}");
             }
             var testPath = Path.Combine(dataDir, "test.jsonl");
+            EvaluationResult? test = null;
             if (File.Exists(testPath))
             {
                 if (run.Best is not null)
@@ -70,10 +72,12 @@ internal static class TrainCommand
                     trainer = Trainer.ForSavedAdapter(result.GetValue(baseDir)!.FullName, Path.Combine(options.OutputDirectory, "best"), train.Labels, tokenizer, options);
                 }
 
-                var test = trainer.Evaluate(ClassificationDataset.Load(testPath, labels: train.Labels));
+                test = ProgressDisplay.Run((progressFor, _) => trainer.Evaluate(ClassificationDataset.Load(testPath, labels: train.Labels), progressFor("test")));
                 Console.WriteLine($"test: accuracy {test.Accuracy:P2}, macro-F1 {test.MacroF1:F4}, MCC {test.Mcc:F4}");
             }
 
+            var report = Reports.RunReport.WriteTrain(options.OutputDirectory, info.Name, AdapterConfigFile.ToJson(adapterConfig), dataDir, options, run, test);
+            Console.WriteLine($"report: {report}");
             Console.WriteLine($"best adapter: {Path.Combine(options.OutputDirectory, "best")}");
             return Program.Success;
         }));
@@ -86,40 +90,59 @@ internal static class TrainCommand
         var adapter = new Option<DirectoryInfo>("--adapter") { Description = "Adapter directory (PEFT layout).", Required = true };
         var data = new Option<FileInfo>("--data") { Description = "Labelled JSONL/CSV to evaluate on.", Required = true };
         var labels = new Option<FileInfo?>("--labels-from") { Description = "Training file whose labels fix the label ids (default: --data)." };
-        var ranks = new Option<string?>("--ranks") { Description = "Evaluate a rank-adaptive adapter (DyLoRA) at every rank of a range such as 1..8; writes ranks.svg beside the adapter." };
+        var ranks = new Option<string?>("--ranks") { Description = "Evaluate the adapter cut to every rank of a range such as 1..8 (DyLoRA: its prefix at that rank; other methods: the largest singular values); writes metric-by-rank.png beside the adapter." };
         var command = new Command("eval", "Evaluate a trained adapter (accuracy, macro-F1, MCC).\n\nExamples:\n  peft eval --adapter runs/train/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl\n  peft eval --adapter runs/dylora/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl --ranks 1..8")
         {
             baseDir, adapter, data, labels, ranks,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
+            var baseDirectory = result.GetValue(baseDir)!.FullName;
+            var adapterDir = result.GetValue(adapter)!.FullName;
             var labelSource = ClassificationDataset.Load((result.GetValue(labels) ?? result.GetValue(data))!.FullName);
             var dataset = ClassificationDataset.Load(result.GetValue(data)!.FullName, labels: labelSource.Labels);
-            var model = PretrainedModel.ForSequenceClassification(result.GetValue(baseDir)!.FullName, labelSource.Labels, out _);
-            var peft = PeftModel.FromPretrained(model, result.GetValue(adapter)!.FullName);
-            var tokenizer = TextTokenizer.TryLoad(result.GetValue(baseDir)!.FullName) ?? throw new PeftException("the base model directory has no tokenizer");
-            var trainer = new Trainer(model, peft, tokenizer, new TrainerOptions());
+            var tokenizer = TextTokenizer.TryLoad(baseDirectory) ?? throw new PeftException("the base model directory has no tokenizer");
+            EvaluationResult Score(string directory, string title)
+            {
+                var model = PretrainedModel.ForSequenceClassification(baseDirectory, labelSource.Labels, out _);
+                var peft = PeftModel.FromPretrained(model, directory);
+                return ProgressDisplay.Run((progressFor, _) => new Trainer(model, peft, tokenizer, new TrainerOptions()).Evaluate(dataset, progressFor(title)));
+            }
+
             if (result.GetValue(ranks) is { } range)
             {
                 var (from, to) = ParseRange(range);
                 var accuracy = new List<double>();
-                Console.WriteLine("| rank | accuracy | macro-F1 | MCC |");
-                Console.WriteLine("|---|---|---|---|");
-                for (var rank = from; rank <= to; rank++)
+                var rows = new List<string>();
+                var scratch = Directory.CreateTempSubdirectory("peft-eval-ranks-");
+                try
                 {
-                    PeftSharp.Methods.DyLora.DyLora.SetRank(peft, rank);
-                    var atRank = trainer.Evaluate(dataset);
-                    accuracy.Add(atRank.Accuracy);
-                    Console.WriteLine(FormattableString.Invariant($"| {rank} | {atRank.Accuracy:F4} | {atRank.MacroF1:F4} | {atRank.Mcc:F4} |"));
+                    for (var rank = from; rank <= to; rank++)
+                    {
+                        var model = PretrainedModel.ForSequenceClassification(baseDirectory, labelSource.Labels, out _);
+                        var peft = PeftModel.FromPretrained(model, adapterDir);
+                        var cut = Path.Combine(scratch.FullName, rank.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        peft.ExportPlainLora(cut, maxRanks: peft.AdaptedModules.ToDictionary(m => m.Name, _ => rank));
+                        var atRank = Score(cut, $"rank {rank}");
+                        accuracy.Add(atRank.Accuracy);
+                        rows.Add(FormattableString.Invariant($"| {rank} | {atRank.Accuracy:F4} | {atRank.MacroF1:F4} | {atRank.Mcc:F4} |"));
+                    }
+                }
+                finally
+                {
+                    scratch.Delete(recursive: true);
                 }
 
-                var plot = Path.Combine(result.GetValue(adapter)!.FullName, "ranks.svg");
-                PeftSharp.IO.AtomicFile.WriteAllText(plot, SvgPlot.Lines($"accuracy by rank ({from}..{to})", $"rank − {from}", "accuracy", [("accuracy", accuracy)]));
+                Console.WriteLine("| rank | accuracy | macro-F1 | MCC |");
+                Console.WriteLine("|---|---|---|---|");
+                rows.ForEach(Console.WriteLine);
+                var plot = Path.Combine(adapterDir, "metric-by-rank.png");
+                Reports.Charts.Lines(plot, $"accuracy by rank ({Path.GetFileName(adapterDir.TrimEnd('/'))})", "rank", "accuracy", [("accuracy", Enumerable.Range(from, to - from + 1).Select(r => (double)r).ToList(), accuracy)]);
                 Console.WriteLine($"plot: {plot}");
                 return Program.Success;
             }
 
-            var score = trainer.Evaluate(dataset);
+            var score = Score(adapterDir, "evaluate");
             Console.WriteLine(JsonSerializer.Serialize(new { loss = score.Loss, accuracy = score.Accuracy, macro_f1 = score.MacroF1, mcc = score.Mcc }));
             return Program.Success;
         }));

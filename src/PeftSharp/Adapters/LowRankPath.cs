@@ -68,6 +68,31 @@ public abstract class LowRankPath : nn.Module<Tensor, Tensor>
     public abstract PlainLoraFactors ToPlainLora();
 
     /// <summary>
+    /// The path as a plain LoRA of at most <paramref name="maxRank"/> components, keeping the most
+    /// important: by default the best rank-k approximation of ΔW (its largest singular values, from
+    /// the compact factors). Methods whose components have a built-in order (DyLoRA) override.
+    /// </summary>
+    public virtual PlainLoraFactors ToPlainLora(int maxRank) => LowRankTruncation.Truncate(ToPlainLora(), maxRank);
+
+    /// <summary>
+    /// How much each component of <see cref="ToPlainLora(int)"/> matters, in the order truncation keeps
+    /// them (descending): by default the singular values of ΔW. The budget dial compares these across modules.
+    /// </summary>
+    public virtual double[] ComponentImportance()
+    {
+        var factors = ToPlainLora();
+        try
+        {
+            return LowRankTruncation.SingularValues(factors);
+        }
+        finally
+        {
+            factors.A.Dispose();
+            factors.B.Dispose();
+        }
+    }
+
+    /// <summary>
     /// The path's tensors under their PEFT checkpoint names, relative to the adapted module
     /// (for LoRA: <c>lora_A.weight</c>, <c>lora_B.weight</c>). These are the live parameters.
     /// </summary>

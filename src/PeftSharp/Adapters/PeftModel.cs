@@ -245,6 +245,18 @@ public sealed partial class PeftModel
     public IReadOnlyList<Parameter> GetTrainableParameters() =>
         UniqueParameters().Where(p => p.requires_grad).ToList();
 
+    /// <summary>
+    /// Trainable parameters inside the adapter paths of <paramref name="adapterName"/> (default: the
+    /// active adapter), each tensor once (tied tensors count once); <c>modules_to_save</c> copies and
+    /// biases are not included.
+    /// </summary>
+    public long GetAdapterParameterCount(string? adapterName = null)
+    {
+        var name = adapterName ?? ActiveAdapter;
+        var seen = new HashSet<IntPtr>();
+        return ModulesOf(name).SelectMany(m => m.Layer.GetPath(name).parameters()).Where(p => p.requires_grad && seen.Add(p.Handle)).Sum(p => p.numel());
+    }
+
     /// <summary>Trainable and total parameter counts.</summary>
     public TrainableParameterReport GetParameterReport()
     {

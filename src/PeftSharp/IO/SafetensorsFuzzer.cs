@@ -75,7 +75,7 @@ public sealed class SafetensorsFuzzer
                 }
 
                 Volatile.Write(ref done, i + 1);
-                if (progress is not null && (i + 1) % 100_000 == 0)
+                if (progress is not null && (i + 1) % 10_000 == 0)
                 {
                     progress(i + 1);
                 }

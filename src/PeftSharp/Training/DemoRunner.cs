@@ -16,11 +16,13 @@ namespace PeftSharp.Training;
 /// <param name="Ranks">Final rank of every adapted module (module name → rank).</param>
 /// <param name="SecondsPerStep">Wall time per optimizer step.</param>
 /// <param name="Losses">Training loss per step.</param>
-public sealed record DemoRow(string Method, string Metric, double Value, double MacroF1, long TrainableParams, IReadOnlyDictionary<string, int> Ranks, double SecondsPerStep, IReadOnlyList<double> Losses);
+/// <param name="AdapterParams">Trainable parameters inside the adapter paths (each tied tensor once; the trained head excluded).</param>
+/// <param name="OutputDirectory">The method's run folder (metrics.jsonl, ranks.jsonl, best/).</param>
+public sealed record DemoRow(string Method, string Metric, double Value, double MacroF1, long TrainableParams, IReadOnlyDictionary<string, int> Ranks, double SecondsPerStep, IReadOnlyList<double> Losses, long AdapterParams = 0, string? OutputDirectory = null);
 
 /// <summary>
 /// <c>peft demo</c>: fine-tunes the bundled base model on a bundled task with every method that can
-/// train, then prints a table and writes a Markdown report with plots.
+/// train and returns one row per method (the CLI prints the table and writes the report with plots).
 /// </summary>
 public static class DemoRunner
 {
@@ -64,6 +66,7 @@ public static class DemoRunner
             log.WriteLine($"== {method.Name}: {peft.GetParameterReport()}");
             var result = trainer.Train(train, validation);
             var trainable = peft.GetParameterReport().Trainable;
+            var adapterParams = peft.GetAdapterParameterCount();
             if (result.Best is not null)
             {
                 // The best adapter as published (compact where the method prunes), on a fresh base.
@@ -73,11 +76,10 @@ public static class DemoRunner
             var score = trainer.Evaluate(test);
             var evaluated = trainer.Peft;
             var ranks = evaluated.AdaptedModules.ToDictionary(m => m.Name, m => m.Layer.GetPath(evaluated.ActiveAdapter).EffectiveRank);
-            rows.Add(new DemoRow(method.Name, options.Metric, score.Get(options.Metric), score.MacroF1, trainable, ranks, result.SecondsPerStep, result.Losses));
+            rows.Add(new DemoRow(method.Name, options.Metric, score.Get(options.Metric), score.MacroF1, trainable, ranks, result.SecondsPerStep, result.Losses, adapterParams, methodOptions.OutputDirectory));
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{method.Name}: test {options.Metric} {score.Get(options.Metric):F4}, macro-F1 {score.MacroF1:F4}"));
         }
 
-        WriteReport(outputDirectory, rows, train, options);
         return rows;
     }
 
@@ -103,26 +105,11 @@ public static class DemoRunner
             ["metric"] = r.Metric,
             ["value"] = r.Value,
             ["trainable_params"] = r.TrainableParams,
+            ["adapter_params"] = r.AdapterParams,
             ["ranks"] = new JsonObject(r.Ranks.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             ["seconds_per_step"] = r.SecondsPerStep,
         })]);
 
     private static string RankSummary(IReadOnlyDictionary<string, int> ranks) =>
         ranks.Count == 0 ? "–" : ranks.Values.Distinct().Count() == 1 ? $"{ranks.Values.First()} × {ranks.Count}" : string.Join(" ", ranks.Values);
-
-    private static void WriteReport(string outputDirectory, IReadOnlyList<DemoRow> rows, ClassificationDataset train, TrainerOptions options)
-    {
-        Directory.CreateDirectory(outputDirectory);
-        var plot = SvgPlot.Lines("Training loss (moving average of 20 steps)", "optimizer step", "cross-entropy", rows.Select(r => (r.Method, SvgPlot.Smooth(r.Losses, 20))).ToList());
-        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "loss.svg"), plot);
-        var report = new StringBuilder();
-        report.AppendLine("# PeftSharp demo");
-        report.AppendLine();
-        report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Task: `{train.Source}` ({train.Examples.Count} training examples, labels {string.Join(", ", train.Labels)}); batch {options.BatchSize}, lr {options.LearningRate}, seed {options.Seed}."));
-        report.AppendLine();
-        report.Append(Table(rows));
-        report.AppendLine();
-        report.AppendLine("![training loss](loss.svg)");
-        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "report.md"), report.ToString());
-    }
 }

@@ -51,7 +51,7 @@ public sealed record PretrainOptions
 public static class MaskedLMPretrainer
 {
     /// <summary>Runs the pretraining and writes the model to <paramref name="outputDirectory"/>; returns the final training loss (mean of the last 50 steps).</summary>
-    public static double Run(IReadOnlyList<string> texts, string outputDirectory, PretrainOptions options, TextWriter log)
+    public static double Run(IReadOnlyList<string> texts, string outputDirectory, PretrainOptions options, TextWriter log, IProgress<TrainingProgress>? progress = null)
     {
         var clock = Stopwatch.StartNew();
         manual_seed(options.Seed);
@@ -123,6 +123,12 @@ public static class MaskedLMPretrainer
             if (recent.Count > 50)
             {
                 recent.Dequeue();
+            }
+
+            if (progress is not null)
+            {
+                var rate = (step + 1) / clock.Elapsed.TotalSeconds;
+                progress.Report(new TrainingProgress(step + 1, options.Steps, recent.Average(), lr, rate, TimeSpan.FromSeconds((options.Steps - step - 1) / rate)));
             }
 
             if ((step + 1) % 100 == 0 || step == 0 || step + 1 == options.Steps)

@@ -173,7 +173,7 @@ public sealed class Trainer
     public PeftModel Peft => _peft;
 
     /// <summary>
-    /// A trainer (for <see cref="Evaluate"/>) over a fresh copy of the base model in
+    /// A trainer (for <see cref="Evaluate(ClassificationDataset)"/>) over a fresh copy of the base model in
     /// <paramref name="baseDirectory"/> carrying the adapter saved in <paramref name="adapterDirectory"/>
     /// in its published form (e.g. AdaLoRA at its kept ranks, as a run's <c>best/</c> folder holds it).
     /// </summary>
@@ -221,6 +221,10 @@ public sealed class Trainer
         var clock = Stopwatch.StartNew();
         var startStep = state.Step;
         var lastRanks = resume ? EffectiveRanks() : AppendRanksIfChanged(0, null);
+        if (lastRanks.Values.Distinct().Count() > 1)
+        {
+            _log.WriteLine($"ranks per module (total {lastRanks.Values.Sum()}): {string.Join(", ", lastRanks.Select(kv => $"{kv.Key} {kv.Value}"))}");
+        }
         var stepsPerEpoch = (int)Math.Ceiling(train.Examples.Count / (double)(_options.BatchSize * _options.GradientAccumulation));
         for (var step = state.Step; step < total; step++)
         {
@@ -330,14 +334,26 @@ public sealed class Trainer
     }
 
     /// <summary>Loss and metrics of the model on <paramref name="data"/> (eval mode, no gradient).</summary>
-    public EvaluationResult Evaluate(ClassificationDataset data)
+    public EvaluationResult Evaluate(ClassificationDataset data) => Evaluate(data, null);
+
+    /// <summary>Loss and metrics of the model on <paramref name="data"/>, reporting each batch to <paramref name="progress"/>.</summary>
+    public EvaluationResult Evaluate(ClassificationDataset data, IProgress<TrainingProgress>? progress)
     {
         _model.eval();
         using var noGrad = no_grad();
         var predicted = new List<int>();
         double loss = 0;
+        var clock = Stopwatch.StartNew();
+        var batches = (data.Examples.Count + _options.BatchSize - 1) / _options.BatchSize;
         for (var start = 0; start < data.Examples.Count; start += _options.BatchSize)
         {
+            if (progress is not null && start > 0)
+            {
+                var done = start / _options.BatchSize;
+                var perBatch = clock.Elapsed.TotalSeconds / done;
+                progress.Report(new TrainingProgress(done, batches, loss / start, 0, 1 / perBatch, TimeSpan.FromSeconds(perBatch * (batches - done))));
+            }
+
             using var scope = NewDisposeScope();
             var slice = data.Examples.Skip(start).Take(_options.BatchSize).ToList();
             using var batch = _tokenizer.EncodeBatch(slice.Select(e => e.Text).ToList(), _options.MaxLength);

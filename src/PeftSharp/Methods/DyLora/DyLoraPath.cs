@@ -106,6 +106,18 @@ public sealed class DyLoraPath : LowRankPath
         return new PlainLoraFactors(a.clone(), b.clone(), Scaling);
     }
 
+    /// <summary>DyLoRA truncates: the first k components with the scaling of rank k (alpha / k), as <see cref="SetRank"/> does.</summary>
+    public override PlainLoraFactors ToPlainLora(int maxRank)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxRank);
+        using var noGrad = no_grad();
+        var k = Math.Min(maxRank, _rank);
+        return new PlainLoraFactors(lora_A[..k].clone(), lora_B[.., ..k].clone(), k == 0 ? 0 : Alpha / k);
+    }
+
+    /// <summary>Components count in prefix order (the same order in every module, so a budget truncates all modules alike).</summary>
+    public override double[] ComponentImportance() => Enumerable.Range(0, _rank).Select(i => (double)(_rank - i)).ToArray();
+
     /// <inheritdoc />
     public override IEnumerable<KeyValuePair<string, Tensor>> NamedAdapterTensors() =>
     [

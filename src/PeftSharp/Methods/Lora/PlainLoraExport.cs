@@ -9,7 +9,7 @@ public static class PlainLoraExport
 {
     /// <summary>
     /// Writes <paramref name="adapterName"/> as a plain PEFT LoRA adapter that stock PEFT loads,
-    /// whatever its method: each path's <see cref="LowRankPath.ToPlainLora"/> gives the compact
+    /// whatever its method: each path's <see cref="LowRankPath.ToPlainLora()"/> gives the compact
     /// factors (live components only) and its effective scaling. <c>target_modules</c> lists the
     /// adapted modules by full name (modules left with rank 0 are omitted), <c>r</c> and
     /// <c>lora_alpha</c> are the most common pair, and <c>rank_pattern</c>/<c>alpha_pattern</c> hold
@@ -17,12 +17,21 @@ public static class PlainLoraExport
     /// the trained scaling exactly.
     /// </summary>
     /// <returns>The exported configuration.</returns>
-    public static LoraConfig ExportPlainLora(this PeftModel peft, string directory, string? adapterName = null)
+    /// <param name="peft">The adapted model.</param>
+    /// <param name="directory">Target directory.</param>
+    /// <param name="adapterName">The adapter (default: the active one).</param>
+    /// <param name="maxRanks">
+    /// Optional cap per module (module name → rank; see <see cref="RankBudget"/>): each path keeps its
+    /// most important components (<see cref="LowRankPath.ToPlainLora(int)"/>); unlisted modules keep all.
+    /// </param>
+    public static LoraConfig ExportPlainLora(this PeftModel peft, string directory, string? adapterName = null, IReadOnlyDictionary<string, int>? maxRanks = null)
     {
         var name = adapterName ?? peft.ActiveAdapter;
         var source = peft.GetConfig(name);
         var modules = peft.ModulesOf(name);
-        var factors = modules.Select(m => (m.Name, m.Layer, Factors: m.Layer.GetPath(name).ToPlainLora())).ToList();
+        var factors = modules.Select(m => (m.Name, m.Layer, Factors: maxRanks is not null && maxRanks.TryGetValue(m.Name, out var cap)
+            ? m.Layer.GetPath(name).ToPlainLora(cap)
+            : m.Layer.GetPath(name).ToPlainLora())).ToList();
         try
         {
             var live = factors.Where(f => f.Factors.Rank > 0).ToList();

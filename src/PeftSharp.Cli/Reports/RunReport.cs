@@ -1,0 +1,140 @@
+using System.Globalization;
+using System.Text;
+using PeftSharp.IO;
+using PeftSharp.Training;
+
+namespace PeftSharp.Cli.Reports;
+
+/// <summary>The <c>report.md</c> (with PNG plots beside it) each training run and each demo writes.</summary>
+internal static class RunReport
+{
+    /// <summary>
+    /// A training run's report in <paramref name="output"/>: configuration, data, metrics table, the
+    /// loss and validation curves, and, for methods whose ranks move or differ, the rank plots.
+    /// </summary>
+    public static string WriteTrain(string output, string method, string configJson, string data, TrainerOptions options, TrainResult run, EvaluationResult? test)
+    {
+        var report = new StringBuilder();
+        report.AppendLine($"# peft train: {method}");
+        report.AppendLine();
+        report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Data: `{data}`; {run.Steps} optimizer steps, batch {options.BatchSize} × {options.GradientAccumulation}, lr {options.LearningRate}, {options.Schedule} schedule, seed {options.Seed}; {run.SecondsPerStep:F3} s/step."));
+        report.AppendLine();
+        report.AppendLine("| evaluation | step | loss | accuracy | macro-F1 | MCC |");
+        report.AppendLine("|---|---|---|---|---|---|");
+        foreach (var e in run.Evaluations)
+        {
+            report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| validation{(e.Step == run.Best?.Step ? " (best)" : string.Empty)} | {e.Step} | {e.Loss:F4} | {e.Accuracy:F4} | {e.MacroF1:F4} | {e.Mcc:F4} |"));
+        }
+
+        if (test is not null)
+        {
+            report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| test (best adapter) | {run.Best?.Step ?? run.Steps} | {test.Loss:F4} | {test.Accuracy:F4} | {test.MacroF1:F4} | {test.Mcc:F4} |"));
+        }
+
+        report.AppendLine();
+        var metrics = Path.Combine(output, "metrics.jsonl");
+        if (File.Exists(metrics))
+        {
+            var (steps, losses, evaluations) = RunFiles.ReadMetrics(metrics);
+            Charts.Lines(Path.Combine(output, "loss.png"), $"{method}: training loss", "optimizer step", "cross-entropy",
+                [("training loss (moving average of 20)", steps, Smooth(losses, 20)), ("validation loss", evaluations.Select(e => (double)e["step"]!.GetValue<int>()).ToList(), evaluations.Select(e => e["eval_loss"]!.GetValue<double>()).ToList())]);
+            report.AppendLine("![loss](loss.png)");
+            if (evaluations.Count > 0)
+            {
+                Charts.Lines(Path.Combine(output, "metrics.png"), $"{method}: validation metrics", "optimizer step", "value",
+                    [.. new[] { "accuracy", "macro_f1", "mcc" }.Select(k => (k, (IReadOnlyList<double>)evaluations.Select(e => (double)e["step"]!.GetValue<int>()).ToList(), (IReadOnlyList<double>)evaluations.Select(e => e[k]!.GetValue<double>()).ToList()))]);
+                report.AppendLine();
+                report.AppendLine("![validation metrics](metrics.png)");
+            }
+        }
+
+        AppendRankPlots(report, output, method, string.Empty);
+        report.AppendLine();
+        report.AppendLine("## Adapter configuration");
+        report.AppendLine();
+        report.AppendLine("```json");
+        report.AppendLine(configJson.TrimEnd());
+        report.AppendLine("```");
+        var path = Path.Combine(output, "report.md");
+        AtomicFile.WriteAllText(path, report.ToString());
+        return path;
+    }
+
+    /// <summary>The demo's report: the table, loss curves of every method, the budget–metric frontier and rank plots.</summary>
+    public static string WriteDemo(string output, IReadOnlyList<DemoRow> rows, string task, TrainerOptions options)
+    {
+        var report = new StringBuilder();
+        report.AppendLine("# PeftSharp demo");
+        report.AppendLine();
+        report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Task `{task}`; every method with the same base, data, seed ({options.Seed}), batch {options.BatchSize}, lr {options.LearningRate}, max length {options.MaxLength}; test metric of the best validation checkpoint."));
+        report.AppendLine();
+        report.AppendLine("| method | test metric | macro-F1 | adapter params | trainable params (with head) | final ranks | s/step |");
+        report.AppendLine("|---|---|---|---|---|---|---|");
+        foreach (var r in rows)
+        {
+            var ranks = r.Ranks.Count == 0 ? "–" : r.Ranks.Values.Distinct().Count() == 1 ? $"{r.Ranks.Values.First()} × {r.Ranks.Count}" : string.Join(" ", r.Ranks.Values);
+            report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Method} | {r.Metric} {r.Value:F4} | {r.MacroF1:F4} | {r.AdapterParams:N0} | {r.TrainableParams:N0} | {ranks} | {r.SecondsPerStep:F3} |"));
+        }
+
+        report.AppendLine();
+        Charts.Lines(Path.Combine(output, "loss.png"), "Training loss (moving average of 20 steps)", "optimizer step", "cross-entropy",
+            [.. rows.Select(r => (r.Method, (IReadOnlyList<double>)Enumerable.Range(1, r.Losses.Count).Select(i => (double)i).ToList(), (IReadOnlyList<double>)Smooth(r.Losses, 20)))]);
+        report.AppendLine("![training loss](loss.png)");
+        report.AppendLine();
+        Charts.Frontier(Path.Combine(output, "frontier.png"), "Test metric vs adapter parameters", rows.FirstOrDefault()?.Metric ?? "metric",
+            [.. rows.Select(r => (r.Method, (double)r.AdapterParams, r.Value))]);
+        report.AppendLine("![budget vs metric](frontier.png)");
+        foreach (var row in rows.Where(r => r.OutputDirectory is not null))
+        {
+            AppendRankPlots(report, row.OutputDirectory!, row.Method, Path.GetFileName(row.OutputDirectory!) + "/");
+        }
+
+        var path = Path.Combine(output, "report.md");
+        AtomicFile.WriteAllText(path, report.ToString());
+        return path;
+    }
+
+    /// <summary>Rank heatmap (final) and rank evolution, when the run's ranks.jsonl shows ranks that moved or differ.</summary>
+    private static void AppendRankPlots(StringBuilder report, string runDirectory, string method, string linkPrefix)
+    {
+        var history = Path.Combine(runDirectory, "ranks.jsonl");
+        if (!File.Exists(history))
+        {
+            return;
+        }
+
+        var records = RunFiles.ReadRanks(history);
+        if (records.Count == 0 || (records.Count == 1 && records[0].Ranks.Values.Distinct().Count() <= 1))
+        {
+            return;
+        }
+
+        Charts.RankHeatmap(Path.Combine(runDirectory, "ranks.png"), $"{method}: final rank per module", records[^1].Ranks);
+        report.AppendLine();
+        report.AppendLine($"![{method} ranks]({linkPrefix}ranks.png)");
+        if (records.Count > 1)
+        {
+            Charts.RankEvolution(Path.Combine(runDirectory, "rank-evolution.png"), $"{method}: rank per module over training", records);
+            report.AppendLine();
+            report.AppendLine($"![{method} rank evolution]({linkPrefix}rank-evolution.png)");
+        }
+    }
+
+    private static List<double> Smooth(IReadOnlyList<double> values, int window)
+    {
+        var result = new List<double>(values.Count);
+        double sum = 0;
+        for (var i = 0; i < values.Count; i++)
+        {
+            sum += values[i];
+            if (i >= window)
+            {
+                sum -= values[i - window];
+            }
+
+            result.Add(sum / Math.Min(i + 1, window));
+        }
+
+        return result;
+    }
+}
