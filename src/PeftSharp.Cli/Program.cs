@@ -31,6 +31,7 @@ public static class Program
         root.Subcommands.Add(AdapterCommands.CreateExport());
         root.Subcommands.Add(AdapterCommands.CreateMerge());
         root.Subcommands.Add(AdapterCommands.CreateInspect());
+        root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(MakeTaskCommand.Create());
         root.Subcommands.Add(SelfTestCommand.Create());
         Verbose = args.Contains("--verbose");

@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+
+namespace PeftSharp.Benchmarks;
+
+/// <summary>One measured figure: ratios are plain numbers; <see cref="Target"/> is the bound from the issue (≤ unless <see cref="AtLeast"/>).</summary>
+public sealed record BenchRecord(string Name, double Value, string Unit, double? Target = null, bool AtLeast = false, string? Detail = null)
+{
+    /// <summary>Whether the target holds (null without a target).</summary>
+    public bool? Met => Target is { } t ? (AtLeast ? Value >= t : Value <= t) : null;
+
+    /// <summary>The record as <c>{"name","value","unit","target","met"}</c> (plus <c>detail</c> when set).</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["name"] = Name,
+        ["value"] = Value,
+        ["unit"] = Unit,
+        ["target"] = Target,
+        ["met"] = Met,
+        ["detail"] = Detail,
+    };
+
+    /// <summary>A line for people: name, value, target and verdict.</summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Name}: {Value:G4} {Unit}{(Target is { } t ? $" (target {(AtLeast ? "≥" : "≤")} {t:G4}: {(Met == true ? "met" : "NOT met")})" : string.Empty)}{(Detail is null ? string.Empty : $"; {Detail}")}");
+}
+
+/// <summary>Side-by-side timing: the two variants alternate in rounds (A,B then B,A, …); the ratio is of their median round times.</summary>
+public static class SideBySide
+{
+    /// <summary>Returns (median A / median B, median A ms, median B ms) over <paramref name="rounds"/> rounds of <paramref name="iterations"/> calls each, after 3 warm-up calls of each.</summary>
+    public static (double Ratio, double A, double B) Compare(int rounds, int iterations, Action a, Action b)
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            a();
+            b();
+        }
+
+        var timesA = new List<double>();
+        var timesB = new List<double>();
+        var clock = new Stopwatch();
+        for (var round = 0; round < rounds; round++)
+        {
+            foreach (var (action, times) in round % 2 == 0 ? new[] { (a, timesA), (b, timesB) } : [(b, timesB), (a, timesA)])
+            {
+                clock.Restart();
+                for (var i = 0; i < iterations; i++)
+                {
+                    action();
+                }
+
+                times.Add(clock.Elapsed.TotalMilliseconds / iterations);
+            }
+        }
+
+        var medianA = Median(timesA);
+        var medianB = Median(timesB);
+        return (medianA / medianB, medianA, medianB);
+    }
+
+    /// <summary>The median of <paramref name="values"/>.</summary>
+    public static double Median(IReadOnlyList<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+    /// <summary>Machine facts for reports.</summary>
+    public static string Machine() =>
+        $"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}, torch threads {TorchSharp.torch.get_num_threads()}";
+
+    /// <summary>The repository root (the folder holding models/base and data/), searched upwards from <paramref name="start"/> and the app folder.</summary>
+    public static string FindRepository(string? start = null)
+    {
+        foreach (var origin in new[] { start ?? Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(origin); dir is not null; dir = dir.Parent)
+            {
+                if (Directory.Exists(Path.Combine(dir.FullName, "models", "base")) && Directory.Exists(Path.Combine(dir.FullName, "data")))
+                {
+                    return dir.FullName;
+                }
+            }
+        }
+
+        throw new DirectoryNotFoundException("models/base and data/ not found: run from inside the repository or pass --root");
+    }
+}

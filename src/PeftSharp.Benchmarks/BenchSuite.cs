@@ -1,0 +1,90 @@
+using PeftSharp.Training;
+
+namespace PeftSharp.Benchmarks;
+
+/// <summary>What <c>peft bench</c> runs.</summary>
+/// <param name="Quick">The quick suite (under 10 minutes on 2 cores): small shapes, fewer rounds, one quality run per method.</param>
+/// <param name="Root">The repository root (bundled base model and data).</param>
+/// <param name="Output">Where runs and reports go.</param>
+/// <param name="Only">Suites to run (<c>layer</c>, <c>methods</c>, <c>engine</c>, <c>quality</c>, <c>memory</c>, <c>throughput</c>); null: all of the mode's.</param>
+public sealed record BenchOptions(bool Quick, string Root, string Output, IReadOnlyCollection<string>? Only = null);
+
+/// <summary>The benchmark suites, each a list of records measured side by side in one run.</summary>
+public static class BenchSuite
+{
+    /// <summary>The suite names.</summary>
+    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "quality", "memory", "throughput"];
+
+    /// <summary>Runs the suites; returns every record, the quality rows (for the frontier plot) and the suites that failed (each with its reason; the others still run).</summary>
+    public static (List<BenchRecord> Records, List<QualityRow> Quality, List<string> Failures) Run(BenchOptions options, TextWriter log, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
+    {
+        if (options.Only?.FirstOrDefault(s => !Suites.Contains(s)) is { } unknown)
+        {
+            throw new PeftConfigurationException($"unknown benchmark suite '{unknown}' (suites: {string.Join(", ", Suites)})");
+        }
+
+        // The full suite runs everything; quick skips throughput, and python runs only when asked for
+        // or when PyTorch is installed (bench/python/setup.sh).
+        bool Wanted(string suite) => options.Only?.Contains(suite) ?? suite switch
+        {
+            "throughput" => !options.Quick,
+            "python" => PythonAvailable(),
+            _ => true,
+        };
+        var records = new List<BenchRecord>();
+        var quality = new List<QualityRow>();
+        var failures = new List<string>();
+        var (layers, hidden) = options.Quick ? (4, 256) : (12, 768);
+        log.WriteLine($"machine: {SideBySide.Machine()}; {(options.Quick ? "quick" : "full")} suite");
+        void Suite(string name, string title, Action body)
+        {
+            if (!Wanted(name))
+            {
+                return;
+            }
+
+            log.WriteLine($"== {title}");
+            try
+            {
+                body();
+            }
+            catch (Exception e) when (e is PeftException or IOException)
+            {
+                failures.Add($"{name}: {e.Message}");
+                log.WriteLine($"suite {name} failed: {e.Message}");
+            }
+        }
+
+        Suite("layer", "LoRA layer overhead and merged inference", () =>
+        {
+            records.AddRange(options.Quick ? LoraLayerBench.Run(rounds: 9, iterations: 5) : LoraLayerBench.Run(rounds: 31));
+            records.TakeLast(2).ToList().ForEach(log.WriteLine);
+        });
+        Suite("methods", $"adaptive-method step / LoRA step ({layers} layers, d {hidden})", () => records.AddRange(MethodStepBench.Run(layers, hidden, options.Quick ? 5 : 7, null, log)));
+        Suite("engine", $"against the engine ({layers} layers, d {hidden})", () => records.AddRange(EngineBench.Run(layers, hidden, options.Quick ? 5 : 7, log)));
+        Suite("python", $"against PyTorch ({layers} layers, d {hidden})", () => records.AddRange(PythonBench.Run(options.Root, layers, hidden, options.Quick ? 3 : 5, log)));
+        Suite("quality", "quality on sotu-era", () =>
+        {
+            var (rows, claims) = QualityBench.Run(options.Root, options.Quick ? 60 : 300, options.Quick, null, Path.Combine(options.Output, "quality"), log, progressFor);
+            quality.AddRange(rows);
+            records.AddRange(claims);
+        });
+        Suite("memory", "memory over a long run", () => records.AddRange(MemoryBench.Run(options.Root, options.Quick ? 1000 : 5000, options.Quick ? ["lora"] : null, log)));
+        Suite("throughput", "encoder training throughput", () => records.AddRange(ModelThroughput.Run(3, log)));
+        return (records, quality, failures);
+    }
+
+    private static bool PythonAvailable()
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(PythonBench.Interpreter, "-c \"import torch, numpy\"") { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            process.WaitForExit();
+            return process.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
+    }
+}

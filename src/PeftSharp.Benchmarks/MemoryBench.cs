@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using PeftSharp.Adapters;
+using PeftSharp.IO;
+using PeftSharp.Models;
+using PeftSharp.Training;
+using static TorchSharp.torch;
+
+namespace PeftSharp.Benchmarks;
+
+/// <summary>
+/// Resident memory over a long run of each method through the real <see cref="Trainer"/> (bundled
+/// sotu-era data, a small BERT), sampled every tenth of the run; growth is measured from the first
+/// sample (after warm-up) to the last. The live tensor count is reported alongside.
+/// </summary>
+public static class MemoryBench
+{
+    /// <summary>Runs <paramref name="steps"/> steps of each registered method in <paramref name="methods"/> (default: all).</summary>
+    public static IReadOnlyList<BenchRecord> Run(string root, int steps, IReadOnlyCollection<string>? methods, TextWriter log)
+    {
+        var records = new List<BenchRecord>();
+        var train = ClassificationDataset.Load(Path.Combine(root, "data", "sotu-era", "train.jsonl"));
+        var tokenizer = TextTokenizer.TryLoad(Path.Combine(root, "models", "base"))!;
+        var config = new BertConfig(new ConfigJson(new JsonObject
+        {
+            ["model_type"] = "bert", ["architectures"] = new JsonArray("BertForSequenceClassification"), ["vocab_size"] = tokenizer.VocabularySize,
+            ["hidden_size"] = 64, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 2, ["intermediate_size"] = 128, ["max_position_embeddings"] = 128,
+            ["pad_token_id"] = 0, ["id2label"] = new JsonObject(train.Labels.Select((l, i) => KeyValuePair.Create(i.ToString(CultureInfo.InvariantCulture), (JsonNode?)l))),
+        }, "rss"));
+        var every = Math.Max(1, steps / 10);
+        foreach (var method in AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig is not null && (methods is null || methods.Contains(m.Name))))
+        {
+            manual_seed(0);
+            var model = new BertForSequenceClassification(config);
+            var peft = PeftModel.Create(model, method.CreateTrainingConfig!(steps));
+            var samples = new List<(int Step, double Mb, long Tensors)>();
+            var progress = new SyncProgress(p =>
+            {
+                if (p.Step % every == 0)
+                {
+                    samples.Add((p.Step, ResidentMegabytes(), Tensor.TotalCount));
+                }
+            });
+            var options = new TrainerOptions { MaxSteps = steps, BatchSize = 8, MaxLength = 64, LearningRate = 1e-3, LogEvery = 0, EvalEvery = steps + 1 };
+            new Trainer(model, peft, tokenizer, options, null, progress).Train(train, null);
+            var (start, end) = (samples[0], samples[^1]);
+            records.Add(new BenchRecord($"RSS growth over {steps} steps ({method.Name})", (end.Mb - start.Mb) / start.Mb * 100, "%", 2,
+                Detail: string.Create(CultureInfo.InvariantCulture, $"step {start.Step} → {end.Step}: {start.Mb:F1} → {end.Mb:F1} MB; live tensors {start.Tensors} → {end.Tensors}")));
+            log.WriteLine(records[^1]);
+        }
+
+        return records;
+    }
+
+    /// <summary>This process's resident set size in MB (Linux).</summary>
+    public static double ResidentMegabytes()
+    {
+        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+    }
+
+    /// <summary>A synchronous progress sink (System.Progress posts to the thread pool).</summary>
+    private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}

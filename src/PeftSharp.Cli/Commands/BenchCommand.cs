@@ -1,0 +1,74 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using PeftSharp.Benchmarks;
+using PeftSharp.Cli.Reports;
+using PeftSharp.IO;
+
+namespace PeftSharp.Cli.Commands;
+
+/// <summary><c>peft bench</c>: every speed and quality claim measured side by side in one run.</summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var quick = new Option<bool>("--quick") { Description = "The quick suite (under 10 minutes on 2 cores): 4-layer shapes, fewer rounds, one 60-step quality run per method, a 1,000-step memory run." };
+        var json = new Option<FileInfo?>("--json") { Description = "Also write the records as a JSON array of {\"name\", \"value\", \"unit\", \"target\", \"met\"}." };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Folder for runs, report.md and frontier.png.", DefaultValueFactory = _ => new DirectoryInfo("runs/bench") };
+        var only = new Option<string[]?>("--only") { Description = $"Suites to run: {string.Join(", ", BenchSuite.Suites)}.", AllowMultipleArgumentsPerToken = true };
+        var root = new Option<DirectoryInfo?>("--root") { Description = "Repository root with models/base and data/ (default: found from the current folder)." };
+        var command = new Command("bench", "Measure PeftSharp's speed and quality claims side by side (ratios, with the issue's targets).\n\nExamples:\n  peft bench --quick --json runs/bench/quick.json\n  peft bench --only methods engine")
+        {
+            quick, json, output, only, root,
+        };
+        command.SetAction(result => Program.Guarded(() =>
+        {
+            var clock = Stopwatch.StartNew();
+            var outputDir = result.GetValue(output)!.FullName;
+            Directory.CreateDirectory(outputDir);
+            var suites = result.GetValue(only) is { Length: > 0 } chosen ? chosen : null;
+            var options = new BenchOptions(result.GetValue(quick), result.GetValue(root)?.FullName ?? SideBySide.FindRepository(), outputDir, suites);
+            var (records, quality, failures) = ProgressDisplay.Run((progressFor, log) => BenchSuite.Run(options, ProgressDisplay.Interactive ? Console.Out : log, progressFor));
+            var array = new JsonArray([.. records.Select(r => (JsonNode?)r.ToJson())]);
+            if (result.GetValue(json) is { } file)
+            {
+                AtomicFile.WriteAllText(file.FullName, array.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            }
+
+            var report = new StringBuilder();
+            report.AppendLine($"# peft bench ({(options.Quick ? "quick" : "full")})");
+            report.AppendLine();
+            report.AppendLine($"Machine: {SideBySide.Machine()}; {clock.Elapsed.TotalMinutes:F1} min.");
+            report.AppendLine();
+            report.AppendLine("| figure | value | unit | target | met | detail |");
+            report.AppendLine("|---|---|---|---|---|---|");
+            foreach (var r in records)
+            {
+                report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Name} | {r.Value:0.###} | {r.Unit} | {(r.Target is { } t ? (r.AtLeast ? "≥ " : "≤ ") + t.ToString("0.###", CultureInfo.InvariantCulture) : "–")} | {(r.Met is { } m ? (m ? "yes" : "**no**") : "–")} | {r.Detail} |"));
+            }
+
+            if (quality.Count > 0)
+            {
+                Charts.Frontier(Path.Combine(outputDir, "frontier.png"), "Test accuracy vs adapter parameters (sotu-era)", "accuracy", [.. quality.Select(q => (q.Name, (double)q.AdapterParams, q.Test.Accuracy))]);
+                report.AppendLine();
+                report.AppendLine("![budget vs metric](frontier.png)");
+            }
+
+            foreach (var failure in failures)
+            {
+                report.AppendLine();
+                report.AppendLine($"Suite failed: {failure}");
+            }
+
+            AtomicFile.WriteAllText(Path.Combine(outputDir, "report.md"), report.ToString());
+            Console.WriteLine();
+            records.ForEach(r => Console.WriteLine(r));
+            failures.ForEach(f => Console.Error.WriteLine($"error: suite {f}"));
+            Console.WriteLine($"{records.Count(r => r.Met == true)} of {records.Count(r => r.Met is not null)} targets met; report: {Path.Combine(outputDir, "report.md")} ({clock.Elapsed.TotalMinutes:F1} min)");
+            return failures.Count == 0 ? Program.Success : Program.UserError;
+        }));
+        return command;
+    }
+}

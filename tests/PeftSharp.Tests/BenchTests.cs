@@ -1,0 +1,52 @@
+using PeftSharp.Benchmarks;
+using static TorchSharp.torch;
+using Xunit;
+
+namespace PeftSharp.Tests;
+
+public sealed class BenchTests
+{
+    [Fact]
+    public void RecordsSerialiseWithTheirTargetAndVerdict()
+    {
+        var upper = new BenchRecord("step ratio", 1.04, "ratio", 1.05);
+        var lower = new BenchRecord("efficiency", 0.6, "ratio", 0.75, AtLeast: true);
+        var free = new BenchRecord("svd time", 1.7, "s");
+        Assert.Equal((true, false, (bool?)null), (upper.Met!.Value, lower.Met!.Value, free.Met));
+        var json = upper.ToJson();
+        Assert.Equal(["name", "value", "unit", "target", "met", "detail"], json.Select(p => p.Key));
+        Assert.Equal(1.05, json["target"]!.GetValue<double>());
+        Assert.True(json["met"]!.GetValue<bool>());
+        Assert.Contains("NOT met", lower.ToString());
+    }
+
+    [Fact]
+    public void SideBySideComparisonMeasuresTheSlowerVariantAsSlower()
+    {
+        var (ratio, slow, fast) = SideBySide.Compare(5, 2, () => Thread.Sleep(6), () => Thread.Sleep(2));
+        Assert.True(ratio > 1.5, $"ratio {ratio} ({slow} ms vs {fast} ms)");
+    }
+
+    [Fact]
+    public void TheHandWrittenReferenceStepTrainsItsAdapters()
+    {
+        manual_seed(1);
+        var reference = new ReferenceEncoder(layers: 1, hidden: 32, heads: 2, ffn: 64, vocab: 50, positions: 16, labels: 3, rank: 2, scaling: 2.0);
+        var ids = randint(0, 50, [4, 8]);
+        var labels = randint(0, 3, [4]);
+        var step = reference.Step(ids, labels);
+        for (var i = 0; i < 3; i++)
+        {
+            step();
+        }
+
+        Assert.InRange(EngineBench.LargeGemmFlops(64, 3), 1e6, 1e15);
+    }
+
+    [Fact]
+    public void AnUnknownSuiteIsRefusedByName()
+    {
+        var error = Assert.Throws<PeftConfigurationException>(() => BenchSuite.Run(new BenchOptions(true, ".", Path.GetTempPath(), ["speed"]), TextWriter.Null));
+        Assert.Contains("unknown benchmark suite 'speed'", error.Message);
+    }
+}
