@@ -39,6 +39,34 @@ public sealed class SaraTests : IDisposable
         Assert.Throws<PeftConfigurationException>(() => SaraRankSelection.RankForThreshold([1.0], 0));
     }
 
+    [Fact]
+    public void TheReconstructedRankRuleVariantsAreOptions()
+    {
+        double[] sigma = [8, 4, 2, 1, 1]; // sum 16; 75 % = 12, reached exactly by the first two
+        Assert.Equal(2, SaraRankSelection.RankForThreshold(sigma, 0.75));
+        Assert.Equal(3, SaraRankSelection.RankForThreshold(sigma, 0.75, SaraRankRule.Exceeds));
+        Assert.Equal(1, SaraRankSelection.RankForThreshold(sigma, 0.75, countPreceding: true));
+        var path = Path.Combine(_temp.FullName, "adapter_config.json");
+        File.WriteAllText(path, """{"peft_type": "SARA", "target_modules": ["fc1"], "rank_rule": "exceeds", "count_preceding": true, "orth_reg_weight": 0.1, "form": "svd"}""");
+        var config = (SaraConfig)AdapterConfigFile.Read(path);
+        Assert.Equal((SaraRankRule.Exceeds, true, 0.1), (config.RankRule, config.CountPreceding, config.OrthRegWeight));
+        File.WriteAllText(path, """{"peft_type": "SARA", "target_modules": ["fc1"], "rank_rule": "maybe"}""");
+        Assert.Contains("rank_rule", Assert.Throws<ConfigFormatException>(() => AdapterConfigFile.Read(path)).Message);
+    }
+
+    [Fact]
+    public void TheSvdFormCanAddTheOrthogonalityPenalty()
+    {
+        manual_seed(7);
+        var model = new Mlp(8, 16, 3);
+        var peft = PeftModel.Create(model, new SaraConfig { Threshold = 0.5, Form = SaraForm.Svd, OrthRegWeight = 0.5, TargetModules = TargetModules.FromNames("fc1", "fc2") });
+        var controller = Assert.IsType<SaraController>(peft.GetController());
+        var paths = peft.AdaptedModules.Select(m => (SaraPath)m.Layer.GetPath("default")).ToList();
+        var expected = paths.SelectMany(p => new[] { (matmul(p.A, p.A.t()) - eye(p.Rank)).norm().item<float>(), (matmul(p.B.t(), p.B) - eye(p.Rank)).norm().item<float>() }).Average() * 0.5;
+        Assert.Equal(expected, controller.ExtraLoss(0)!.item<float>(), 4);
+        Assert.Null(PeftModel.Create(new Mlp(8, 16, 3), new SaraConfig { Threshold = 0.5, TargetModules = TargetModules.FromNames("fc1") }).GetController());
+    }
+
     [Theory]
     [InlineData(SaraForm.Lora)]
     [InlineData(SaraForm.Svd)]

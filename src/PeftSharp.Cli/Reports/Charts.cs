@@ -92,7 +92,7 @@ internal static partial class Charts
         Save(plot, path, Width, Math.Max(Height, 60 + 22 * modules.Count));
     }
 
-    /// <summary>Metric against adapter parameters, one labelled point per configuration (the budget–metric frontier).</summary>
+    /// <summary>Metric against adapter parameters, one labelled point per configuration (the budget–metric frontier; labels, no legend).</summary>
     public static void Frontier(string path, string title, string metric, IReadOnlyList<(string Name, double Parameters, double Value)> points)
     {
         var plot = new Plot();
@@ -103,7 +103,6 @@ internal static partial class Charts
             var marker = plot.Add.Marker(Math.Log10(Math.Max(1, parameters)), value);
             marker.Color = palette.GetColor(i);
             marker.Size = 12;
-            marker.LegendText = name;
             var label = plot.Add.Text(name, Math.Log10(Math.Max(1, parameters)), value);
             label.LabelFontSize = 13;
             label.OffsetY = -8;
@@ -112,7 +111,8 @@ internal static partial class Charts
 
         var decades = Enumerable.Range(0, 9).Select(d => (double)d).ToArray();
         plot.Axes.Bottom.SetTicks(decades, decades.Select(d => Math.Pow(10, d).ToString("N0", System.Globalization.CultureInfo.InvariantCulture)).ToArray());
-        plot.Axes.Margins(0.15, 0.2);
+        plot.Axes.Margins(0.2, 0.25);
+        plot.HideLegend();
         Label(plot, title, "adapter parameters (log scale)", metric);
         Save(plot, path);
     }

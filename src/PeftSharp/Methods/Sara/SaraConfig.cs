@@ -37,6 +37,9 @@ public sealed class SaraConfig : SaraRankConfig
     /// <summary>Dropout on the adapter input.</summary>
     public double LoraDropout { get; set; }
 
+    /// <summary>Weight of AdaLoRA's orthogonality penalty on P and Q for the <see cref="SaraForm.Svd"/> form (default 0: off) [R].</summary>
+    public double OrthRegWeight { get; set; }
+
     /// <summary>
     /// The preset for encoder classification: query and value, threshold m 0.1 with ranks clamped to
     /// [2, 16] (on the bundled base this averages close to LoRA's r 8), alpha 16, classifier and pooler
@@ -64,12 +67,19 @@ public sealed class SaraConfig : SaraRankConfig
     }
 
     /// <inheritdoc />
+    public override TrainingController? CreateController(string adapterName, IReadOnlyList<AdaptedModule> modules) =>
+        Form == SaraForm.Svd && OrthRegWeight > 0
+            ? new SaraController(modules.Select(m => m.Layer.GetPath(adapterName)).OfType<SaraPath>().ToList(), OrthRegWeight)
+            : null;
+
+    /// <inheritdoc />
     public override void WriteJson(JsonObject json)
     {
         base.WriteJson(json);
         json["form"] = Form == SaraForm.Svd ? "svd" : "lora";
         json["lora_alpha"] = LoraAlpha;
         json["lora_dropout"] = LoraDropout;
+        json["orth_reg_weight"] = OrthRegWeight;
     }
 
     /// <inheritdoc />
@@ -84,5 +94,6 @@ public sealed class SaraConfig : SaraRankConfig
         };
         LoraAlpha = json.Double("lora_alpha", 16);
         LoraDropout = json.Double("lora_dropout", 0);
+        OrthRegWeight = json.Double("orth_reg_weight", 0);
     }
 }

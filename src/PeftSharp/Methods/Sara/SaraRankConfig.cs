@@ -20,12 +20,18 @@ public abstract class SaraRankConfig : AdapterConfig
     /// <summary>Largest rank (null: no cap beyond min(out, in)).</summary>
     public int? KMax { get; set; }
 
+    /// <summary>Σ ≥ m·total (default) or Σ &gt; m·total [R].</summary>
+    public SaraRankRule RankRule { get; set; } = SaraRankRule.Reaches;
+
+    /// <summary>Count the values before the one that reaches the threshold (j − 1) instead of j [R].</summary>
+    public bool CountPreceding { get; set; }
+
     /// <summary>Chosen rank per module (full module name → k); modules not listed get an SVD at creation.</summary>
     public Dictionary<string, int> RankPattern { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>The rank of <paramref name="moduleName"/>: from <see cref="RankPattern"/>, else chosen from the SVD of its weight.</summary>
     public int RankFor(string moduleName, LinearTarget target) =>
-        RankPattern.TryGetValue(moduleName, out var k) ? k : SaraRankSelection.SelectRank(SaraRankSelection.OutByIn(target), Threshold, KMin, KMax);
+        RankPattern.TryGetValue(moduleName, out var k) ? k : SaraRankSelection.SelectRank(SaraRankSelection.OutByIn(target), Threshold, KMin, KMax, RankRule, CountPreceding);
 
     /// <summary>A copy whose <see cref="RankPattern"/> lists every adapted module's rank.</summary>
     public override AdapterConfig ConfigForSave(string adapterName, IReadOnlyList<AdaptedModule> modules)
@@ -62,6 +68,8 @@ public abstract class SaraRankConfig : AdapterConfig
         json["threshold"] = Threshold;
         json["k_min"] = KMin;
         json["k_max"] = KMax;
+        json["rank_rule"] = RankRule == SaraRankRule.Reaches ? "reaches" : "exceeds";
+        json["count_preceding"] = CountPreceding;
         json["rank_pattern"] = new JsonObject(RankPattern.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
     }
 
@@ -72,6 +80,13 @@ public abstract class SaraRankConfig : AdapterConfig
         Threshold = json.Double("threshold", 0.5);
         KMin = json.Int("k_min", 1);
         KMax = json.Has("k_max") ? json.Int("k_max", 0) : null;
+        RankRule = json.String("rank_rule", "reaches") switch
+        {
+            "reaches" => SaraRankRule.Reaches,
+            "exceeds" => SaraRankRule.Exceeds,
+            var other => throw json.Error("rank_rule", $"expected \"reaches\" or \"exceeds\", got \"{other}\""),
+        };
+        CountPreceding = json.Bool("count_preceding", false);
         RankPattern = new Dictionary<string, int>(json.IntMap("rank_pattern"), StringComparer.Ordinal);
     }
 }

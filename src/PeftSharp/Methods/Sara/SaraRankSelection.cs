@@ -3,6 +3,16 @@ using static TorchSharp.torch;
 
 namespace PeftSharp.Methods.Sara;
 
+/// <summary>How the prefix sum is compared with the threshold [R].</summary>
+public enum SaraRankRule
+{
+    /// <summary>The prefix sum reaches it: Σ ≥ m · total (default).</summary>
+    Reaches,
+
+    /// <summary>The prefix sum exceeds it: Σ &gt; m · total.</summary>
+    Exceeds,
+}
+
 /// <summary>
 /// SARA's rank choice (paper, arXiv 2408.03290): the number k of leading singular values of the
 /// pretrained weight that make up proportion m of their sum,
@@ -18,8 +28,13 @@ public static class SaraRankSelection
         return linalg.svdvals(weight.detach().to(ScalarType.Float32));
     }
 
-    /// <summary>k for proportion <paramref name="threshold"/> of the singular values' sum (before clamping).</summary>
-    public static int RankForThreshold(IReadOnlyList<double> singularValues, double threshold)
+    /// <summary>
+    /// k for proportion <paramref name="threshold"/> of the singular values' sum (before clamping).
+    /// The paper's rule is reconstructed [R]: by default the first j whose prefix sum reaches
+    /// (≥) the threshold, counted as j; <paramref name="rule"/> and <paramref name="countPreceding"/>
+    /// select the other readings (strictly exceeds; count j − 1).
+    /// </summary>
+    public static int RankForThreshold(IReadOnlyList<double> singularValues, double threshold, SaraRankRule rule = SaraRankRule.Reaches, bool countPreceding = false)
     {
         if (threshold is <= 0 or > 1 || double.IsNaN(threshold))
         {
@@ -32,9 +47,9 @@ public static class SaraRankSelection
         for (var j = 0; j < singularValues.Count; j++)
         {
             sum += singularValues[j];
-            if (sum >= target)
+            if (rule == SaraRankRule.Reaches ? sum >= target : sum > target)
             {
-                return j + 1;
+                return countPreceding ? j : j + 1;
             }
         }
 
@@ -42,11 +57,11 @@ public static class SaraRankSelection
     }
 
     /// <summary>k for <paramref name="weight"/> <c>(out, in)</c>: the threshold rule, clamped to [<paramref name="kMin"/>, <paramref name="kMax"/>] and to min(out, in).</summary>
-    public static int SelectRank(Tensor weight, double threshold, int kMin = 1, int? kMax = null)
+    public static int SelectRank(Tensor weight, double threshold, int kMin = 1, int? kMax = null, SaraRankRule rule = SaraRankRule.Reaches, bool countPreceding = false)
     {
         using var scope = NewDisposeScope();
         var values = SingularValues(weight).to(ScalarType.Float64).cpu().data<double>().ToArray();
-        var k = RankForThreshold(values, threshold);
+        var k = RankForThreshold(values, threshold, rule, countPreceding);
         k = Math.Max(k, kMin);
         if (kMax is { } max)
         {
