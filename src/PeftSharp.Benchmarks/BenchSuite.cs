@@ -13,7 +13,7 @@ public sealed record BenchOptions(bool Quick, string Root, string Output, IReadO
 public static class BenchSuite
 {
     /// <summary>The suite names.</summary>
-    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "quality", "memory", "throughput"];
+    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "quality", "recovery", "memory", "throughput"];
 
     /// <summary>Runs the suites; returns every record, the quality rows (for the frontier plot) and the suites that failed (each with its reason; the others still run).</summary>
     public static (List<BenchRecord> Records, List<QualityRow> Quality, List<string> Failures) Run(BenchOptions options, TextWriter log, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
@@ -69,6 +69,7 @@ public static class BenchSuite
             quality.AddRange(rows);
             records.AddRange(claims);
         });
+        Suite("recovery", "rank recovery (AdaLoRA, SoRA)", () => records.AddRange(RankRecoveryBench.Run(options.Root, options.Quick ? 100 : 400, Path.Combine(options.Output, "recovery"), log)));
         Suite("memory", "memory over a long run", () => records.AddRange(MemoryBench.Run(options.Root, options.Quick ? 1000 : 5000, options.Quick ? ["lora"] : null, log)));
         Suite("throughput", "encoder training throughput", () => records.AddRange(ModelThroughput.Run(3, log)));
         return (records, quality, failures);

@@ -44,6 +44,16 @@ public sealed class BenchTests
     }
 
     [Fact]
+    public void SpearmanHandlesTiesAndMatchesHandComputedValues()
+    {
+        Assert.Equal(1.0, RankRecoveryBench.Spearman([0, 1, 4, 2, 8], [1, 2, 5, 3, 9]), 12);
+        Assert.Equal(-1.0, RankRecoveryBench.Spearman([1, 2, 3], [3, 2, 1]), 12);
+        // x ranks 1, 2.5, 2.5, 4; y ranks 1, 2, 3, 4: ρ = Σ(dx·dy)/√(Σdx²·Σdy²) = 4.5/√(4.5·5)
+        Assert.Equal(4.5 / Math.Sqrt(4.5 * 5), RankRecoveryBench.Spearman([0, 2, 2, 8], [1, 2, 3, 4]), 12);
+        Assert.True(double.IsNaN(RankRecoveryBench.Spearman([1, 1, 1], [1, 2, 3])));
+    }
+
+    [Fact]
     public void AnUnknownSuiteIsRefusedByName()
     {
         var error = Assert.Throws<PeftConfigurationException>(() => BenchSuite.Run(new BenchOptions(true, ".", Path.GetTempPath(), ["speed"]), TextWriter.Null));
