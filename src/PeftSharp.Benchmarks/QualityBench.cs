@@ -59,6 +59,8 @@ public static class QualityBench
             ("mosara E=4 (m=0.1)", "mosara", _ => MoSaraConfig.ForEncoderClassification(), true),
             ("mosara E=4 raw routing", "mosara", _ => { var c = MoSaraConfig.ForEncoderClassification(); c.RouteRawInput = true; return c; }, false),
             ("mosara E=4 + output vector", "mosara", _ => { var c = MoSaraConfig.ForEncoderClassification(); c.OutputVector = true; return c; }, false),
+            ("mosara E=4 random bases", "mosara", _ => { var c = MoSaraConfig.ForEncoderClassification(); c.Basis = MoSaraBasis.Random; return c; }, false),
+            ("sara svd form + orthogonality 0.1", "sara", _ => { var c = SaraConfig.ForEncoderClassification(); c.Form = SaraForm.Svd; c.OrthRegWeight = 0.1; return c; }, false),
         };
         foreach (var preset in new[] { "TL1", "TL2", "TL3", "TL4", "TL5", "TL6", "VeRA" })
         {
