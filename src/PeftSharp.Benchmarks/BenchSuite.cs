@@ -28,7 +28,7 @@ public static class BenchSuite
         bool Wanted(string suite) => options.Only?.Contains(suite) ?? suite switch
         {
             "throughput" => !options.Quick,
-            "python" => PythonAvailable(),
+            "python" => PythonBench.IsAvailable(),
             _ => true,
         };
         var records = new List<BenchRecord>();
@@ -73,19 +73,5 @@ public static class BenchSuite
         Suite("memory", "memory over a long run", () => records.AddRange(MemoryBench.Run(options.Root, options.Quick ? 1000 : 5000, options.Quick ? ["lora"] : null, log)));
         Suite("throughput", "encoder training throughput", () => records.AddRange(ModelThroughput.Run(3, log)));
         return (records, quality, failures);
-    }
-
-    private static bool PythonAvailable()
-    {
-        try
-        {
-            using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(PythonBench.Interpreter, "-c \"import torch, numpy\"") { RedirectStandardError = true, RedirectStandardOutput = true })!;
-            process.WaitForExit();
-            return process.ExitCode == 0;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return false;
-        }
     }
 }

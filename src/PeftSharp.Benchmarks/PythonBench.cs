@@ -18,11 +18,14 @@ public static class PythonBench
     /// <summary>The Python interpreter (Debian's, where python3-torch installs); override with PEFT_PYTHON.</summary>
     public static string Interpreter => Environment.GetEnvironmentVariable("PEFT_PYTHON") ?? "/usr/bin/python3";
 
+    /// <summary>Whether <see cref="Interpreter"/> can import torch and numpy.</summary>
+    public static bool IsAvailable() => Run(Interpreter, ["-c", "import torch, numpy"]).Code == 0;
+
     /// <summary>Runs the comparison; throws a <see cref="PeftException"/> saying how to install PyTorch when it is missing.</summary>
     public static IReadOnlyList<BenchRecord> Run(string root, int layers, int hidden, int rounds, TextWriter log)
     {
         var script = Path.Combine(root, "bench", "python", "lora_step.py");
-        if (Run(Interpreter, ["-c", "import torch, numpy"]).Code != 0)
+        if (!IsAvailable())
         {
             throw new PeftException($"PyTorch is not installed for {Interpreter}: run 'bash bench/python/setup.sh' first (Debian's python3-torch and libopenblas0-pthread)");
         }

@@ -110,7 +110,7 @@ public static class QualityBench
     {
         var records = new List<BenchRecord>();
         QualityRow? Row(string name) => rows.FirstOrDefault(r => r.Name == name);
-        void Difference(string claim, string a, string b, double target)
+        void Difference(string claim, string a, string b, double? target)
         {
             if (Row(a) is { } x && Row(b) is { } y)
             {
@@ -133,8 +133,8 @@ public static class QualityBench
         Difference("Tied-LoRA TL6 − LoRA r 8 (accuracy)", "tied_lora TL6 r=8", "lora r=8", -1);
         Ratio("Mo-SARA / LoRA r 8 adapter parameters", "mosara E=4 (m=0.1)", "lora r=8", 0.1);
         Difference("Mo-SARA − LoRA r 8 (accuracy)", "mosara E=4 (m=0.1)", "lora r=8", -1.5);
-        Difference("SARA − LoRA at equal parameters (r 7 = 56 ranks)", "sara lora form (m=0.1)", "lora r=7", double.NegativeInfinity);
-        return records.Select(r => double.IsNegativeInfinity(r.Target ?? 0) ? r with { Target = null } : r).ToList();
+        Difference("SARA − LoRA at equal parameters (r 7 = 56 ranks)", "sara lora form (m=0.1)", "lora r=7", null);
+        return records;
     }
 
     /// <summary>Trains one configuration and evaluates its published best adapter on the test split.</summary>
@@ -156,7 +156,7 @@ public static class QualityBench
         var adapterParams = peft.GetAdapterParameterCount();
         new Trainer(model, peft, tokenizer, runOptions, null, progress).Train(train, validation);
         var best = Trainer.ForSavedAdapter(baseDir, Path.Combine(output, "best"), train.Labels, tokenizer, runOptions);
-        var rank = best.Peft.AdaptedModules.Sum(m => m.Layer.GetPath(best.Peft.ActiveAdapter).EffectiveRank);
+        var rank = best.Peft.GetEffectiveRanks().Values.Sum();
         return (best.Evaluate(test), adapterParams, rank);
     }
 

@@ -42,7 +42,7 @@ public static class RankRecoveryBench
             var peft = PeftModel.Create(student, config);
             var options = new TrainerOptions { MaxSteps = steps, BatchSize = 16, LearningRate = 1e-3, MaxLength = 64, EvalEvery = steps, Seed = 0, LogEvery = 0, OutputDirectory = Path.Combine(output, name) };
             new Trainer(student, peft, tokenizer, options).Train(train, validation);
-            var ranks = peft.AdaptedModules.ToDictionary(m => m.Name, m => m.Layer.GetPath(peft.ActiveAdapter).EffectiveRank);
+            var ranks = peft.GetEffectiveRanks();
             var names = truth.Keys.ToList();
             var rho = Spearman(names.Select(n => (double)truth[n]).ToList(), names.Select(n => (double)ranks[n]).ToList());
             records.Add(new BenchRecord($"rank recovery Spearman ({name})", rho, "rho", 0.9, AtLeast: true,

@@ -41,7 +41,7 @@ internal static class AdapterCommands
             var adapterDir = Existing(result.GetValue(adapter)!);
             var (model, peft, labelNames) = Load(result.GetValue(baseDir)!.FullName, adapterDir, result.GetValue(labels), result.GetValue(eval));
             var modules = peft.ModulesOf(peft.ActiveAdapter);
-            var fullRanks = modules.ToDictionary(m => m.Name, m => m.Layer.GetPath(peft.ActiveAdapter).EffectiveRank, StringComparer.Ordinal);
+            var fullRanks = peft.GetEffectiveRanks();
             Dictionary<string, int>? caps = result.GetValue(budget) is { } n ? RankBudget.Allocate(peft, n)
                 : result.GetValue(rank) is { } r ? (r < 0 ? throw new PeftConfigurationException($"--rank must be ≥ 0, got {r}") : modules.ToDictionary(m => m.Name, _ => r, StringComparer.Ordinal))
                 : null;

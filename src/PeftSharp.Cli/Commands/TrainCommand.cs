@@ -102,10 +102,15 @@ internal static class TrainCommand
             var labelSource = ClassificationDataset.Load((result.GetValue(labels) ?? result.GetValue(data))!.FullName);
             var dataset = ClassificationDataset.Load(result.GetValue(data)!.FullName, labels: labelSource.Labels);
             var tokenizer = TextTokenizer.TryLoad(baseDirectory) ?? throw new PeftException("the base model directory has no tokenizer");
-            EvaluationResult Score(string directory, string title)
+            (PretrainedModel Model, PeftModel Peft) Loaded(string directory)
             {
                 var model = PretrainedModel.ForSequenceClassification(baseDirectory, labelSource.Labels, out _);
-                var peft = PeftModel.FromPretrained(model, directory);
+                return (model, PeftModel.FromPretrained(model, directory));
+            }
+
+            EvaluationResult Score(string directory, string title)
+            {
+                var (model, peft) = Loaded(directory);
                 return ProgressDisplay.Run((progressFor, _) => new Trainer(model, peft, tokenizer, new TrainerOptions()).Evaluate(dataset, progressFor(title)));
             }
 
@@ -119,8 +124,7 @@ internal static class TrainCommand
                 {
                     for (var rank = from; rank <= to; rank++)
                     {
-                        var model = PretrainedModel.ForSequenceClassification(baseDirectory, labelSource.Labels, out _);
-                        var peft = PeftModel.FromPretrained(model, adapterDir);
+                        var (_, peft) = Loaded(adapterDir);
                         var cut = Path.Combine(scratch.FullName, rank.ToString(System.Globalization.CultureInfo.InvariantCulture));
                         peft.ExportPlainLora(cut, maxRanks: peft.AdaptedModules.ToDictionary(m => m.Name, _ => rank));
                         var atRank = Score(cut, $"rank {rank}");

@@ -189,6 +189,10 @@ public abstract class AdapterConfig
     /// <summary>Warnings about settings that matched nothing, given the names of the modules that were adapted.</summary>
     public virtual IEnumerable<string> CheckAfterInjection(IReadOnlyList<string> adaptedModuleNames) => [];
 
+    /// <summary>A deep copy of this configuration, made by writing it as adapter_config.json and reading it back (so it keeps exactly what a saved file keeps).</summary>
+    protected AdapterConfig CopyThroughJson() =>
+        AdapterConfigFile.Read(ConfigJson.Parse(System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(this)), AdapterConfigFile.FileName));
+
     /// <summary>The training-time controller of adapter <paramref name="adapterName"/> over its adapted modules, or null when the method needs none.</summary>
     public virtual TrainingController? CreateController(string adapterName, IReadOnlyList<AdaptedModule> modules) => null;
 }

@@ -246,6 +246,16 @@ public sealed partial class PeftModel
         UniqueParameters().Where(p => p.requires_grad).ToList();
 
     /// <summary>
+    /// Every module's <see cref="LowRankPath.EffectiveRank"/> for <paramref name="adapterName"/>
+    /// (default: the active adapter): module name → the components that contribute now.
+    /// </summary>
+    public Dictionary<string, int> GetEffectiveRanks(string? adapterName = null)
+    {
+        var name = adapterName ?? ActiveAdapter;
+        return ModulesOf(name).ToDictionary(m => m.Name, m => m.Layer.GetPath(name).EffectiveRank, StringComparer.Ordinal);
+    }
+
+    /// <summary>
     /// Trainable parameters inside the adapter paths of <paramref name="adapterName"/> (default: the
     /// active adapter), each tensor once (tied tensors count once); <c>modules_to_save</c> copies and
     /// biases are not included.

@@ -74,8 +74,7 @@ public static class DemoRunner
             }
 
             var score = trainer.Evaluate(test);
-            var evaluated = trainer.Peft;
-            var ranks = evaluated.AdaptedModules.ToDictionary(m => m.Name, m => m.Layer.GetPath(evaluated.ActiveAdapter).EffectiveRank);
+            var ranks = trainer.Peft.GetEffectiveRanks();
             rows.Add(new DemoRow(method.Name, options.Metric, score.Get(options.Metric), score.MacroF1, trainable, ranks, result.SecondsPerStep, result.Losses, adapterParams, methodOptions.OutputDirectory));
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{method.Name}: test {options.Metric} {score.Get(options.Metric):F4}, macro-F1 {score.MacroF1:F4}"));
         }

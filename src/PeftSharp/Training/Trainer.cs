@@ -220,7 +220,7 @@ public sealed class Trainer
         var evaluations = new List<EvaluationResult>(state.Evaluations);
         var clock = Stopwatch.StartNew();
         var startStep = state.Step;
-        var lastRanks = resume ? EffectiveRanks() : AppendRanksIfChanged(0, null);
+        var lastRanks = resume ? _peft.GetEffectiveRanks() : AppendRanksIfChanged(0, null);
         if (lastRanks.Values.Distinct().Count() > 1)
         {
             _log.WriteLine($"ranks per module (total {lastRanks.Values.Sum()}): {string.Join(", ", lastRanks.Select(kv => $"{kv.Key} {kv.Value}"))}");
@@ -425,14 +425,10 @@ public sealed class Trainer
         throw new NonFiniteTrainingException($"step {step + 1}: the gradient of '{names.GetValueOrDefault(first.Handle, "?")}' is not finite; training stopped, the last checkpoint is intact");
     }
 
-    /// <summary>Every adapted module's effective rank (see <see cref="LowRankPath.EffectiveRank"/>).</summary>
-    private Dictionary<string, int> EffectiveRanks() =>
-        _peft.ModulesOf(_peft.ActiveAdapter).ToDictionary(m => m.Name, m => m.Layer.GetPath(_peft.ActiveAdapter).EffectiveRank, StringComparer.Ordinal);
-
     /// <summary>Appends <c>{"step", "ranks": {module: rank}}</c> to ranks.jsonl when a rank changed since <paramref name="last"/>.</summary>
     private Dictionary<string, int> AppendRanksIfChanged(int step, Dictionary<string, int>? last)
     {
-        var ranks = EffectiveRanks();
+        var ranks = _peft.GetEffectiveRanks();
         if (_options.OutputDirectory is { } output && (last is null || ranks.Any(kv => last.GetValueOrDefault(kv.Key) != kv.Value)))
         {
             Directory.CreateDirectory(output);

@@ -101,7 +101,7 @@ public sealed class AdaLoraConfig : AdapterConfig
     /// <summary>A copy with every module's keep-mask in <see cref="RankPattern"/> (keys <c>&lt;module&gt;.lora_E</c>), as PEFT saves it.</summary>
     public override AdapterConfig ConfigForSave(string adapterName, IReadOnlyList<AdaptedModule> modules)
     {
-        var copy = (AdaLoraConfig)AdapterConfigFile.Read(ConfigJson.Parse(System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(this)), "adapter_config.json"));
+        var copy = (AdaLoraConfig)CopyThroughJson();
         copy.RankPattern = modules
             .Where(m => m.Layer.GetPath(adapterName) is AdaLoraPath)
             .ToDictionary(m => $"{m.Name}.lora_E", m => ((AdaLoraPath)m.Layer.GetPath(adapterName)).KeepMask(), StringComparer.Ordinal);

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace PeftSharp.Methods.Lora;
 
 /// <summary>The LoRA path: <c>s · B · A · dropout(x)</c>, <c>s = alpha / r</c> (rsLoRA: <c>alpha / √r</c>).</summary>
-public sealed class LoraPath : LowRankPath
+public sealed class LoraPath : FactoredLowRankPath
 {
     private readonly Parameter lora_A;
     private readonly Parameter lora_B;
@@ -65,35 +65,8 @@ public sealed class LoraPath : LowRankPath
     /// <summary>Up projection <c>(out, r)</c>.</summary>
     public Parameter B => lora_B;
 
-    /// <inheritdoc />
-    public override Tensor forward(Tensor input)
-    {
-        using var scope = NewDisposeScope();
-        return matmul(ScaledDownProjection(input), lora_B.t()).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// Fused form of <c>baseOutput + forward(input)</c>: the scaling is applied to the rank-r
-    /// activations and the up-projection accumulates into <paramref name="baseOutput"/> in place
-    /// (one <c>addmm_</c>), so no full-size temporary is created.
-    /// </summary>
-    public override Tensor AddDelta(Tensor baseOutput, Tensor input)
-    {
-        if (baseOutput.dtype != lora_B.dtype)
-        {
-            return base.AddDelta(baseOutput, input);
-        }
-
-        using (NewDisposeScope())
-        {
-            baseOutput.addmm_(ScaledDownProjection(input), lora_B.t());
-        }
-
-        return baseOutput;
-    }
-
     /// <summary><c>s · dropout(x) · Aᵀ</c>: the rank-r activations, scaled (cheap: r columns).</summary>
-    private Tensor ScaledDownProjection(Tensor input)
+    protected override Tensor DownProjection(Tensor input)
     {
         var x = lora_dropout is null ? input : lora_dropout.forward(input);
         if (x.dtype != lora_A.dtype)
@@ -103,6 +76,9 @@ public sealed class LoraPath : LowRankPath
 
         return matmul(x, lora_A.t()).mul_(Scaling);
     }
+
+    /// <inheritdoc />
+    protected override Tensor UpProjection() => lora_B;
 
     /// <inheritdoc />
     public override Tensor DeltaWeight()

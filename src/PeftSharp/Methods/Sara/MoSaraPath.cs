@@ -15,7 +15,7 @@ namespace PeftSharp.Methods.Sara;
 /// Token-dependent routing cannot be merged exactly; <see cref="MoSara.CalibrateRouting"/> fixes the
 /// dataset-averaged π so an approximate merge/export becomes possible.
 /// </summary>
-public sealed class MoSaraPath : LowRankPath
+public sealed class MoSaraPath : FactoredLowRankPath
 {
     private readonly Tensor lora_A;
     private readonly Tensor lora_B;
@@ -103,31 +103,8 @@ public sealed class MoSaraPath : LowRankPath
     /// <summary>Merging and plain-LoRA export are possible only after routing calibration, and are then approximate.</summary>
     public override bool SupportsMerge => _meanRouting is not null;
 
-    /// <inheritdoc />
-    public override Tensor forward(Tensor input)
-    {
-        using var scope = NewDisposeScope();
-        return matmul(MixedDownProjection(input), UpProjection().t()).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Fused <c>baseOutput + forward(input)</c>: v folded into U_k's rows, one in-place <c>addmm_</c>.</summary>
-    public override Tensor AddDelta(Tensor baseOutput, Tensor input)
-    {
-        if (baseOutput.dtype != lora_lambda.dtype)
-        {
-            return base.AddDelta(baseOutput, input);
-        }
-
-        using (NewDisposeScope())
-        {
-            baseOutput.addmm_(MixedDownProjection(input), UpProjection().t());
-        }
-
-        return baseOutput;
-    }
-
     /// <summary><c>(π(x) · Λ) ⊙ (V_kᵀ · x)</c>, recording π when calibrating.</summary>
-    private Tensor MixedDownProjection(Tensor input)
+    protected override Tensor DownProjection(Tensor input)
     {
         var x = lora_dropout is null ? input : lora_dropout.forward(input);
         if (x.dtype != lora_lambda.dtype)
@@ -148,7 +125,7 @@ public sealed class MoSaraPath : LowRankPath
     }
 
     /// <summary><c>diag(v) · U_k</c> (U_k itself without an output vector).</summary>
-    private Tensor UpProjection() => lora_v is null ? lora_B : lora_B * lora_v.unsqueeze(1);
+    protected override Tensor UpProjection() => lora_v is null ? lora_B : lora_B * lora_v.unsqueeze(1);
 
     /// <summary>Starts summing the routing weights of every token this path sees.</summary>
     public void BeginRoutingCalibration()

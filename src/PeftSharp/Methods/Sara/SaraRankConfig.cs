@@ -36,7 +36,7 @@ public abstract class SaraRankConfig : AdapterConfig
     /// <summary>A copy whose <see cref="RankPattern"/> lists every adapted module's rank.</summary>
     public override AdapterConfig ConfigForSave(string adapterName, IReadOnlyList<AdaptedModule> modules)
     {
-        var copy = (SaraRankConfig)AdapterConfigFile.Read(ConfigJson.Parse(System.Text.Encoding.UTF8.GetBytes(AdapterConfigFile.ToJson(this)), AdapterConfigFile.FileName));
+        var copy = (SaraRankConfig)CopyThroughJson();
         copy.RankPattern = modules.ToDictionary(m => m.Name, m => m.Layer.GetPath(adapterName).Rank, StringComparer.Ordinal);
         return copy;
     }

@@ -10,7 +10,7 @@ namespace PeftSharp.Methods.Sora;
 /// <c>g (1, r_max)</c>, <c>B (out, r_max)</c> and <c>s = alpha / r_max</c>, fixed for the path's life
 /// (pruning never re-derives it). A Kaiming-uniform, B zero, g ~ N(0, 1): ΔW = 0 at start.
 /// </summary>
-public sealed class SoraPath : LowRankPath
+public sealed class SoraPath : FactoredLowRankPath
 {
     /// <summary>The parameter group of the gates (updated by the gate optimizer, not the trainer's).</summary>
     public const string GateGroup = "gate";
@@ -74,31 +74,8 @@ public sealed class SoraPath : LowRankPath
     /// <inheritdoc />
     public override string ParameterGroupOf(Parameter parameter) => ReferenceEquals(parameter, lora_gate) ? GateGroup : "adapter";
 
-    /// <inheritdoc />
-    public override Tensor forward(Tensor input)
-    {
-        using var scope = NewDisposeScope();
-        return matmul(GatedDownProjection(input), lora_B.t()).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Fused <c>baseOutput + forward(input)</c>: one in-place <c>addmm_</c> into the base output.</summary>
-    public override Tensor AddDelta(Tensor baseOutput, Tensor input)
-    {
-        if (baseOutput.dtype != lora_B.dtype)
-        {
-            return base.AddDelta(baseOutput, input);
-        }
-
-        using (NewDisposeScope())
-        {
-            baseOutput.addmm_(GatedDownProjection(input), lora_B.t());
-        }
-
-        return baseOutput;
-    }
-
     /// <summary><c>s · (dropout(x) · Aᵀ) ⊙ g</c>: the gated rank-r activations (scaling folded into the gate product).</summary>
-    private Tensor GatedDownProjection(Tensor input)
+    protected override Tensor DownProjection(Tensor input)
     {
         var x = lora_dropout is null ? input : lora_dropout.forward(input);
         if (x.dtype != lora_A.dtype)
@@ -108,6 +85,9 @@ public sealed class SoraPath : LowRankPath
 
         return matmul(x, lora_A.t()).mul_(lora_gate * Scaling);
     }
+
+    /// <inheritdoc />
+    protected override Tensor UpProjection() => lora_B;
 
     /// <inheritdoc />
     public override Tensor DeltaWeight()

@@ -11,7 +11,7 @@ namespace PeftSharp.Methods.TiedLora;
 /// VeRA does) and per-layer vectors <c>lora_u (r)</c>, <c>lora_v (out)</c>. Which of A, B, u, v train is
 /// fixed by the configuration's flags; frozen ones keep <c>requires_grad = false</c>.
 /// </summary>
-public sealed class TiedLoraPath : LowRankPath
+public sealed class TiedLoraPath : FactoredLowRankPath
 {
     private readonly TiedPair _pair;
     private readonly Parameter lora_u;
@@ -73,31 +73,8 @@ public sealed class TiedLoraPath : LowRankPath
     /// <summary>B as this layer sees it <c>(out, r)</c>.</summary>
     public Tensor B => _sliced ? _pair.B[..OutFeatures, ..] : _pair.B;
 
-    /// <inheritdoc />
-    public override Tensor forward(Tensor input)
-    {
-        using var scope = NewDisposeScope();
-        return matmul(ScaledDown(input), UpWithV().t()).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Fused <c>baseOutput + forward(input)</c>: v is folded into B's rows (out × r, cheap), one <c>addmm_</c>.</summary>
-    public override Tensor AddDelta(Tensor baseOutput, Tensor input)
-    {
-        if (baseOutput.dtype != _pair.A.dtype)
-        {
-            return base.AddDelta(baseOutput, input);
-        }
-
-        using (NewDisposeScope())
-        {
-            baseOutput.addmm_(ScaledDown(input), UpWithV().t());
-        }
-
-        return baseOutput;
-    }
-
     /// <summary><c>s · (dropout(x) · Aᵀ) ⊙ u</c>.</summary>
-    private Tensor ScaledDown(Tensor input)
+    protected override Tensor DownProjection(Tensor input)
     {
         var x = lora_dropout is null ? input : lora_dropout.forward(input);
         if (x.dtype != _pair.A.dtype)
@@ -109,14 +86,14 @@ public sealed class TiedLoraPath : LowRankPath
     }
 
     /// <summary><c>diag(v) · B</c>.</summary>
-    private Tensor UpWithV() => B * lora_v.unsqueeze(1);
+    protected override Tensor UpProjection() => B * lora_v.unsqueeze(1);
 
     /// <inheritdoc />
     public override Tensor DeltaWeight()
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        return matmul(UpWithV(), A * lora_u.unsqueeze(1)).mul_(Scaling).to(ScalarType.Float32).MoveToOuterDisposeScope();
+        return matmul(UpProjection(), A * lora_u.unsqueeze(1)).mul_(Scaling).to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
     /// <summary>Exact per-layer plain LoRA: <c>A' = diag(u)·A</c>, <c>B' = s·diag(v)·B</c>, scaling 1.</summary>
@@ -125,7 +102,7 @@ public sealed class TiedLoraPath : LowRankPath
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var a = (A * lora_u.unsqueeze(1)).contiguous();
-        var b = (UpWithV() * Scaling).contiguous();
+        var b = (UpProjection() * Scaling).contiguous();
         return new PlainLoraFactors(a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope(), 1.0);
     }
 
