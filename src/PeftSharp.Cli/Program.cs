@@ -19,6 +19,25 @@ public static class Program
     public static int Main(string[] args)
     {
         PeftSharp.Runtime.NativeHeap.KeepFreedMemory();
+        var root = CreateRootCommand();
+        Verbose = args.Contains("--verbose");
+        args = [.. args.Where(a => a != "--verbose")];
+        try
+        {
+            args = RunConfig.Expand(root, args);
+        }
+        catch (Exception e) when (e is PeftException or FileNotFoundException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return UserError;
+        }
+
+        return Run(root, args);
+    }
+
+    /// <summary>The <c>peft</c> command tree.</summary>
+    internal static RootCommand CreateRootCommand()
+    {
         var root = new RootCommand("PeftSharp: parameter-efficient fine-tuning with adaptive-rank low-rank adapters on TorchSharp.");
         root.Subcommands.Add(VersionCommand.Create());
         root.Subcommands.Add(ConformanceCommand.Create());
@@ -34,18 +53,11 @@ public static class Program
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(MakeTaskCommand.Create());
         root.Subcommands.Add(SelfTestCommand.Create());
-        Verbose = args.Contains("--verbose");
-        args = [.. args.Where(a => a != "--verbose")];
-        try
-        {
-            args = RunConfig.Expand(root, args);
-        }
-        catch (Exception e) when (e is PeftException or FileNotFoundException)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return UserError;
-        }
+        return root;
+    }
 
+    private static int Run(RootCommand root, string[] args)
+    {
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

@@ -122,6 +122,14 @@ public abstract class AdapterConfig
         ExcludeModules = ReadTargetModules(json, "exclude_modules");
         LayersToTransform = json.Ints("layers_to_transform");
         LayersPattern = json.Strings("layers_pattern");
+        for (var i = 0; i < (LayersPattern?.Count ?? 0); i++)
+        {
+            if (TargetSelector.RegexProblem(LayersPattern![i], TargetSelector.WholeNamePattern(LayersPattern[i])) is { } problem)
+            {
+                throw json.Error($"layers_pattern[{i}]", $"'{LayersPattern[i]}' is not a valid regular expression: {problem}");
+            }
+        }
+
         ModulesToSave = json.Strings("modules_to_save");
         var bias = json.String("bias", "none");
         Bias = bias == "none" ? BiasMode.None
@@ -144,13 +152,39 @@ public abstract class AdapterConfig
         _ => new JsonArray([.. targets.Names.Select(n => JsonValue.Create(n))]),
     };
 
-    private static TargetModules? ReadTargetModules(ConfigJson json, string field) => json.Node(field) switch
+    private static TargetModules? ReadTargetModules(ConfigJson json, string field)
     {
-        null => null,
-        JsonValue v when v.TryGetValue<string>(out var s) => Adapters.TargetModules.FromString(s),
-        JsonArray => json.Strings(field) is { Count: > 0 } names ? Adapters.TargetModules.FromNames([.. names]) : null,
-        _ => throw json.Error(field, "expected a string or a list of strings"),
-    };
+        switch (json.Node(field))
+        {
+            case null:
+                return null;
+            case JsonValue v when v.TryGetValue<string>(out var s):
+                if (s.Length == 0)
+                {
+                    throw json.Error(field, "expected a regular expression or all-linear, found an empty string");
+                }
+
+                try
+                {
+                    return Adapters.TargetModules.FromString(s);
+                }
+                catch (PeftConfigurationException e)
+                {
+                    throw json.Error(field, e.Message);
+                }
+
+            case JsonArray:
+                var names = json.Strings(field)!;
+                if (names.IndexOf(string.Empty) is var empty and >= 0)
+                {
+                    throw json.Error($"{field}[{empty}]", "expected a module name, found an empty string");
+                }
+
+                return names.Count > 0 ? Adapters.TargetModules.FromNames([.. names]) : null;
+            default:
+                throw json.Error(field, "expected a string or a list of strings");
+        }
+    }
 
     /// <summary>Checks the configuration before anything is injected.</summary>
     /// <exception cref="PeftConfigurationException">A field is missing or out of range.</exception>
@@ -169,6 +203,11 @@ public abstract class AdapterConfig
         if (TargetModules.Kind == TargetModulesKind.Regex && LayersPattern is { Count: > 0 })
         {
             throw new PeftConfigurationException("LayersPattern cannot be combined with a regex TargetModules");
+        }
+
+        if (LayersPattern?.FirstOrDefault(p => TargetSelector.RegexProblem(p, TargetSelector.WholeNamePattern(p)) is not null) is { } badPattern)
+        {
+            throw new PeftConfigurationException($"LayersPattern '{badPattern}' is not a valid regular expression");
         }
 
         if (LayersToTransform is not null && LayersToTransform.Any(i => i < 0))

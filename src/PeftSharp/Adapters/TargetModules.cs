@@ -55,13 +55,9 @@ public sealed class TargetModules
     public static TargetModules FromRegex(string pattern)
     {
         ArgumentException.ThrowIfNullOrEmpty(pattern);
-        try
+        if (TargetSelector.RegexProblem(pattern, TargetSelector.WholeNamePattern(pattern)) is { } problem)
         {
-            _ = new System.Text.RegularExpressions.Regex(pattern);
-        }
-        catch (ArgumentException e)
-        {
-            throw new PeftConfigurationException($"target pattern '{pattern}' is not a valid regular expression: {e.Message}");
+            throw new PeftConfigurationException($"target pattern '{pattern}' is not a valid regular expression: {problem}");
         }
 
         return new TargetModules(TargetModulesKind.Regex, [], pattern);

@@ -8,7 +8,7 @@ public static class TargetSelector
     /// <summary>True when <paramref name="moduleName"/> matches <paramref name="targets"/> (not for <see cref="TargetModulesKind.AllLinear"/>).</summary>
     public static bool Matches(TargetModules targets, string moduleName) => targets.Kind switch
     {
-        TargetModulesKind.Regex => Regex.IsMatch(moduleName, $"^(?:{targets.Pattern})$"),
+        TargetModulesKind.Regex => Regex.IsMatch(moduleName, WholeNamePattern(targets.Pattern!)),
         TargetModulesKind.Names => targets.Names.Any(n => MatchesSuffix(moduleName, n)),
         _ => throw new ArgumentException("all-linear is resolved against the model, not by name", nameof(targets)),
     };
@@ -19,8 +19,27 @@ public static class TargetSelector
 
     /// <summary>True when <paramref name="moduleName"/> lies inside (or is) a module listed in <paramref name="modulesToSave"/>.</summary>
     public static bool IsInsideModulesToSave(IReadOnlyList<string>? modulesToSave, string moduleName) =>
-        modulesToSave is not null &&
-        modulesToSave.Any(m => Regex.IsMatch(moduleName, $"(^|.*\\.){Regex.Escape(m)}($|\\..*)"));
+        modulesToSave is not null && modulesToSave.Any(m => ContainsSegments(moduleName, m));
+
+    /// <summary>True when <paramref name="segments"/> occurs in <paramref name="moduleName"/> between dots (or the name's ends).</summary>
+    private static bool ContainsSegments(string moduleName, string segments)
+    {
+        if (segments.Length == 0)
+        {
+            return false;
+        }
+
+        for (var at = moduleName.IndexOf(segments, StringComparison.Ordinal); at >= 0; at = moduleName.IndexOf(segments, at + 1, StringComparison.Ordinal))
+        {
+            var end = at + segments.Length;
+            if ((at == 0 || moduleName[at - 1] == '.') && (end == moduleName.Length || moduleName[end] == '.'))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>
     /// The layer index of <paramref name="moduleName"/>: the first all-digit segment that follows at
@@ -38,7 +57,7 @@ public static class TargetSelector
             }
 
             if (layersPattern is { Count: > 0 } &&
-                !layersPattern.Any(p => Regex.IsMatch(segments[i - 1], $"^(?:{p})$")))
+                !layersPattern.Any(p => Regex.IsMatch(segments[i - 1], WholeNamePattern(p))))
             {
                 continue;
             }
@@ -72,7 +91,31 @@ public static class TargetSelector
     /// with an implied <c>$</c>. Null when no key matches.
     /// </summary>
     public static string? FindPatternKey(IEnumerable<string> patternKeys, string moduleName) =>
-        patternKeys.FirstOrDefault(key => Regex.IsMatch(moduleName, $"^(?:.*\\.)?(?:{key})$"));
+        patternKeys.FirstOrDefault(key => Regex.IsMatch(moduleName, PatternKeyPattern(key)));
+
+    /// <summary>The regular expression that matches a whole name against <paramref name="pattern"/> (target_modules, layers_pattern).</summary>
+    internal static string WholeNamePattern(string pattern) => $"^(?:{pattern})$";
+
+    /// <summary>The regular expression that matches a module name against a rank_pattern/alpha_pattern key.</summary>
+    internal static string PatternKeyPattern(string key) => $"^(?:.*\\.)?(?:{key})$";
+
+    /// <summary>
+    /// Why <paramref name="pattern"/> is not a usable regular expression, both alone and as it is
+    /// used inside <paramref name="anchored"/>, or null when it is.
+    /// </summary>
+    internal static string? RegexProblem(string pattern, string anchored)
+    {
+        try
+        {
+            _ = new Regex(pattern);
+            _ = new Regex(anchored);
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            return e.Message;
+        }
+    }
 
     /// <summary>Names from <paramref name="candidates"/> that resemble <paramref name="targets"/>, nearest first.</summary>
     public static IReadOnlyList<string> NearCandidates(TargetModules targets, IEnumerable<string> candidates, int count = 5)

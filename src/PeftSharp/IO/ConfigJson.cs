@@ -59,12 +59,16 @@ public sealed class ConfigJson
         return Parse(bytes, path);
     }
 
-    /// <summary>Parses UTF-8 JSON that must be one object.</summary>
+    /// <summary>Parses UTF-8 JSON that must be one object, at most 64 levels deep, with no key repeated within an object.</summary>
+    /// <exception cref="ConfigFormatException">The bytes are not such JSON.</exception>
     public static ConfigJson Parse(ReadOnlySpan<byte> utf8, string path)
     {
         try
         {
-            var node = JsonNode.Parse(utf8, documentOptions: new JsonDocumentOptions { MaxDepth = 64 });
+            CheckStrings(utf8, path);
+
+            // A repeated key would otherwise surface later, untyped, when the object is first read.
+            var node = JsonNode.Parse(utf8, documentOptions: new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false });
             return node is JsonObject root
                 ? new ConfigJson(root, path)
                 : throw new ConfigFormatException(path, null, $"expected a JSON object, found {Kind(node)}");
@@ -72,6 +76,32 @@ public sealed class ConfigJson
         catch (JsonException e)
         {
             throw new ConfigFormatException(path, null, $"not valid JSON: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Refuses strings (keys and values) that are not valid text: invalid UTF-8 or an escaped lone
+    /// surrogate (<c>"\ud800"</c>). JsonNode checks them only when a string is first read, and then
+    /// throws <see cref="InvalidOperationException"/>; this reads every string once, up front.
+    /// </summary>
+    private static void CheckStrings(ReadOnlySpan<byte> utf8, string path)
+    {
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = 64 });
+        while (reader.Read())
+        {
+            if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName))
+            {
+                continue;
+            }
+
+            try
+            {
+                _ = reader.GetString();
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new ConfigFormatException(path, null, $"the {(reader.TokenType == JsonTokenType.String ? "string" : "key")} at byte {reader.TokenStartIndex} is not valid text: {e.Message}", e);
+            }
         }
     }
 

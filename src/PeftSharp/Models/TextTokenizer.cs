@@ -30,6 +30,9 @@ public sealed record TokenizedText(long[] InputIds);
 /// </summary>
 public sealed class TextTokenizer
 {
+    /// <summary>GPT-2's printable stand-ins for the 256 byte values (byte-level BPE symbols).</summary>
+    private static readonly string[] ByteSymbols = CreateByteSymbols();
+
     private readonly Tokenizer _tokenizer;
     private readonly Func<string, IReadOnlyList<int>> _encode;
     private readonly Func<IEnumerable<int>, string> _decode;
@@ -69,7 +72,7 @@ public sealed class TextTokenizer
         var merges = Path.Combine(directory, "merges.txt");
         var tokenizerJson = Path.Combine(directory, "tokenizer.json");
         var modelType = File.Exists(Path.Combine(directory, ModelConfig.FileName))
-            ? ModelConfig.LoadJson(directory).Root["model_type"]?.GetValue<string>()
+            ? ModelConfig.LoadJson(directory).String("model_type")
             : null;
         var lowerCase = LowerCase(directory);
         if (File.Exists(vocabTxt))
@@ -92,21 +95,31 @@ public sealed class TextTokenizer
     }
 
     /// <summary>A BERT WordPiece tokenizer from a <c>vocab.txt</c> stream (one token per line, id = line number).</summary>
+    /// <exception cref="ConfigFormatException">The vocabulary is not UTF-8, has an empty line or a carriage return inside a token, or lacks a special token.</exception>
     public static TextTokenizer WordPiece(Stream vocab, bool lowerCase = true, string source = "vocab.txt")
     {
+        ArgumentNullException.ThrowIfNull(vocab);
+        var tokens = ReadVocabularyLines(vocab, source);
+        var size = tokens.Count;
         BertTokenizer bert;
-        int size;
         try
         {
-            using var copy = new MemoryStream();
-            vocab.CopyTo(copy);
-            size = Encoding.UTF8.GetString(copy.ToArray()).Split('\n').Count(line => line.Trim().Length > 0);
-            copy.Position = 0;
-            bert = BertTokenizer.Create(copy, new BertOptions { LowerCaseBeforeTokenization = lowerCase });
+            // The library reads the lines PeftSharp checked, so line i is id i and the size is the line count.
+            using var normalized = new MemoryStream(Encoding.UTF8.GetBytes(string.Join('\n', tokens) + "\n"));
+            bert = BertTokenizer.Create(normalized, new BertOptions { LowerCaseBeforeTokenization = lowerCase });
         }
         catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException)
         {
+            // Microsoft.ML.Tokenizers reports a missing special token ([UNK], [CLS], ...) with these.
             throw new ConfigFormatException(source, null, $"not a usable WordPiece vocabulary: {e.Message}", e);
+        }
+
+        foreach (var (name, id) in new[] { ("[PAD]", bert.PaddingTokenId), ("[UNK]", bert.UnknownTokenId), ("[CLS]", bert.ClassificationTokenId), ("[SEP]", bert.SeparatorTokenId), ("[MASK]", bert.MaskingTokenId) })
+        {
+            if (id < 0 || id >= size)
+            {
+                throw new ConfigFormatException(source, null, $"the special token {name} has id {id}, outside the {size}-line vocabulary");
+            }
         }
 
         return new TextTokenizer(
@@ -131,12 +144,15 @@ public sealed class TextTokenizer
         Dictionary<string, int> vocabulary;
         try
         {
-            vocabulary = JsonNode.Parse(vocabJson)!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<int>());
+            vocabulary = ReadBpeVocabulary(vocabJson, source);
+            CheckBpeMerges(mergesTxt, vocabulary);
             bpe = CodeGenTokenizer.Create(new MemoryStream(vocabJson), new MemoryStream(mergesTxt), addPrefixSpace: false, addBeginOfSentence: false, addEndOfSentence: false);
         }
-        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or FormatException or InvalidOperationException or InvalidCastException or NullReferenceException)
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException or InvalidCastException or IOException)
         {
-            throw new ConfigFormatException(source, null, $"not a usable byte-level BPE vocabulary: {e.Message}", e);
+            // Microsoft.ML.Tokenizers reports a malformed merges file (a line that is not two symbols) as
+            // IOException and a missing or inconsistent token as ArgumentException/InvalidOperationException.
+            throw new ConfigFormatException(e is IOException ? "merges.txt" : source, null, $"not a usable byte-level BPE vocabulary: {e.Message.ReplaceLineEndings(" ")}", e);
         }
 
         int Id(string token, int fallback) => vocabulary.TryGetValue(token, out var id) ? id : fallback;
@@ -150,10 +166,117 @@ public sealed class TextTokenizer
             text => bpe.EncodeToIds(text, addPrefixSpace: false, addBeginningOfSentence: false, addEndOfSentence: false, considerPreTokenization: true, considerNormalization: true),
             ids => bpe.Decode(ids, hasPrefixSpace: false, considerSpecialTokens: false),
             pad,
-            vocabulary.Count == 0 ? 0 : vocabulary.Values.Max() + 1,
+            // Ids the tokenizer emits for its own special tokens (CodeGen's <|endoftext|> is 50256) count too.
+            Math.Max(vocabulary.Values.DefaultIfEmpty(-1).Max(), bpe.SpecialTokens?.Values.DefaultIfEmpty(-1).Max() ?? -1) + 1,
             prefix,
             suffix,
             mask);
+    }
+
+    /// <summary>
+    /// The tokens of a <c>vocab.txt</c>, one per line (a final newline and CRLF line ends allowed).
+    /// </summary>
+    /// <exception cref="ConfigFormatException">The file is not UTF-8, or a line is empty or holds a carriage return; the message names the line.</exception>
+    private static List<string> ReadVocabularyLines(Stream vocab, string source)
+    {
+        using var copy = new MemoryStream();
+        vocab.CopyTo(copy);
+        string text;
+        try
+        {
+            text = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(copy.GetBuffer(), 0, (int)copy.Length);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new ConfigFormatException(source, null, $"not valid UTF-8: {e.Message}", e);
+        }
+
+        var lines = text.Split('\n').ToList();
+        if (lines.Count > 1 && lines[^1].Length == 0)
+        {
+            lines.RemoveAt(lines.Count - 1);
+        }
+
+        for (var i = 0; i < lines.Count; i++)
+        {
+            var line = lines[i].EndsWith('\r') ? lines[i][..^1] : lines[i];
+            if (line.Length == 0 || line.Contains('\r', StringComparison.Ordinal))
+            {
+                throw new ConfigFormatException($"{source}:{i + 1}", null, line.Length == 0 ? "an empty line (every line is one token; its line number is its id)" : "a carriage return inside a token");
+            }
+
+            lines[i] = line;
+        }
+
+        return lines;
+    }
+
+    /// <summary>The token → id map of a <c>vocab.json</c>: one object of ids from 0 to 2³¹ − 2.</summary>
+    /// <exception cref="ConfigFormatException">The file is not such an object.</exception>
+    private static Dictionary<string, int> ReadBpeVocabulary(byte[] vocabJson, string source)
+    {
+        var json = ConfigJson.Parse(vocabJson, source);
+        var vocabulary = new Dictionary<string, int>(json.Root.Count, StringComparer.Ordinal);
+        foreach (var (token, value) in json.Root)
+        {
+            vocabulary[token] = value is JsonValue v && v.TryGetValue<int>(out var id) && id is >= 0 and < int.MaxValue
+                ? id
+                : throw json.Error(token, $"expected a token id from 0 to {int.MaxValue - 1}");
+        }
+
+        // Byte-level BPE encodes any text through the 256 byte symbols, so every one must have an id.
+        for (var b = 0; b < 256; b++)
+        {
+            if (!vocabulary.ContainsKey(ByteSymbols[b]))
+            {
+                throw new ConfigFormatException(source, null, $"the byte-level symbol '{ByteSymbols[b]}' (byte 0x{b:X2}) is missing; a byte-level vocabulary holds all 256");
+            }
+        }
+
+        return vocabulary;
+    }
+
+    /// <summary>
+    /// Checks what Microsoft.ML.Tokenizers assumes but does not check (a miss surfaces as
+    /// KeyNotFoundException while encoding): every merge is two symbols whose parts and result are in
+    /// the vocabulary.
+    /// </summary>
+    /// <exception cref="ConfigFormatException">A merge line is malformed or names a token the vocabulary lacks; the message names the line.</exception>
+    private static void CheckBpeMerges(byte[] mergesTxt, Dictionary<string, int> vocabulary)
+    {
+        string text;
+        try
+        {
+            text = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(mergesTxt);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new ConfigFormatException("merges.txt", null, $"not valid UTF-8: {e.Message}", e);
+        }
+
+        var lines = text.Split('\n');
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].TrimEnd('\r');
+            if (line.Length == 0 || (i == 0 && line.StartsWith("#version", StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            var parts = line.Split(' ');
+            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
+            {
+                throw new ConfigFormatException($"merges.txt:{i + 1}", null, "expected two symbols separated by one space");
+            }
+
+            foreach (var token in new[] { parts[0], parts[1], parts[0] + parts[1] })
+            {
+                if (!vocabulary.ContainsKey(token))
+                {
+                    throw new ConfigFormatException($"merges.txt:{i + 1}", null, $"'{token}' is not in vocab.json");
+                }
+            }
+        }
     }
 
     /// <summary>Token ids of <paramref name="text"/>, with the model's special tokens (<c>[CLS]</c>/<c>[SEP]</c>, <c>&lt;s&gt;</c>/<c>&lt;/s&gt;</c>).</summary>
@@ -196,16 +319,38 @@ public sealed class TextTokenizer
     public string Decode(IEnumerable<long> ids) =>
         _decode(ids.Select(i => (int)i).Where(i => !_prefix.Contains(i) && !_suffix.Contains(i) && i != PadTokenId));
 
+    private static string[] CreateByteSymbols()
+    {
+        var symbols = new string[256];
+        var next = 256;
+        for (var b = 0; b < 256; b++)
+        {
+            var printable = b is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF;
+            symbols[b] = ((char)(printable ? b : next++)).ToString();
+        }
+
+        return symbols;
+    }
+
     private static bool LowerCase(string directory)
     {
         var path = Path.Combine(directory, "tokenizer_config.json");
         return !File.Exists(path) || ConfigJson.Load(path).Bool("do_lower_case", true);
     }
 
-    private static TextTokenizer FromTokenizerJson(string path, bool lowerCase)
+    private static TextTokenizer FromTokenizerJson(string path, bool lowerCase) =>
+        FromTokenizerJson(File.ReadAllBytes(path), lowerCase, path);
+
+    /// <summary>
+    /// A BERT WordPiece tokenizer from the bytes of a Hugging Face <c>tokenizer.json</c> whose model is
+    /// WordPiece (ids 0 … n−1); the normalizer's <c>lowercase</c>, when set, overrides <paramref name="lowerCase"/>.
+    /// </summary>
+    /// <exception cref="ConfigFormatException">The file is not JSON, its model is not WordPiece, or its vocabulary is malformed.</exception>
+    public static TextTokenizer FromTokenizerJson(byte[] tokenizerJson, bool lowerCase = true, string source = "tokenizer.json")
     {
-        var json = ConfigJson.Load(path);
-        if (json.Root["model"] is not JsonObject model || model["type"]?.GetValue<string>() != "WordPiece" || model["vocab"] is not JsonObject vocab)
+        ArgumentNullException.ThrowIfNull(tokenizerJson);
+        var json = ConfigJson.Parse(tokenizerJson, source);
+        if (json.Root["model"] is not JsonObject model || model["type"] is not JsonValue type || !type.TryGetValue<string>(out var kind) || kind != "WordPiece" || model["vocab"] is not JsonObject vocab)
         {
             throw json.Error("model", "only WordPiece tokenizer.json files are read (use vocab.json + merges.txt for BPE)");
         }
@@ -216,6 +361,9 @@ public sealed class TextTokenizer
         }
 
         var ordered = vocab.Select(kv => (Token: kv.Key, Id: kv.Value is JsonValue v && v.TryGetValue<int>(out var id) ? id : throw json.Error($"model.vocab.{kv.Key}", "expected an integer id")))
+            .Select(t => t.Token.Length > 0 && !t.Token.Contains('\n', StringComparison.Ordinal) && !t.Token.Contains('\r', StringComparison.Ordinal)
+                ? t
+                : throw json.Error($"model.vocab.{t.Token}", "a token must be non-empty and hold no line break"))
             .OrderBy(t => t.Id).ToList();
         if (ordered.Where((t, i) => t.Id != i).Any())
         {
@@ -224,6 +372,6 @@ public sealed class TextTokenizer
 
         var text = string.Join('\n', ordered.Select(t => t.Token)) + "\n";
         using var stream = new MemoryStream(Encoding.UTF8.GetBytes(text));
-        return WordPiece(stream, lowerCase, path);
+        return WordPiece(stream, lowerCase, source);
     }
 }

@@ -10,6 +10,16 @@ namespace PeftSharp.Training;
 /// <param name="Label">Label id (index into <see cref="ClassificationDataset.Labels"/>).</param>
 public sealed record ClassificationExample(string Text, int Label);
 
+/// <summary>The file formats <see cref="ClassificationDataset"/> reads.</summary>
+public enum DatasetFormat
+{
+    /// <summary>JSON Lines: one object per line (blank lines are skipped).</summary>
+    JsonLines,
+
+    /// <summary>CSV: a header row, RFC 4180 quoting.</summary>
+    Csv,
+}
+
 /// <summary>A text-classification dataset read from JSONL or CSV, with string labels mapped to ids.</summary>
 public sealed class ClassificationDataset
 {
@@ -42,31 +52,45 @@ public sealed class ClassificationDataset
             throw new FileNotFoundException($"dataset '{path}' does not exist", path);
         }
 
-        var rows = path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? ReadCsv(path, textField, labelField) : ReadJsonl(path, textField, labelField);
+        using var stream = File.OpenRead(path);
+        var format = path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? DatasetFormat.Csv : DatasetFormat.JsonLines;
+        return Read(stream, format, path, textField, labelField, labels);
+    }
+
+    /// <summary>
+    /// Reads a dataset in <paramref name="format"/> from <paramref name="stream"/> (UTF-8); messages
+    /// name <paramref name="source"/> and the line (see <see cref="Load"/>).
+    /// </summary>
+    /// <exception cref="ConfigFormatException">The data is not UTF-8, is empty, a record lacks a field, or a label is unknown; the message names the line.</exception>
+    public static ClassificationDataset Read(Stream stream, DatasetFormat format, string source, string textField = "text", string labelField = "label", IReadOnlyList<string>? labels = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(source);
+        var rows = format == DatasetFormat.Csv ? ReadCsv(stream, source, textField, labelField) : ReadJsonl(stream, source, textField, labelField);
         if (rows.Count == 0)
         {
-            throw new ConfigFormatException(path, null, "the dataset has no records");
+            throw new ConfigFormatException(source, null, "the dataset has no records");
         }
 
         var names = labels ?? rows.Select(r => r.Label).Distinct().Order(StringComparer.Ordinal).ToList();
         var ids = names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i, StringComparer.Ordinal);
         var examples = rows.Select(r => ids.TryGetValue(r.Label, out var id)
             ? new ClassificationExample(r.Text, id)
-            : throw new ConfigFormatException($"{path}:{r.Line}", labelField, $"label '{r.Label}' is not one of the training labels ({string.Join(", ", names)})")).ToList();
-        return new ClassificationDataset(path, names, examples);
+            : throw new ConfigFormatException($"{source}:{r.Line}", labelField, $"label '{r.Label}' is not one of the training labels ({string.Join(", ", names)})")).ToList();
+        return new ClassificationDataset(source, names, examples);
     }
 
     /// <summary>The first <paramref name="count"/> examples (for quick runs).</summary>
     public ClassificationDataset Take(int count) => new(Source, Labels, Examples.Take(count).ToList());
 
-    private static List<(int Line, string Text, string Label)> ReadJsonl(string path, string textField, string labelField)
+    private static List<(int Line, string Text, string Label)> ReadJsonl(Stream stream, string path, string textField, string labelField)
     {
         var rows = new List<(int, string, string)>();
         var number = 0;
-        foreach (var line in File.ReadLines(path))
+        using var reader = new StringReader(DecodeUtf8(stream, path));
+        while (reader.ReadLine() is { } line)
         {
-            number++;
-            if (string.IsNullOrWhiteSpace(line))
+            number++;            if (string.IsNullOrWhiteSpace(line))
             {
                 continue;
             }
@@ -86,9 +110,34 @@ public sealed class ClassificationDataset
         return rows;
     }
 
-    private static List<(int Line, string Text, string Label)> ReadCsv(string path, string textField, string labelField)
+    /// <summary>
+    /// The stream's text, strictly UTF-8 (a leading byte-order mark is dropped): a dataset in another
+    /// encoding is refused with the line of the first invalid byte instead of being silently altered.
+    /// </summary>
+    private static string DecodeUtf8(Stream stream, string path)
     {
-        var records = ParseCsv(File.ReadAllText(path), path);
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        var bytes = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
+        if (bytes.StartsWith("\uFEFF"u8))
+        {
+            bytes = bytes[3..];
+        }
+
+        var chars = new char[bytes.Length];
+        if (System.Text.Unicode.Utf8.ToUtf16(bytes, chars, out var read, out var written, replaceInvalidSequences: false) != System.Buffers.OperationStatus.Done)
+        {
+            var line = 1 + bytes[..read].Count((byte)'\n');
+            throw new ConfigFormatException($"{path}:{line}", null, $"not valid UTF-8 (byte 0x{bytes[read]:X2} at offset {read})");
+        }
+
+        return new string(chars, 0, written);
+    }
+
+    private static List<(int Line, string Text, string Label)> ReadCsv(Stream stream, string path, string textField, string labelField)
+    {
+        var text = DecodeUtf8(stream, path);
+        var records = ParseCsv(text, path);
         if (records.Count == 0)
         {
             return [];
@@ -151,10 +200,15 @@ public sealed class ClassificationDataset
                     i++;
                 }
 
-                fields.Add(field.ToString());
-                field.Clear();
-                records.Add((start, fields));
-                fields = [];
+                if (records.Count == 0 || fields.Count > 0 || field.Length > 0)
+                {
+                    // Blank lines after the header are skipped here rather than kept as empty records.
+                    fields.Add(field.ToString());
+                    field.Clear();
+                    records.Add((start, fields));
+                    fields = [];
+                }
+
                 line++;
                 start = line;
             }

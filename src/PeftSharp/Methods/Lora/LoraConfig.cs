@@ -125,6 +125,16 @@ public sealed class LoraConfig : AdapterConfig
         };
         RankPattern = json.IntMap("rank_pattern");
         AlphaPattern = json.DoubleMap("alpha_pattern");
+        foreach (var (field, keys) in new (string, IEnumerable<string>)[] { ("rank_pattern", RankPattern.Keys), ("alpha_pattern", AlphaPattern.Keys) })
+        {
+            foreach (var key in keys)
+            {
+                if (TargetSelector.RegexProblem(key, TargetSelector.PatternKeyPattern(key)) is { } problem)
+                {
+                    throw json.Error($"{field}.{key}", $"the key is not a valid regular expression: {problem}");
+                }
+            }
+        }
         foreach (var option in UnsupportedOptions)
         {
             var node = json.Node(option);
@@ -206,13 +216,9 @@ public sealed class LoraConfig : AdapterConfig
 
     private static void CheckPatternKey(string field, string key)
     {
-        try
+        if (TargetSelector.RegexProblem(key, TargetSelector.PatternKeyPattern(key)) is { } problem)
         {
-            _ = new System.Text.RegularExpressions.Regex(key);
-        }
-        catch (ArgumentException e)
-        {
-            throw new PeftConfigurationException($"LoraConfig.{field} key '{key}' is not a valid regular expression: {e.Message}");
+            throw new PeftConfigurationException($"LoraConfig.{field} key '{key}' is not a valid regular expression: {problem}");
         }
     }
 }
