@@ -44,7 +44,7 @@ internal static class Program
                 records = RankRecoveryBench.Run(root, Int("--steps", 400), Option("--output") ?? "runs/recovery", Console.Out);
                 break;
             case "memory":
-                records = MemoryBench.Run(root, Int("--steps", 5000), Option("--methods")?.Split(','), Console.Out);
+                records = MemoryBench.Run(root, Int("--steps", 5000), Option("--methods")?.Split(','), Console.Out, Int("--batch-size", 8), Int("--max-length", 64));
                 break;
             case "models":
                 records = ModelThroughput.Run(Int("--rounds", 3), Console.Out);
@@ -56,7 +56,7 @@ internal static class Program
                 Console.Error.WriteLine("       PeftSharp.Bench python [--rounds 5] [--large]   (after bash bench/python/setup.sh)");
                 Console.Error.WriteLine("       PeftSharp.Bench quality [--steps 300] [--quick] [--only prefix,...] [--output runs/quality]");
                 Console.Error.WriteLine("       PeftSharp.Bench recovery [--steps 400] [--output runs/recovery]");
-                Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000] [--methods lora,sora,...]");
+                Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000] [--methods lora,sora,...] [--batch-size 8] [--max-length 64]");
                 Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
                 Console.Error.WriteLine("   or: peft bench [--quick] [--json FILE] for all of them");
                 return 1;

@@ -10,13 +10,17 @@ namespace PeftSharp.Benchmarks;
 
 /// <summary>
 /// Resident memory over a long run of each method through the real <see cref="Trainer"/> (bundled
-/// sotu-era data, a small BERT), sampled every tenth of the run; growth is measured from the first
-/// sample (after warm-up) to the last. The live tensor count is reported alongside.
+/// sotu-era data, a tiny BERT), sampled twenty times; growth is measured from the sample after the
+/// first tenth of the run (warm-up: allocator pools, JIT, optimizer state) to the last, and the
+/// live tensor count is compared over the same span.
 /// </summary>
 public static class MemoryBench
 {
-    /// <summary>Runs <paramref name="steps"/> steps of each registered method in <paramref name="methods"/> (default: all).</summary>
-    public static IReadOnlyList<BenchRecord> Run(string root, int steps, IReadOnlyCollection<string>? methods, TextWriter log)
+    /// <summary>
+    /// Runs <paramref name="steps"/> steps of each registered method in <paramref name="methods"/> (default: all),
+    /// batches of <paramref name="batchSize"/> × ≤ <paramref name="maxLength"/> tokens.
+    /// </summary>
+    public static IReadOnlyList<BenchRecord> Run(string root, int steps, IReadOnlyCollection<string>? methods, TextWriter log, int batchSize = 8, int maxLength = 64)
     {
         var records = new List<BenchRecord>();
         var train = ClassificationDataset.Load(Path.Combine(root, "data", "sotu-era", "train.jsonl"));
@@ -27,25 +31,35 @@ public static class MemoryBench
             ["hidden_size"] = 64, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 2, ["intermediate_size"] = 128, ["max_position_embeddings"] = 128,
             ["pad_token_id"] = 0, ["id2label"] = new JsonObject(train.Labels.Select((l, i) => KeyValuePair.Create(i.ToString(CultureInfo.InvariantCulture), (JsonNode?)l))),
         }, "rss"));
-        var every = Math.Max(1, steps / 10);
+        var every = Math.Max(1, steps / 20);
+        var warmup = Math.Max(every, steps / 10);
         foreach (var method in AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig is not null && (methods is null || methods.Contains(m.Name))))
         {
             manual_seed(0);
             var model = new BertForSequenceClassification(config);
             var peft = PeftModel.Create(model, method.CreateTrainingConfig!(steps));
             var samples = new List<(int Step, double Mb, long Tensors)>();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var progress = new SyncProgress(p =>
             {
                 if (p.Step % every == 0)
                 {
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
                     samples.Add((p.Step, ResidentMegabytes(), Tensor.TotalCount));
                 }
             });
-            var options = new TrainerOptions { MaxSteps = steps, BatchSize = 8, MaxLength = 64, LearningRate = 1e-3, LogEvery = 0, EvalEvery = steps + 1 };
+            var options = new TrainerOptions { MaxSteps = steps, BatchSize = batchSize, MaxLength = maxLength, LearningRate = 1e-3, LogEvery = 0, EvalEvery = steps + 1 };
             new Trainer(model, peft, tokenizer, options, null, progress).Train(train, null);
-            var (start, end) = (samples[0], samples[^1]);
+            var after = samples.Where(s => s.Step >= warmup).ToList();
+            var (start, end) = (after[0], after[^1]);
+            var peak = after.Max(s => s.Mb);
+            var curve = string.Join(" ", samples.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Mb:F1}")));
             records.Add(new BenchRecord($"RSS growth over {steps} steps ({method.Name})", (end.Mb - start.Mb) / start.Mb * 100, "%", 2,
-                Detail: string.Create(CultureInfo.InvariantCulture, $"step {start.Step} → {end.Step}: {start.Mb:F1} → {end.Mb:F1} MB; live tensors {start.Tensors} → {end.Tensors}")));
+                Detail: string.Create(CultureInfo.InvariantCulture, $"step {start.Step} → {end.Step}: {start.Mb:F1} → {end.Mb:F1} MB (peak {peak:F1}); {clock.Elapsed.TotalMinutes:F1} min; RSS every {every} steps: {curve}")));
+            log.WriteLine(records[^1]);
+            records.Add(new BenchRecord($"live tensors over {steps} steps ({method.Name})", end.Tensors - start.Tensors, "tensors", 0,
+                Detail: string.Create(CultureInfo.InvariantCulture, $"step {start.Step} → {end.Step}: {start.Tensors} → {end.Tensors} (max {after.Max(s => s.Tensors)}); every {every} steps: {string.Join(" ", samples.Select(s => s.Tensors))}")));
             log.WriteLine(records[^1]);
         }
 

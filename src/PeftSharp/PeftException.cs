@@ -15,4 +15,7 @@ public sealed class PeftConfigurationException : PeftException
 {
     /// <summary>Creates the exception with a message.</summary>
     public PeftConfigurationException(string message) : base(message) { }
+
+    /// <summary>Creates the exception with a message and the error that caused it.</summary>
+    public PeftConfigurationException(string message, Exception? innerException) : base(message, innerException) { }
 }

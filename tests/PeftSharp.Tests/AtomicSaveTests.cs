@@ -64,4 +64,68 @@ public sealed class AtomicSaveTests : IDisposable
 
         Assert.True(previous >= 1);
     }
+
+    /// <summary>A directory holding one file <c>step</c> with <paramref name="step"/>, optionally marked complete as <see cref="AtomicDirectory"/> marks staging copies.</summary>
+    private static void WriteStep(string directory, int step, bool complete = false)
+    {
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, "step"), $"{step}");
+        if (complete)
+        {
+            File.WriteAllBytes(Path.Combine(directory, ".complete"), []);
+        }
+    }
+
+    private static int StepIn(string directory) => int.Parse(File.ReadAllText(Path.Combine(directory, "step")));
+
+    [Theory]
+    [InlineData("killed while writing the new copy", 1, "partial", false, 1)]
+    [InlineData("killed after marking the new copy complete", 1, "complete", false, 2)]
+    [InlineData("killed between the two renames", 0, "complete", true, 2)]
+    [InlineData("killed before (or while) deleting the previous copy", 2, "none", true, 2)]
+    [InlineData("killed during the very first save", 0, "partial", false, 0)]
+    public void RecoverFindsTheNewestCompleteDirectoryAfterACrashAtAnyStep(string when, int finalStep, string staging, bool oldExists, int expected)
+    {
+        var final = Path.Combine(_temp.FullName, "checkpoint");
+        if (finalStep > 0)
+        {
+            WriteStep(final, finalStep);
+        }
+
+        if (staging != "none")
+        {
+            WriteStep(final + ".tmp", 2, complete: staging == "complete");
+        }
+
+        if (oldExists)
+        {
+            WriteStep(final + ".old", 1);
+        }
+
+        Assert.Equal(expected > 0, AtomicDirectory.Recover(final));
+        if (expected > 0)
+        {
+            Assert.True(expected == StepIn(final), when);
+        }
+
+        Assert.False(Directory.Exists(final + ".tmp"), when);
+        Assert.False(Directory.Exists(final + ".old"), when);
+    }
+
+    [Fact]
+    public void AFailedReplacementLeavesThePreviousDirectoryAndNoStagingCopy()
+    {
+        var final = Path.Combine(_temp.FullName, "best");
+        AtomicDirectory.Replace(final, staging => WriteStep(staging, 1));
+        Assert.Throws<IOException>(() => AtomicDirectory.Replace(final, staging =>
+        {
+            WriteStep(staging, 2);
+            throw new IOException("No space left on device");
+        }));
+        Assert.Equal(1, StepIn(final));
+        Assert.False(Directory.Exists(final + ".tmp"));
+        Assert.False(File.Exists(Path.Combine(final, ".complete")), "the marker is removed once the copy is in place");
+        AtomicDirectory.Replace(final, staging => WriteStep(staging, 3));
+        Assert.Equal(3, StepIn(final));
+    }
 }

@@ -45,9 +45,17 @@ public sealed class CliFixture : IDisposable
 internal static class Cli
 {
     /// <summary>Runs <c>peft</c> with <paramref name="args"/>; returns the exit code, stdout and stderr.</summary>
-    public static (int Code, string Output, string Error) Peft(params string[] args)
+    public static (int Code, string Output, string Error) Peft(params string[] args) => PeftWith(null, args);
+
+    /// <summary>Runs <c>peft</c> with <paramref name="args"/> and extra <paramref name="environment"/> variables.</summary>
+    public static (int Code, string Output, string Error) PeftWith(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "peft.dll"));
         foreach (var arg in args)
         {
@@ -150,6 +158,10 @@ public sealed class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
         Assert.True(code == 0, output + error);
         Assert.Contains("| 2 |", output);
         Cli.AssertPng(Path.Combine(fixture.Best, "metric-by-rank.png"));
+
+        (code, output, error) = Cli.Peft("eval", "--base", fixture.Base, "--adapter", fixture.Best, "--data", Path.Combine(fixture.Task, "test.jsonl"), "--labels-from", Path.Combine(fixture.Task, "train.jsonl"), "--ranks", "1..99");
+        Assert.Equal(1, code);
+        Assert.Contains("--ranks 1..99 goes beyond the adapter's largest rank (12)", error);
     }
 
     [Fact]

@@ -131,6 +131,6 @@ public sealed class PlainLoraExportTests : IDisposable
     public void AnAdapterWithNoLiveComponentCannotBeExported()
     {
         var peft = PeftModel.Create(new Mlp(), new PrefixConfig { TargetModules = TargetModules.FromNames("fc1"), LiveRank = _ => 0 });
-        Assert.Throws<InvalidOperationException>(() => peft.ExportPlainLora(_temp.FullName));
+        Assert.Throws<AllRanksPrunedException>(() => peft.ExportPlainLora(_temp.FullName));
     }
 }

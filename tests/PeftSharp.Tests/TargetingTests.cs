@@ -28,6 +28,15 @@ public sealed class TargetingTests
     }
 
     [Fact]
+    public void ACatastrophicallyBacktrackingPatternIsATypedErrorNotAHang()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var error = Assert.Throws<PeftConfigurationException>(() => TargetSelector.Matches(TargetModules.FromRegex("(a+)+b"), new string('a', 40)));
+        Assert.Contains("target_modules: the pattern '(a+)+b' took longer than 1 s", error.Message);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
     public void RegexMustMatchTheWholeName()
     {
         manual_seed(0);

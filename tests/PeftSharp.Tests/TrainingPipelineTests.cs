@@ -45,7 +45,7 @@ internal sealed class PoisonConfig : AdapterConfig
     }
 }
 
-public sealed class TrainingPipelineTests : IDisposable
+public sealed partial class TrainingPipelineTests : IDisposable
 {
     private readonly DirectoryInfo _temp = Directory.CreateTempSubdirectory("peftsharp-train-");
 

@@ -28,9 +28,12 @@ internal static class TrainCommand
         var metric = new Option<string>("--metric") { DefaultValueFactory = _ => "accuracy", Description = "accuracy, macro_f1 or mcc." };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "Random seed." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --output." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in an --output that holds an earlier run's checkpoint (which is replaced)." };
+        var saveEvery = new Option<int>("--save-every") { DefaultValueFactory = _ => 0, Description = "Save the resume checkpoint every N steps, besides after every evaluation (0: only after evaluations)." };
+        var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => 128, Description = "Tokens per example (longer texts are truncated)." };
         var command = new Command("train", "Fine-tune an adapter on a text-classification task.\n\nExample:\n  peft train --base models/base --data data/spam --method lora --output runs/spam")
         {
-            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, patience, metric, seed, resume,
+            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, seed, resume, overwrite,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -43,7 +46,15 @@ internal static class TrainCommand
                 BatchSize = result.GetValue(batch), GradientAccumulation = result.GetValue(accumulation), Schedule = result.GetValue(schedule),
                 EvalEvery = result.GetValue(evalEvery), EarlyStoppingPatience = result.GetValue(patience), Metric = result.GetValue(metric)!,
                 Seed = result.GetValue(seed), OutputDirectory = result.GetValue(output)!.FullName, LogEvery = 25,
+                SaveEvery = result.GetValue(saveEvery), MaxLength = result.GetValue(maxLength),
             };
+            options.Validate();
+            var checkpoint = Path.Combine(options.OutputDirectory, "checkpoint");
+            if (!result.GetValue(resume) && !result.GetValue(overwrite) && (Directory.Exists(checkpoint) || Directory.Exists(checkpoint + ".old")))
+            {
+                throw new PeftConfigurationException($"{options.OutputDirectory} holds the checkpoint of an earlier run: pass --resume to continue it, --overwrite to start again in this folder, or choose another --output");
+            }
+
             TorchSharp.torch.manual_seed(options.Seed);
             var model = PretrainedModel.ForSequenceClassification(result.GetValue(baseDir)!.FullName, train.Labels, out _);
             var info = AdapterMethodRegistry.Find(result.GetValue(method)!) ?? throw new PeftConfigurationException($"unknown method '{result.GetValue(method)}' ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))})");
@@ -117,6 +128,13 @@ internal static class TrainCommand
             if (result.GetValue(ranks) is { } range)
             {
                 var (from, to) = ParseRange(range);
+                var (_, probe) = Loaded(adapterDir);
+                var largest = probe.AdaptedModules.Max(m => m.Layer.GetPath(probe.ActiveAdapter).Rank);
+                if (to > largest)
+                {
+                    throw new ArgumentException($"--ranks {range} goes beyond the adapter's largest rank ({largest}); use --ranks {from}..{Math.Max(from, largest)}");
+                }
+
                 var accuracy = new List<double>();
                 var rows = new List<string>();
                 var scratch = Directory.CreateTempSubdirectory("peft-eval-ranks-");

@@ -50,6 +50,9 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
     /// <summary>When true the forward returns the base output only (merged adapters are unmerged first).</summary>
     public bool AdaptersDisabled { get; set; }
 
+    /// <summary>The owning model's per-thread adapter choice (see <see cref="PeftModel.UseAdapters"/>).</summary>
+    internal AdapterSelection? Selection { get; set; }
+
     /// <summary>The path of adapter <paramref name="adapterName"/>.</summary>
     /// <exception cref="KeyNotFoundException">The layer has no such adapter.</exception>
     public LowRankPath GetPath(string adapterName) =>
@@ -122,8 +125,11 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
             return base_layer.forward(input);
         }
 
+        // A per-thread choice (PeftModel.UseAdapters) replaces the model-wide active adapters; it is
+        // only allowed while nothing is merged, so every chosen path runs here.
+        IReadOnlyList<string> active = Selection?.Current is { } chosen ? chosen.Where(_paths.ContainsKey).ToList() : _active;
         var pending = 0;
-        foreach (var name in _active)
+        foreach (var name in active)
         {
             if (!_merged.Contains(name))
             {
@@ -140,7 +146,7 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var flat = input.dim() == 2 ? input : input.reshape(-1, Target.InFeatures);
         var result = base_layer.forward(flat);
-        foreach (var name in _active)
+        foreach (var name in active)
         {
             if (!_merged.Contains(name))
             {

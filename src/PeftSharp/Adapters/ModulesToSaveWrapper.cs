@@ -34,6 +34,9 @@ public sealed class ModulesToSaveWrapper : nn.Module<Tensor, Tensor>
     /// <summary>When true the forward uses the original module.</summary>
     public bool AdaptersDisabled { get; set; }
 
+    /// <summary>The owning model's per-thread adapter choice (see <see cref="PeftModel.UseAdapters"/>).</summary>
+    internal AdapterSelection? Selection { get; set; }
+
     /// <summary>The adapters that have a copy.</summary>
     public IReadOnlyCollection<string> AdapterNames => modules_to_save.Names;
 
@@ -66,8 +69,14 @@ public sealed class ModulesToSaveWrapper : nn.Module<Tensor, Tensor>
         ActiveAdapter = adapterNames.FirstOrDefault(modules_to_save.Contains);
 
     /// <summary>The module the forward runs now.</summary>
-    public nn.Module<Tensor, Tensor> CurrentModule =>
-        AdaptersDisabled || ActiveAdapter is null ? original_module : modules_to_save.Get(ActiveAdapter);
+    public nn.Module<Tensor, Tensor> CurrentModule
+    {
+        get
+        {
+            var adapter = Selection?.Current is { } chosen ? chosen.FirstOrDefault(modules_to_save.Contains) : ActiveAdapter;
+            return AdaptersDisabled || adapter is null ? original_module : modules_to_save.Get(adapter);
+        }
+    }
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input) => CurrentModule.forward(input);

@@ -18,6 +18,7 @@ public sealed partial class PeftModel
     private readonly List<AdaptedModule> _layers = [];
     private readonly List<SavedModule> _saved = [];
     private readonly List<string> _warnings = [];
+    private readonly AdapterSelection _selection = new();
     private List<string> _active = [];
     private bool _unloaded;
 
@@ -162,6 +163,37 @@ public sealed partial class PeftModel
         _layers.Where(m => m.Layer.HasAdapter(adapterName)).ToList();
 
     /// <summary>
+    /// Chooses the adapters the model uses on the calling thread (and its async flow) until the
+    /// returned scope is disposed, leaving <see cref="ActiveAdapters"/> and other threads alone: two
+    /// threads can run inference with different adapters on one base model at the same time and get
+    /// what each would get alone.
+    /// </summary>
+    /// <remarks>
+    /// Concurrent inference is safe while nothing changes the model: training, <see cref="SetAdapter"/>,
+    /// <see cref="DisableAdapters"/>, merging, loading or deleting adapters, or changing a path's rank
+    /// (DyLoRA) must not run at the same time — those are not thread-safe. Put the model in eval mode
+    /// first (<c>Model.eval()</c>), since dropout draws from a shared generator.
+    /// </remarks>
+    /// <exception cref="KeyNotFoundException">An adapter name is unknown.</exception>
+    /// <exception cref="InvalidOperationException">An adapter is merged into the base weights (they are shared by every thread).</exception>
+    public IDisposable UseAdapters(params string[] adapterNames)
+    {
+        ThrowIfUnloaded();
+        ArgumentNullException.ThrowIfNull(adapterNames);
+        foreach (var name in adapterNames)
+        {
+            GetConfig(name);
+        }
+
+        if (_layers.FirstOrDefault(m => m.Layer.IsMerged) is { } merged)
+        {
+            throw new InvalidOperationException($"adapters [{string.Join(", ", merged.Layer.MergedAdapters)}] are merged into '{merged.Name}': the base weights are shared by every thread, so choosing adapters per thread needs them unmerged (UnmergeAdapter) first");
+        }
+
+        return _selection.Use(adapterNames.Distinct(StringComparer.Ordinal).ToList());
+    }
+
+    /// <summary>
     /// Within the returned scope every adapter layer and <c>modules_to_save</c> wrapper behaves as the
     /// base model (merged adapters are unmerged first); disposing the scope restores the adapters.
     /// </summary>
@@ -195,9 +227,15 @@ public sealed partial class PeftModel
     }
 
     /// <summary>Merges <paramref name="adapterNames"/> (default: the active adapters) into the base weights.</summary>
+    /// <exception cref="InvalidOperationException">A <see cref="UseAdapters"/> scope is open on some thread (merging would change the weights under it).</exception>
     public void MergeAdapter(IEnumerable<string>? adapterNames = null, bool safeMerge = false)
     {
         ThrowIfUnloaded();
+        if (_selection.OpenScopes > 0)
+        {
+            throw new InvalidOperationException($"{_selection.OpenScopes} UseAdapters scope(s) are open: merging would change the base weights other threads are using; dispose them first");
+        }
+
         var names = (adapterNames ?? _active).ToList();
         foreach (var name in names)
         {
@@ -345,7 +383,7 @@ public sealed partial class PeftModel
                 continue;
             }
 
-            var layer = new AdapterLayer((nn.Module<Tensor, Tensor>)module);
+            var layer = new AdapterLayer((nn.Module<Tensor, Tensor>)module) { Selection = _selection };
             layer.AddPath(adapterName, path);
             ModuleSurgery.ReplaceChild(Model, name, layer);
             _layers.Add(new AdaptedModule(name, layer));
@@ -359,7 +397,7 @@ public sealed partial class PeftModel
                 continue;
             }
 
-            wrapper = new ModulesToSaveWrapper((nn.Module<Tensor, Tensor>)module);
+            wrapper = new ModulesToSaveWrapper((nn.Module<Tensor, Tensor>)module) { Selection = _selection };
             wrapper.AddAdapter(adapterName, name);
             ModuleSurgery.ReplaceChild(Model, name, wrapper);
             _saved.Add(new SavedModule(name, wrapper));

@@ -8,7 +8,7 @@ public static class TargetSelector
     /// <summary>True when <paramref name="moduleName"/> matches <paramref name="targets"/> (not for <see cref="TargetModulesKind.AllLinear"/>).</summary>
     public static bool Matches(TargetModules targets, string moduleName) => targets.Kind switch
     {
-        TargetModulesKind.Regex => Regex.IsMatch(moduleName, WholeNamePattern(targets.Pattern!)),
+        TargetModulesKind.Regex => IsMatch(moduleName, WholeNamePattern(targets.Pattern!), "target_modules", targets.Pattern!),
         TargetModulesKind.Names => targets.Names.Any(n => MatchesSuffix(moduleName, n)),
         _ => throw new ArgumentException("all-linear is resolved against the model, not by name", nameof(targets)),
     };
@@ -57,7 +57,7 @@ public static class TargetSelector
             }
 
             if (layersPattern is { Count: > 0 } &&
-                !layersPattern.Any(p => Regex.IsMatch(segments[i - 1], WholeNamePattern(p))))
+                !layersPattern.Any(p => IsMatch(segments[i - 1], WholeNamePattern(p), "layers_pattern", p)))
             {
                 continue;
             }
@@ -91,7 +91,23 @@ public static class TargetSelector
     /// with an implied <c>$</c>. Null when no key matches.
     /// </summary>
     public static string? FindPatternKey(IEnumerable<string> patternKeys, string moduleName) =>
-        patternKeys.FirstOrDefault(key => Regex.IsMatch(moduleName, PatternKeyPattern(key)));
+        patternKeys.FirstOrDefault(key => IsMatch(moduleName, PatternKeyPattern(key), "rank_pattern/alpha_pattern", key));
+
+    /// <summary>How long one user pattern may take to match one module name.</summary>
+    private static readonly TimeSpan MatchTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>Matches a user-supplied pattern with a time bound, so a catastrophically backtracking pattern is an error, not a hang.</summary>
+    private static bool IsMatch(string input, string regex, string field, string pattern)
+    {
+        try
+        {
+            return Regex.IsMatch(input, regex, RegexOptions.None, MatchTimeout);
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw new PeftConfigurationException($"{field}: the pattern '{pattern}' took longer than {MatchTimeout.TotalSeconds:0} s to match '{input}' (catastrophic backtracking?); simplify it", e);
+        }
+    }
 
     /// <summary>The regular expression that matches a whole name against <paramref name="pattern"/> (target_modules, layers_pattern).</summary>
     internal static string WholeNamePattern(string pattern) => $"^(?:{pattern})$";

@@ -80,6 +80,9 @@ public sealed record TrainerOptions
     /// <summary>Where metrics.jsonl, the best adapter and the resume checkpoint go (null: nowhere).</summary>
     public string? OutputDirectory { get; init; }
 
+    /// <summary>Save the resume checkpoint every this many optimizer steps, besides after every evaluation (0: only after evaluations).</summary>
+    public int SaveEvery { get; init; }
+
     /// <summary>Print a progress line every this many steps (0: never).</summary>
     public int LogEvery { get; init; } = 50;
 
@@ -89,6 +92,46 @@ public sealed record TrainerOptions
     /// <summary>Total optimizer steps for <paramref name="examples"/> training examples.</summary>
     public int TotalSteps(int examples) =>
         MaxSteps ?? Epochs * (int)Math.Ceiling(examples / (double)(BatchSize * GradientAccumulation));
+
+    /// <summary>Checks every setting before a run starts.</summary>
+    /// <exception cref="PeftConfigurationException">A setting is out of range; the message names it and what it must be.</exception>
+    public void Validate()
+    {
+        static void Require(bool condition, string name, string expected, object? value)
+        {
+            if (!condition)
+            {
+                throw new PeftConfigurationException($"trainer option {name} must be {expected}, got {Convert.ToString(value, CultureInfo.InvariantCulture)}");
+            }
+        }
+
+        static bool Rate(double value) => double.IsFinite(value) && value >= 0;
+        Require(Epochs >= 1 || MaxSteps is not null, nameof(Epochs), "at least 1", Epochs);
+        Require(MaxSteps is null or >= 1, nameof(MaxSteps), "at least 1", MaxSteps);
+        Require(BatchSize >= 1, nameof(BatchSize), "at least 1", BatchSize);
+        Require(GradientAccumulation >= 1, nameof(GradientAccumulation), "at least 1", GradientAccumulation);
+        Require(Rate(LearningRate), nameof(LearningRate), "a finite number ≥ 0", LearningRate);
+        Require(HeadLearningRate is null || Rate(HeadLearningRate.Value), nameof(HeadLearningRate), "a finite number ≥ 0", HeadLearningRate);
+        Require(Rate(WeightDecay), nameof(WeightDecay), "a finite number ≥ 0", WeightDecay);
+        foreach (var (group, rate) in GroupLearningRates ?? new Dictionary<string, double>())
+        {
+            Require(Rate(rate), $"{nameof(GroupLearningRates)}[{group}]", "a finite number ≥ 0", rate);
+        }
+
+        foreach (var (group, decay) in GroupWeightDecays ?? new Dictionary<string, double>())
+        {
+            Require(Rate(decay), $"{nameof(GroupWeightDecays)}[{group}]", "a finite number ≥ 0", decay);
+        }
+
+        Require(WarmupRatio is >= 0 and < 1, nameof(WarmupRatio), "in [0, 1)", WarmupRatio);
+        Require(Rate(MaxGradNorm), nameof(MaxGradNorm), "a finite number ≥ 0 (0: no clipping)", MaxGradNorm);
+        Require(EvalEvery >= 0, nameof(EvalEvery), "≥ 0", EvalEvery);
+        Require(SaveEvery >= 0, nameof(SaveEvery), "≥ 0", SaveEvery);
+        Require(MaxLength >= 2, nameof(MaxLength), "at least 2", MaxLength);
+        Require(Metric is "accuracy" or "macro_f1" or "mcc", nameof(Metric), "accuracy, macro_f1 or mcc", Metric);
+        Require(EarlyStoppingPatience is null or >= 1, nameof(EarlyStoppingPatience), "at least 1", EarlyStoppingPatience);
+        Require(StopAfterSteps is null or >= 1, nameof(StopAfterSteps), "at least 1", StopAfterSteps);
+    }
 }
 
 /// <summary>One evaluation.</summary>
@@ -126,6 +169,15 @@ public sealed record TrainResult(int Steps, IReadOnlyList<double> Losses, IReadO
 /// <param name="Eta">Estimated time to the end.</param>
 public sealed record TrainingProgress(int Step, int Total, double Loss, double LearningRate, double StepsPerSecond, TimeSpan Eta);
 
+/// <summary>A run file (metrics, best adapter, checkpoint) could not be written, for example because the disk is full; the previous checkpoint stays on disk.</summary>
+public sealed class RunOutputException : PeftException
+{
+    /// <summary>Creates the exception.</summary>
+    public RunOutputException(string message, Exception innerException) : base(message, innerException)
+    {
+    }
+}
+
 /// <summary>A non-finite loss or gradient; the last good checkpoint stays on disk.</summary>
 public sealed class NonFiniteTrainingException : PeftException
 {
@@ -151,6 +203,7 @@ public sealed class Trainer
     private readonly TextWriter _log;
     private readonly IProgress<TrainingProgress>? _progress;
     private (ClassificationDataset Data, int Epoch, int[] Order)? _epochOrder;
+    private int _savedStep;
 
     /// <summary>Creates a trainer for <paramref name="peft"/>'s active adapter on <paramref name="model"/>; <paramref name="log"/> gets progress lines, <paramref name="progress"/> a report after every step.</summary>
     public Trainer(PretrainedModel model, PeftModel peft, TextTokenizer tokenizer, TrainerOptions options, TextWriter? log = null, IProgress<TrainingProgress>? progress = null)
@@ -184,9 +237,14 @@ public sealed class Trainer
         return new Trainer(model, peft, tokenizer, options with { OutputDirectory = null }, log);
     }
 
-    /// <summary>Trains on <paramref name="train"/>, evaluating on <paramref name="validation"/>; with <paramref name="resume"/>, continues from the checkpoint in the output directory.</summary>
+    /// <summary>
+    /// Trains on <paramref name="train"/>, evaluating on <paramref name="validation"/>; with <paramref name="resume"/>, continues from
+    /// the checkpoint in the output directory (a run killed at any moment resumes to the same result as an uninterrupted one).
+    /// Without it, the output directory's metrics.jsonl, ranks.jsonl and checkpoint of an earlier run are replaced.
+    /// </summary>
     public TrainResult Train(ClassificationDataset train, ClassificationDataset? validation, bool resume = false)
     {
+        _options.Validate();
         var total = _options.TotalSteps(train.Examples.Count);
         var controller = _peft.GetController();
         var parameters = _peft.GetTrainableParameters();
@@ -213,14 +271,21 @@ public sealed class Trainer
         if (resume)
         {
             state = LoadCheckpoint(optimizer, controller);
+            _savedStep = state.Step;
+            TrimRunLog("metrics.jsonl", state.Step);
+            TrimRunLog("ranks.jsonl", state.Step);
             _log.WriteLine($"resumed at step {state.Step}");
+        }
+        else
+        {
+            StartRunLogs();
         }
 
         var losses = new List<double>(state.Losses);
         var evaluations = new List<EvaluationResult>(state.Evaluations);
         var clock = Stopwatch.StartNew();
         var startStep = state.Step;
-        var lastRanks = resume ? _peft.GetEffectiveRanks() : AppendRanksIfChanged(0, null);
+        var lastRanks = resume ? LastLoggedRanks() ?? _peft.GetEffectiveRanks() : AppendRanksIfChanged(0, null);
         if (lastRanks.Values.Distinct().Count() > 1)
         {
             _log.WriteLine($"ranks per module (total {lastRanks.Values.Sum()}): {string.Join(", ", lastRanks.Select(kv => $"{kv.Key} {kv.Value}"))}");
@@ -292,6 +357,12 @@ public sealed class Trainer
                 controller?.OnEvaluationBegin();
                 var result = Evaluate(validation!) with { Step = done };
                 controller?.OnEvaluationEnd();
+                if (!double.IsFinite(result.Loss))
+                {
+                    EnsureFiniteParameters(done, parameters, names);
+                    throw new NonFiniteTrainingException($"step {done}: the validation loss is {result.Loss} (the learning rate is too high?); training stopped, the last checkpoint is intact");
+                }
+
                 evaluations.Add(result);
                 AppendMetrics(new JsonObject { ["step"] = done, ["eval_loss"] = result.Loss, ["accuracy"] = result.Accuracy, ["macro_f1"] = result.MacroF1, ["mcc"] = result.Mcc });
                 _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"eval at step {done}: loss {result.Loss:F4}  accuracy {result.Accuracy:P2}  macro-F1 {result.MacroF1:F4}  MCC {result.Mcc:F4}"));
@@ -301,7 +372,8 @@ public sealed class Trainer
                     state = state with { BestMetric = value, BestStep = done, SinceBest = 0 };
                     if (_options.OutputDirectory is { } output)
                     {
-                        _peft.SavePretrained(Path.Combine(output, "best"), [_peft.ActiveAdapter]);
+                        EnsureFiniteParameters(done, parameters, names);
+                        WriteRunFile("the best adapter", () => AtomicDirectory.Replace(Path.Combine(output, "best"), staging => _peft.SavePretrained(staging, [_peft.ActiveAdapter])));
                     }
                 }
                 else
@@ -311,9 +383,16 @@ public sealed class Trainer
             }
 
             state = state with { Step = done, Losses = losses, Evaluations = evaluations };
+            if (evalNow || (_options.SaveEvery > 0 && done % _options.SaveEvery == 0))
+            {
+                EnsureFiniteParameters(done, parameters, names);
+                WriteRunFile("the checkpoint", () => SaveCheckpoint(state, optimizer, controller));
+                _savedStep = done;
+                _log.WriteLine($"checkpoint saved at step {done}");
+            }
+
             if (evalNow)
             {
-                SaveCheckpoint(state, optimizer, controller);
                 if (_options.EarlyStoppingPatience is { } patience && state.SinceBest >= patience)
                 {
                     _log.WriteLine($"early stopping at step {done}: {patience} evaluations without improvement");
@@ -429,14 +508,33 @@ public sealed class Trainer
     private Dictionary<string, int> AppendRanksIfChanged(int step, Dictionary<string, int>? last)
     {
         var ranks = _peft.GetEffectiveRanks();
+        if (ranks.Count > 0 && ranks.Values.All(r => r == 0) && (last is null || last.Values.Any(r => r > 0)))
+        {
+            _log.WriteLine($"warning: every rank of adapter '{_peft.ActiveAdapter}' is pruned (step {step}): the adapter now adds nothing; training goes on for modules_to_save, and a compact export will be refused");
+        }
+
         if (_options.OutputDirectory is { } output && (last is null || ranks.Any(kv => last.GetValueOrDefault(kv.Key) != kv.Value)))
         {
             Directory.CreateDirectory(output);
             var record = new JsonObject { ["step"] = step, ["ranks"] = new JsonObject(ranks.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))) };
-            File.AppendAllText(Path.Combine(output, "ranks.jsonl"), record.ToJsonString() + "\n");
+            WriteRunFile("ranks.jsonl", () => File.AppendAllText(Path.Combine(output, "ranks.jsonl"), record.ToJsonString() + "\n"));
         }
 
         return ranks;
+    }
+
+    /// <summary>The ranks of ranks.jsonl's last record (what a resumed run compares against, as the uninterrupted run would), or null.</summary>
+    private Dictionary<string, int>? LastLoggedRanks()
+    {
+        var path = Path.Combine(_options.OutputDirectory ?? "", "ranks.jsonl");
+        if (_options.OutputDirectory is null || !File.Exists(path) || File.ReadLines(path).LastOrDefault() is not { } last)
+        {
+            return null;
+        }
+
+        return JsonNode.Parse(last)?["ranks"] is JsonObject ranks
+            ? ranks.ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<int>())
+            : null;
     }
 
     private void AppendMetrics(JsonObject record)
@@ -447,7 +545,7 @@ public sealed class Trainer
         }
 
         Directory.CreateDirectory(output);
-        File.AppendAllText(Path.Combine(output, "metrics.jsonl"), record.ToJsonString() + "\n");
+        WriteRunFile("metrics.jsonl", () => File.AppendAllText(Path.Combine(output, "metrics.jsonl"), record.ToJsonString() + "\n"));
     }
 
     private sealed record RunState
@@ -474,55 +572,106 @@ public sealed class Trainer
             return;
         }
 
-        // Written into a fresh folder, then swapped in: a crash leaves the previous checkpoint whole.
-        var final = CheckpointDirectory;
-        var staging = final + ".tmp";
-        if (Directory.Exists(staging))
+        AtomicDirectory.Replace(CheckpointDirectory, staging =>
         {
-            Directory.Delete(staging, recursive: true);
+            _peft.SavePretrained(staging, [_peft.ActiveAdapter], trainingState: true);
+            optimizer.save_state_dict(Path.Combine(staging, "optimizer.bin"));
+            var controllerState = controller?.GetState() ?? new ControllerState();
+            SafetensorsWriter.Save(Path.Combine(staging, "controller.safetensors"), controllerState.Tensors);
+            var json = new JsonObject
+            {
+                ["step"] = state.Step,
+                ["best_metric"] = double.IsFinite(state.BestMetric) ? state.BestMetric : null,
+                ["best_step"] = state.BestStep,
+                ["since_best"] = state.SinceBest,
+                ["losses"] = new JsonArray([.. state.Losses.Select(l => (JsonNode?)l)]),
+                ["evaluations"] = JsonSerializer.SerializeToNode(state.Evaluations),
+                ["controller_values"] = JsonSerializer.SerializeToNode(controllerState.Values),
+            };
+            AtomicFile.WriteAllText(Path.Combine(staging, "trainer_state.json"), json.ToJsonString());
+        });
+    }
+
+    /// <summary>Runs a write of the run folder, turning I/O failures (a full disk) into <see cref="RunOutputException"/>.</summary>
+    private void WriteRunFile(string what, Action write)
+    {
+        try
+        {
+            write();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var previous = _savedStep > 0 && Directory.Exists(CheckpointDirectory) ? $"the previous checkpoint (step {_savedStep}) in {CheckpointDirectory} is intact" : "no earlier checkpoint exists";
+            throw new RunOutputException($"could not write {what} in {_options.OutputDirectory}: {e.Message}; {previous}", e);
+        }
+    }
+
+    /// <summary>Refuses to save parameters that overflowed (an exploding learning rate), so a checkpoint is never garbage.</summary>
+    private static void EnsureFiniteParameters(int step, IReadOnlyList<Parameter> parameters, Dictionary<IntPtr, string> names)
+    {
+        using var scope = NewDisposeScope();
+        foreach (var parameter in parameters)
+        {
+            if (!isfinite(parameter).all().item<bool>())
+            {
+                throw new NonFiniteTrainingException($"step {step}: parameter '{names.GetValueOrDefault(parameter.Handle, "?")}' is no longer finite (the learning rate is too high?); training stopped, the last checkpoint is intact");
+            }
+        }
+    }
+
+    /// <summary>A fresh run starts its metrics.jsonl and ranks.jsonl anew and removes an earlier run's checkpoint, so a later resume can only continue this run.</summary>
+    private void StartRunLogs()
+    {
+        if (_options.OutputDirectory is not { } output || !Directory.Exists(output))
+        {
+            return;
         }
 
-        _peft.SavePretrained(staging, [_peft.ActiveAdapter], trainingState: true);
-        optimizer.save_state_dict(Path.Combine(staging, "optimizer.bin"));
-        var controllerState = controller?.GetState() ?? new ControllerState();
-        SafetensorsWriter.Save(Path.Combine(staging, "controller.safetensors"), controllerState.Tensors);
-        var json = new JsonObject
+        foreach (var file in new[] { "metrics.jsonl", "ranks.jsonl" })
         {
-            ["step"] = state.Step,
-            ["best_metric"] = double.IsFinite(state.BestMetric) ? state.BestMetric : null,
-            ["best_step"] = state.BestStep,
-            ["since_best"] = state.SinceBest,
-            ["losses"] = new JsonArray([.. state.Losses.Select(l => (JsonNode?)l)]),
-            ["evaluations"] = JsonSerializer.SerializeToNode(state.Evaluations),
-            ["controller_values"] = JsonSerializer.SerializeToNode(controllerState.Values),
-        };
-        AtomicFile.WriteAllText(Path.Combine(staging, "trainer_state.json"), json.ToJsonString());
-        var old = final + ".old";
-        if (Directory.Exists(old))
-        {
-            Directory.Delete(old, recursive: true);
+            WriteRunFile(file, () => File.Delete(Path.Combine(output, file)));
         }
 
-        if (Directory.Exists(final))
+        foreach (var directory in new[] { CheckpointDirectory, CheckpointDirectory + ".tmp", CheckpointDirectory + ".old" })
         {
-            Directory.Move(final, old);
+            if (Directory.Exists(directory))
+            {
+                WriteRunFile("the earlier run's checkpoint", () => Directory.Delete(directory, recursive: true));
+            }
+        }
+    }
+
+    /// <summary>On resume, drops the records a killed run wrote after its checkpoint (and a torn last line), so the log reads as if the run was never interrupted.</summary>
+    private void TrimRunLog(string file, int step)
+    {
+        var path = Path.Combine(_options.OutputDirectory!, file);
+        if (!File.Exists(path))
+        {
+            return;
         }
 
-        Directory.Move(staging, final);
-        if (Directory.Exists(old))
+        static int? StepOf(string line)
         {
-            Directory.Delete(old, recursive: true);
+            try
+            {
+                return JsonNode.Parse(line)?["step"]?.GetValue<int>();
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+            {
+                return null;
+            }
         }
+
+        var kept = File.ReadLines(path).Where(line => StepOf(line) is { } s && s <= step).Select(line => line + "\n");
+        var text = string.Concat(kept);
+        WriteRunFile(file, () => AtomicFile.WriteAllText(path, text));
     }
 
     private RunState LoadCheckpoint(AdamW optimizer, TrainingController? controller)
     {
         var directory = CheckpointDirectory;
-        if (!Directory.Exists(directory) && Directory.Exists(directory + ".old"))
-        {
-            directory += ".old";
-        }
-
+        AtomicDirectory.Recover(directory);
+        AtomicDirectory.Recover(Path.Combine(_options.OutputDirectory!, "best"));
         var statePath = Path.Combine(directory, "trainer_state.json");
         if (!File.Exists(statePath))
         {

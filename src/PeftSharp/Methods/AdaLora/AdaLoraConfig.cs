@@ -112,9 +112,14 @@ public sealed class AdaLoraConfig : AdapterConfig
     public override void Validate()
     {
         base.Validate();
-        if (InitR <= 0 || TargetR <= 0)
+        if (InitR <= 0)
         {
-            throw new PeftConfigurationException($"AdaLoraConfig.InitR and TargetR must be positive, got {InitR} and {TargetR}");
+            throw new PeftConfigurationException($"AdaLoraConfig.InitR must be positive, got {InitR}");
+        }
+
+        if (TargetR <= 0)
+        {
+            throw new PeftConfigurationException($"AdaLoraConfig.TargetR must be positive, got {TargetR}: a zero budget would prune every rank and train nothing (to train only modules_to_save, use them without an adapter)");
         }
 
         if (RankPattern is not null && RankPattern.FirstOrDefault(kv => kv.Value.Length != InitR) is { Key: not null } bad)

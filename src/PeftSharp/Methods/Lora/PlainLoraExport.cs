@@ -37,7 +37,7 @@ public static class PlainLoraExport
             var live = factors.Where(f => f.Factors.Rank > 0).ToList();
             if (live.Count == 0)
             {
-                throw new InvalidOperationException($"adapter '{name}' has rank 0 in every module; there is nothing to export as LoRA");
+                throw new AllRanksPrunedException($"adapter '{name}' has rank 0 in every module (all ranks were pruned or cut): it adds nothing to the base model, so there is no LoRA to export");
             }
 
             var pairs = live.Select(f => (f.Name, Rank: f.Factors.Rank, Alpha: f.Factors.Scaling * f.Factors.Rank)).ToList();
