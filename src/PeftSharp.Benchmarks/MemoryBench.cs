@@ -38,7 +38,7 @@ public static class MemoryBench
             manual_seed(0);
             var model = new BertForSequenceClassification(config);
             var peft = PeftModel.Create(model, method.CreateTrainingConfig!(steps));
-            var samples = new List<(int Step, double Mb, long Tensors)>();
+            var samples = new List<(int Step, double Mb, long Tensors, double ManagedMb)>();
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var progress = new SyncProgress(p =>
             {
@@ -46,7 +46,7 @@ public static class MemoryBench
                 {
                     GC.Collect();
                     GC.WaitForPendingFinalizers();
-                    samples.Add((p.Step, ResidentMegabytes(), Tensor.TotalCount));
+                    samples.Add((p.Step, ResidentMegabytes(), Tensor.TotalCount, GC.GetGCMemoryInfo().HeapSizeBytes / 1048576.0));
                 }
             });
             var options = new TrainerOptions { MaxSteps = steps, BatchSize = batchSize, MaxLength = maxLength, LearningRate = 1e-3, LogEvery = 0, EvalEvery = steps + 1 };
@@ -55,8 +55,9 @@ public static class MemoryBench
             var (start, end) = (after[0], after[^1]);
             var peak = after.Max(s => s.Mb);
             var curve = string.Join(" ", samples.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Mb:F1}")));
+            var managed = string.Join(" ", samples.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.ManagedMb:F1}")));
             records.Add(new BenchRecord($"RSS growth over {steps} steps ({method.Name})", (end.Mb - start.Mb) / start.Mb * 100, "%", 2,
-                Detail: string.Create(CultureInfo.InvariantCulture, $"step {start.Step} → {end.Step}: {start.Mb:F1} → {end.Mb:F1} MB (peak {peak:F1}); {clock.Elapsed.TotalMinutes:F1} min; RSS every {every} steps: {curve}")));
+                Detail: string.Create(CultureInfo.InvariantCulture, $"step {start.Step} → {end.Step}: {start.Mb:F1} → {end.Mb:F1} MB (peak {peak:F1}); {clock.Elapsed.TotalMinutes:F1} min; RSS every {every} steps: {curve}; managed heap: {managed}")));
             log.WriteLine(records[^1]);
             records.Add(new BenchRecord($"live tensors over {steps} steps ({method.Name})", end.Tensors - start.Tensors, "tensors", 0,
                 Detail: string.Create(CultureInfo.InvariantCulture, $"step {start.Step} → {end.Step}: {start.Tensors} → {end.Tensors} (max {after.Max(s => s.Tensors)}); every {every} steps: {string.Join(" ", samples.Select(s => s.Tensors))}")));

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Text;
 using System.Text.Json.Nodes;
 using PeftSharp.IO;
-using PeftSharp.IO.Fuzzing;
+using PeftSharp.Fuzzing;
 
 namespace PeftSharp.Cli;
 

@@ -2,7 +2,7 @@ using System.Text;
 using PeftSharp.Adapters;
 using PeftSharp.Cli;
 using PeftSharp.IO;
-using PeftSharp.IO.Fuzzing;
+using PeftSharp.Fuzzing;
 using PeftSharp.Models;
 using PeftSharp.Training;
 using Xunit;

@@ -1,4 +1,5 @@
 using System.Text;
+using PeftSharp.Fuzzing;
 using PeftSharp.IO;
 using TorchSharp;
 using static TorchSharp.torch;

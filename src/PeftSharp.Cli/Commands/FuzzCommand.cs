@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
-using PeftSharp.IO.Fuzzing;
+using PeftSharp.Fuzzing;
 
 namespace PeftSharp.Cli.Commands;
 

@@ -2,8 +2,9 @@ using System.Text;
 using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.Methods.Lora;
+using PeftSharp.IO;
 
-namespace PeftSharp.IO.Fuzzing;
+namespace PeftSharp.Fuzzing;
 
 /// <summary>
 /// <c>adapter_config.json</c> through <see cref="AdapterConfigFile.Read(ConfigJson, ICollection{string}?)"/>,

@@ -1,7 +1,8 @@
 using System.Text;
 using PeftSharp.Training;
+using PeftSharp.IO;
 
-namespace PeftSharp.IO.Fuzzing;
+namespace PeftSharp.Fuzzing;
 
 /// <summary>
 /// <see cref="ClassificationDataset.Read"/>: every input is read both as JSON Lines and as CSV

@@ -1,6 +1,7 @@
 using System.Text;
+using PeftSharp.IO;
 
-namespace PeftSharp.IO.Fuzzing;
+namespace PeftSharp.Fuzzing;
 
 /// <summary>
 /// Format-blind mutations of an input: byte flips, JSON punctuation, truncation, appended bytes,

@@ -1,4 +1,6 @@
-namespace PeftSharp.IO.Fuzzing;
+using PeftSharp.IO;
+
+namespace PeftSharp.Fuzzing;
 
 /// <summary>Totals of a fuzz run.</summary>
 /// <param name="Cases">Cases run.</param>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using PeftSharp.IO;
 
-namespace PeftSharp.IO.Fuzzing;
+namespace PeftSharp.Fuzzing;
 
 /// <summary>How one fuzz case ended.</summary>
 public enum FuzzOutcome

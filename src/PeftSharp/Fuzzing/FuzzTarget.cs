@@ -1,4 +1,6 @@
-namespace PeftSharp.IO.Fuzzing;
+using PeftSharp.IO;
+
+namespace PeftSharp.Fuzzing;
 
 /// <summary>
 /// A parser under fuzzing: valid seed inputs, target-specific structural mutations, and a

@@ -1,4 +1,6 @@
-namespace PeftSharp.IO.Fuzzing;
+using PeftSharp.IO;
+
+namespace PeftSharp.Fuzzing;
 
 /// <summary>The fuzz targets of the PeftSharp library (the CLI adds its run-config target).</summary>
 public static class FuzzTargets

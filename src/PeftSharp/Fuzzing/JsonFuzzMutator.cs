@@ -1,8 +1,9 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using PeftSharp.IO;
 
-namespace PeftSharp.IO.Fuzzing;
+namespace PeftSharp.Fuzzing;
 
 /// <summary>
 /// Structural mutations of a JSON document: a value somewhere in the tree replaced by a value of

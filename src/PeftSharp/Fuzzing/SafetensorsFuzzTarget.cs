@@ -1,8 +1,9 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using static TorchSharp.torch;
+using PeftSharp.IO;
 
-namespace PeftSharp.IO.Fuzzing;
+namespace PeftSharp.Fuzzing;
 
 /// <summary>
 /// <see cref="SafetensorsFile"/> over in-memory files. Structural mutations: random header bytes,

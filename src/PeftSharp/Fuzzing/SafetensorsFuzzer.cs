@@ -1,6 +1,6 @@
-using PeftSharp.IO.Fuzzing;
+using PeftSharp.IO;
 
-namespace PeftSharp.IO;
+namespace PeftSharp.Fuzzing;
 
 /// <summary>
 /// Feeds <see cref="SafetensorsFile"/> mutated valid files and random bytes (the

@@ -1,8 +1,9 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using PeftSharp.Models;
+using PeftSharp.IO;
 
-namespace PeftSharp.IO.Fuzzing;
+namespace PeftSharp.Fuzzing;
 
 /// <summary>
 /// The tokenizer readers of <see cref="TextTokenizer"/>. An input's first byte chooses the format
