@@ -123,7 +123,7 @@ public sealed class SafetensorsTests : IDisposable
     [Fact]
     public void TenThousandFuzzCasesEndInTypedErrorsOrValidFiles()
     {
-        var report = new SafetensorsFuzzer(seed: 20261122).Run(10_000, TimeSpan.FromSeconds(5));
+        var report = FuzzRunner.Run(new SafetensorsFuzzTarget(), 10_000, seed: 20261122, TimeSpan.FromSeconds(5));
         Assert.True(report.Clean, report.FirstProblem);
         Assert.Equal(10_000, report.Cases);
         Assert.Equal(report.Cases, report.Rejected + report.Accepted);

@@ -1,6 +1,5 @@
 using System.Text;
 using PeftSharp.Training;
-using PeftSharp.IO;
 
 namespace PeftSharp.Fuzzing;
 

@@ -1,5 +1,4 @@
 using System.Text;
-using PeftSharp.IO;
 
 namespace PeftSharp.Fuzzing;
 

@@ -1,5 +1,3 @@
-using PeftSharp.IO;
-
 namespace PeftSharp.Fuzzing;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using PeftSharp.IO;
-
 namespace PeftSharp.Fuzzing;
 
 /// <summary>The fuzz targets of the PeftSharp library (the CLI adds its run-config target).</summary>
