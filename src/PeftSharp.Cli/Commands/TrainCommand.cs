@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using PeftSharp.Adapters;
+using PeftSharp.IO;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Models;
 using PeftSharp.Training;
@@ -49,8 +50,7 @@ internal static class TrainCommand
                 SaveEvery = result.GetValue(saveEvery), MaxLength = result.GetValue(maxLength),
             };
             options.Validate();
-            var checkpoint = Path.Combine(options.OutputDirectory, "checkpoint");
-            if (!result.GetValue(resume) && !result.GetValue(overwrite) && (Directory.Exists(checkpoint) || Directory.Exists(checkpoint + ".old")))
+            if (!result.GetValue(resume) && !result.GetValue(overwrite) && AtomicDirectory.Exists(Path.Combine(options.OutputDirectory, "checkpoint")))
             {
                 throw new PeftConfigurationException($"{options.OutputDirectory} holds the checkpoint of an earlier run: pass --resume to continue it, --overwrite to start again in this folder, or choose another --output");
             }
@@ -128,8 +128,9 @@ internal static class TrainCommand
             if (result.GetValue(ranks) is { } range)
             {
                 var (from, to) = ParseRange(range);
-                var (_, probe) = Loaded(adapterDir);
-                var largest = probe.AdaptedModules.Max(m => m.Layer.GetPath(probe.ActiveAdapter).Rank);
+                // One load serves the check and every cut: exporting reads the adapter, it does not change it.
+                var (_, source) = Loaded(adapterDir);
+                var largest = source.AdaptedModules.Max(m => m.Layer.GetPath(source.ActiveAdapter).Rank);
                 if (to > largest)
                 {
                     throw new ArgumentException($"--ranks {range} goes beyond the adapter's largest rank ({largest}); use --ranks {from}..{Math.Max(from, largest)}");
@@ -142,9 +143,8 @@ internal static class TrainCommand
                 {
                     for (var rank = from; rank <= to; rank++)
                     {
-                        var (_, peft) = Loaded(adapterDir);
                         var cut = Path.Combine(scratch.FullName, rank.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                        peft.ExportPlainLora(cut, maxRanks: peft.AdaptedModules.ToDictionary(m => m.Name, _ => rank));
+                        source.ExportPlainLora(cut, maxRanks: source.AdaptedModules.ToDictionary(m => m.Name, _ => rank));
                         var atRank = Score(cut, $"rank {rank}");
                         accuracy.Add(atRank.Accuracy);
                         rows.Add(FormattableString.Invariant($"| {rank} | {atRank.Accuracy:F4} | {atRank.MacroF1:F4} | {atRank.Mcc:F4} |"));

@@ -77,6 +77,26 @@ public static class AtomicDirectory
         return Directory.Exists(final);
     }
 
+    /// <summary>True when <paramref name="path"/> exists or a crash left a copy of it that <see cref="Recover"/> would restore.</summary>
+    public static bool Exists(string path)
+    {
+        var final = Path.GetFullPath(path);
+        return Directory.Exists(final) || Directory.Exists(final + ".old") || File.Exists(Path.Combine(final + ".tmp", CompleteMarker));
+    }
+
+    /// <summary>Deletes <paramref name="path"/> together with any staging or previous copy a replacement left.</summary>
+    public static void Delete(string path)
+    {
+        var final = Path.GetFullPath(path);
+        foreach (var directory in new[] { final, final + ".tmp", final + ".old" })
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+    }
+
     private static void Swap(string final, string staging)
     {
         var old = final + ".old";

@@ -268,12 +268,13 @@ public sealed class Trainer
         var baseRates = groups.Select(g => RateOf(g.Key)).ToArray();
 
         var state = new RunState();
+        JsonNode? lastRankRecord = null;
         if (resume)
         {
             state = LoadCheckpoint(optimizer, controller);
             _savedStep = state.Step;
             TrimRunLog("metrics.jsonl", state.Step);
-            TrimRunLog("ranks.jsonl", state.Step);
+            lastRankRecord = TrimRunLog("ranks.jsonl", state.Step);
             _log.WriteLine($"resumed at step {state.Step}");
         }
         else
@@ -285,7 +286,10 @@ public sealed class Trainer
         var evaluations = new List<EvaluationResult>(state.Evaluations);
         var clock = Stopwatch.StartNew();
         var startStep = state.Step;
-        var lastRanks = resume ? LastLoggedRanks() ?? _peft.GetEffectiveRanks() : AppendRanksIfChanged(0, null);
+        // A resumed run compares the next ranks with the last logged ones, as the uninterrupted run would.
+        var lastRanks = !resume ? AppendRanksIfChanged(0, null)
+            : lastRankRecord?["ranks"] is JsonObject logged ? logged.ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<int>())
+            : _peft.GetEffectiveRanks();
         if (lastRanks.Values.Distinct().Count() > 1)
         {
             _log.WriteLine($"ranks per module (total {lastRanks.Values.Sum()}): {string.Join(", ", lastRanks.Select(kv => $"{kv.Key} {kv.Value}"))}");
@@ -341,7 +345,7 @@ public sealed class Trainer
 
             losses.Add(stepLoss);
             var done = step + 1;
-            AppendMetrics(new JsonObject { ["step"] = done, ["loss"] = stepLoss, ["lr"] = baseRates[0] * multiplier });
+            AppendRecord("metrics.jsonl", new JsonObject { ["step"] = done, ["loss"] = stepLoss, ["lr"] = baseRates[0] * multiplier });
             lastRanks = AppendRanksIfChanged(done, lastRanks);
             var perStep = clock.Elapsed.TotalSeconds / (done - startStep);
             _progress?.Report(new TrainingProgress(done, total, stepLoss, baseRates[0] * multiplier, 1 / perStep, TimeSpan.FromSeconds(perStep * (total - done))));
@@ -352,6 +356,13 @@ public sealed class Trainer
             }
 
             var evalNow = validation is not null && (_options.EvalEvery > 0 ? done % _options.EvalEvery == 0 || done == total : done % stepsPerEpoch == 0 || done == total);
+            var saveNow = evalNow || (_options.SaveEvery > 0 && done % _options.SaveEvery == 0);
+            if (saveNow)
+            {
+                // Once per step that writes parameters (best adapter, checkpoint): none may have overflowed.
+                EnsureFiniteParameters(done, parameters, names);
+            }
+
             if (evalNow)
             {
                 controller?.OnEvaluationBegin();
@@ -359,12 +370,11 @@ public sealed class Trainer
                 controller?.OnEvaluationEnd();
                 if (!double.IsFinite(result.Loss))
                 {
-                    EnsureFiniteParameters(done, parameters, names);
                     throw new NonFiniteTrainingException($"step {done}: the validation loss is {result.Loss} (the learning rate is too high?); training stopped, the last checkpoint is intact");
                 }
 
                 evaluations.Add(result);
-                AppendMetrics(new JsonObject { ["step"] = done, ["eval_loss"] = result.Loss, ["accuracy"] = result.Accuracy, ["macro_f1"] = result.MacroF1, ["mcc"] = result.Mcc });
+                AppendRecord("metrics.jsonl", new JsonObject { ["step"] = done, ["eval_loss"] = result.Loss, ["accuracy"] = result.Accuracy, ["macro_f1"] = result.MacroF1, ["mcc"] = result.Mcc });
                 _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"eval at step {done}: loss {result.Loss:F4}  accuracy {result.Accuracy:P2}  macro-F1 {result.MacroF1:F4}  MCC {result.Mcc:F4}"));
                 var value = result.Get(_options.Metric);
                 if (value > state.BestMetric)
@@ -372,7 +382,6 @@ public sealed class Trainer
                     state = state with { BestMetric = value, BestStep = done, SinceBest = 0 };
                     if (_options.OutputDirectory is { } output)
                     {
-                        EnsureFiniteParameters(done, parameters, names);
                         WriteRunFile("the best adapter", () => AtomicDirectory.Replace(Path.Combine(output, "best"), staging => _peft.SavePretrained(staging, [_peft.ActiveAdapter])));
                     }
                 }
@@ -383,9 +392,8 @@ public sealed class Trainer
             }
 
             state = state with { Step = done, Losses = losses, Evaluations = evaluations };
-            if (evalNow || (_options.SaveEvery > 0 && done % _options.SaveEvery == 0))
+            if (saveNow)
             {
-                EnsureFiniteParameters(done, parameters, names);
                 WriteRunFile("the checkpoint", () => SaveCheckpoint(state, optimizer, controller));
                 _savedStep = done;
                 _log.WriteLine($"checkpoint saved at step {done}");
@@ -493,15 +501,23 @@ public sealed class Trainer
 
     private static void CheckGradients(int step, IReadOnlyList<Parameter> parameters, Dictionary<IntPtr, string> names)
     {
-        using var scope = NewDisposeScope();
-        var norms = stack(parameters.Select(p => p.grad is { } g ? g.norm() : zeros(1).squeeze()).ToArray());
-        if (isfinite(norms).all().item<bool>())
+        if (FirstNonFinite(parameters, p => p.grad?.norm()) is { } first)
         {
-            return;
+            throw new NonFiniteTrainingException($"step {step + 1}: the gradient of '{names.GetValueOrDefault(first.Handle, "?")}' is not finite; training stopped, the last checkpoint is intact");
+        }
+    }
+
+    /// <summary>The first parameter whose <paramref name="tensorOf"/> (null: nothing to check) has a non-finite element, found with one host synchronisation when all are finite.</summary>
+    private static Parameter? FirstNonFinite(IReadOnlyList<Parameter> parameters, Func<Parameter, Tensor?> tensorOf)
+    {
+        using var scope = NewDisposeScope();
+        var finite = stack(parameters.Select(p => tensorOf(p) is { } t ? isfinite(t).all() : tensor(true)).ToArray());
+        if (finite.all().item<bool>())
+        {
+            return null;
         }
 
-        var first = parameters.Select((p, i) => (p, i)).First(t => !double.IsFinite(norms[t.i].item<float>())).p;
-        throw new NonFiniteTrainingException($"step {step + 1}: the gradient of '{names.GetValueOrDefault(first.Handle, "?")}' is not finite; training stopped, the last checkpoint is intact");
+        return parameters[Array.IndexOf(finite.data<bool>().ToArray(), false)];
     }
 
     /// <summary>Appends <c>{"step", "ranks": {module: rank}}</c> to ranks.jsonl when a rank changed since <paramref name="last"/>.</summary>
@@ -513,39 +529,27 @@ public sealed class Trainer
             _log.WriteLine($"warning: every rank of adapter '{_peft.ActiveAdapter}' is pruned (step {step}): the adapter now adds nothing; training goes on for modules_to_save, and a compact export will be refused");
         }
 
-        if (_options.OutputDirectory is { } output && (last is null || ranks.Any(kv => last.GetValueOrDefault(kv.Key) != kv.Value)))
+        if (_options.OutputDirectory is not null && (last is null || ranks.Any(kv => last.GetValueOrDefault(kv.Key) != kv.Value)))
         {
-            Directory.CreateDirectory(output);
-            var record = new JsonObject { ["step"] = step, ["ranks"] = new JsonObject(ranks.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))) };
-            WriteRunFile("ranks.jsonl", () => File.AppendAllText(Path.Combine(output, "ranks.jsonl"), record.ToJsonString() + "\n"));
+            AppendRecord("ranks.jsonl", new JsonObject { ["step"] = step, ["ranks"] = new JsonObject(ranks.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))) });
         }
 
         return ranks;
     }
 
-    /// <summary>The ranks of ranks.jsonl's last record (what a resumed run compares against, as the uninterrupted run would), or null.</summary>
-    private Dictionary<string, int>? LastLoggedRanks()
-    {
-        var path = Path.Combine(_options.OutputDirectory ?? "", "ranks.jsonl");
-        if (_options.OutputDirectory is null || !File.Exists(path) || File.ReadLines(path).LastOrDefault() is not { } last)
-        {
-            return null;
-        }
-
-        return JsonNode.Parse(last)?["ranks"] is JsonObject ranks
-            ? ranks.ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<int>())
-            : null;
-    }
-
-    private void AppendMetrics(JsonObject record)
+    /// <summary>Appends <paramref name="record"/> as one line of the run file <paramref name="file"/> (metrics.jsonl, ranks.jsonl); nothing without an output directory.</summary>
+    private void AppendRecord(string file, JsonObject record)
     {
         if (_options.OutputDirectory is not { } output)
         {
             return;
         }
 
-        Directory.CreateDirectory(output);
-        WriteRunFile("metrics.jsonl", () => File.AppendAllText(Path.Combine(output, "metrics.jsonl"), record.ToJsonString() + "\n"));
+        WriteRunFile(file, () =>
+        {
+            Directory.CreateDirectory(output);
+            File.AppendAllText(Path.Combine(output, file), record.ToJsonString() + "\n");
+        });
     }
 
     private sealed record RunState
@@ -609,13 +613,9 @@ public sealed class Trainer
     /// <summary>Refuses to save parameters that overflowed (an exploding learning rate), so a checkpoint is never garbage.</summary>
     private static void EnsureFiniteParameters(int step, IReadOnlyList<Parameter> parameters, Dictionary<IntPtr, string> names)
     {
-        using var scope = NewDisposeScope();
-        foreach (var parameter in parameters)
+        if (FirstNonFinite(parameters, p => p) is { } first)
         {
-            if (!isfinite(parameter).all().item<bool>())
-            {
-                throw new NonFiniteTrainingException($"step {step}: parameter '{names.GetValueOrDefault(parameter.Handle, "?")}' is no longer finite (the learning rate is too high?); training stopped, the last checkpoint is intact");
-            }
+            throw new NonFiniteTrainingException($"step {step}: parameter '{names.GetValueOrDefault(first.Handle, "?")}' is no longer finite (the learning rate is too high?); training stopped, the last checkpoint is intact");
         }
     }
 
@@ -632,39 +632,40 @@ public sealed class Trainer
             WriteRunFile(file, () => File.Delete(Path.Combine(output, file)));
         }
 
-        foreach (var directory in new[] { CheckpointDirectory, CheckpointDirectory + ".tmp", CheckpointDirectory + ".old" })
-        {
-            if (Directory.Exists(directory))
-            {
-                WriteRunFile("the earlier run's checkpoint", () => Directory.Delete(directory, recursive: true));
-            }
-        }
+        WriteRunFile("the earlier run's checkpoint", () => AtomicDirectory.Delete(CheckpointDirectory));
     }
 
-    /// <summary>On resume, drops the records a killed run wrote after its checkpoint (and a torn last line), so the log reads as if the run was never interrupted.</summary>
-    private void TrimRunLog(string file, int step)
+    /// <summary>
+    /// On resume, drops the records a killed run wrote after its checkpoint (and a torn last line), so the
+    /// log reads as if the run was never interrupted. Returns the last record kept, or null.
+    /// </summary>
+    private JsonNode? TrimRunLog(string file, int step)
     {
         var path = Path.Combine(_options.OutputDirectory!, file);
         if (!File.Exists(path))
         {
-            return;
+            return null;
         }
 
-        static int? StepOf(string line)
+        static JsonNode? Parse(string line)
         {
             try
             {
-                return JsonNode.Parse(line)?["step"]?.GetValue<int>();
+                return JsonNode.Parse(line);
             }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+            catch (JsonException)
             {
                 return null;
             }
         }
 
-        var kept = File.ReadLines(path).Where(line => StepOf(line) is { } s && s <= step).Select(line => line + "\n");
-        var text = string.Concat(kept);
+        static int? StepOf(JsonNode? record) =>
+            record?["step"] is JsonValue value && value.TryGetValue<int>(out var s) ? s : null;
+
+        var kept = File.ReadLines(path).Select(line => (Line: line, Record: Parse(line))).Where(r => StepOf(r.Record) <= step).ToList();
+        var text = string.Concat(kept.Select(r => r.Line + "\n"));
         WriteRunFile(file, () => AtomicFile.WriteAllText(path, text));
+        return kept.Count > 0 ? kept[^1].Record : null;
     }
 
     private RunState LoadCheckpoint(AdamW optimizer, TrainingController? controller)
