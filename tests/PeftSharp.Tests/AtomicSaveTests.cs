@@ -14,18 +14,7 @@ public sealed class AtomicSaveTests : IDisposable
     /// <summary>Starts <c>peft selftest save-loop</c> on <paramref name="path"/> and waits until it has saved at least once.</summary>
     private static Process StartSaver(string path, int megabytes)
     {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "peft.dll"), "selftest", "save-loop", "--path", path, "--megabytes", megabytes.ToString() })
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        var process = Process.Start(info)!;
+        var process = Process.Start(Cli.StartInfo(null, ["selftest", "save-loop", "--path", path, "--megabytes", megabytes.ToString()]))!;
         var errors = process.StandardError.ReadToEndAsync();
         var first = process.StandardOutput.ReadLineAsync();
         if (!first.Wait(TimeSpan.FromSeconds(60)) || first.Result is not { } line || !line.StartsWith("saved", StringComparison.Ordinal))

@@ -15,12 +15,7 @@ public sealed class CliFixture : IDisposable
         Temp = Directory.CreateTempSubdirectory("peftsharp-cli-").FullName;
         Root = BundledDemoTests.Repository();
         Base = Path.Combine(Root, "models", "base");
-        Task = Path.Combine(Temp, "task");
-        Directory.CreateDirectory(Task);
-        foreach (var (split, count) in new[] { ("train", 48), ("validation", 16), ("test", 16) })
-        {
-            File.WriteAllLines(Path.Combine(Task, $"{split}.jsonl"), File.ReadLines(Path.Combine(Root, "data", "sotu-era", $"{split}.jsonl")).Take(count));
-        }
+        Task = Cli.WriteTask(Path.Combine(Temp, "task"), ("train", 48), ("validation", 16), ("test", 16));
 
         Run = Path.Combine(Temp, "run");
         var (code, output, error) = Cli.Peft("train", "--base", Base, "--data", Task, "--method", "adalora", "--steps", "6", "--eval-every", "3", "--batch-size", "8", "--output", Run);
@@ -50,7 +45,17 @@ internal static class Cli
     /// <summary>Runs <c>peft</c> with <paramref name="args"/> and extra <paramref name="environment"/> variables.</summary>
     public static (int Code, string Output, string Error) PeftWith(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(StartInfo(environment, args))!;
+        var error = process.StandardError.ReadToEndAsync();
+        var output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, output, error.Result);
+    }
+
+    /// <summary>How to start <c>peft</c> with <paramref name="args"/> and extra <paramref name="environment"/> variables, output redirected.</summary>
+    public static ProcessStartInfo StartInfo(IReadOnlyDictionary<string, string>? environment, IEnumerable<string> args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[name] = value;
@@ -62,11 +67,19 @@ internal static class Cli
             info.ArgumentList.Add(arg);
         }
 
-        using var process = Process.Start(info)!;
-        var error = process.StandardError.ReadToEndAsync();
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, output, error.Result);
+        return info;
+    }
+
+    /// <summary>Writes a task directory of the first lines of the bundled sotu-era splits (<paramref name="splits"/>: split name and line count); returns it.</summary>
+    public static string WriteTask(string directory, params (string Split, int Count)[] splits)
+    {
+        Directory.CreateDirectory(directory);
+        foreach (var (split, count) in splits)
+        {
+            File.WriteAllLines(Path.Combine(directory, $"{split}.jsonl"), File.ReadLines(Path.Combine(BundledDemoTests.Repository(), "data", "sotu-era", $"{split}.jsonl")).Take(count));
+        }
+
+        return directory;
     }
 
     /// <summary>Asserts <paramref name="path"/> is a PNG of a sensible size whose pixels are not all the same.</summary>

@@ -22,12 +22,7 @@ public sealed class DiskFullTests : IDisposable
     public void ASaveOnAFullDiskReportsTheErrorAndKeepsThePreviousCheckpoint()
     {
         var root = BundledDemoTests.Repository();
-        var task = Path.Combine(_temp.FullName, "task");
-        Directory.CreateDirectory(task);
-        foreach (var (split, count) in new[] { ("train", 32), ("validation", 8) })
-        {
-            File.WriteAllLines(Path.Combine(task, $"{split}.jsonl"), File.ReadLines(Path.Combine(root, "data", "sotu-era", $"{split}.jsonl")).Take(count));
-        }
+        var task = Cli.WriteTask(Path.Combine(_temp.FullName, "task"), ("train", 32), ("validation", 8));
 
         string[] Arguments(string output, int steps = 6) => ["train", "--base", Path.Combine(root, "models", "base"), "--data", task, "--method", "lora", "--steps", $"{steps}", "--eval-every", "100", "--save-every", "2", "--batch-size", "4", "--max-length", "16", "--output", output];
 

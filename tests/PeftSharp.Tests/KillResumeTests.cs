@@ -27,23 +27,7 @@ public sealed class KillResumeTests(ITestOutputHelper output) : IDisposable
 
     private string Base => Path.Combine(BundledDemoTests.Repository(), "models", "base");
 
-    private string Task
-    {
-        get
-        {
-            var task = Path.Combine(_temp.FullName, "task");
-            if (!Directory.Exists(task))
-            {
-                Directory.CreateDirectory(task);
-                foreach (var (split, count) in new[] { ("train", 48), ("validation", 16), ("test", 16) })
-                {
-                    File.WriteAllLines(Path.Combine(task, $"{split}.jsonl"), File.ReadLines(Path.Combine(BundledDemoTests.Repository(), "data", "sotu-era", $"{split}.jsonl")).Take(count));
-                }
-            }
-
-            return task;
-        }
-    }
+    private string Task => Path.Combine(_temp.FullName, "task");
 
     private string[] TrainArguments(string method, string runDirectory, bool resume)
     {
@@ -63,6 +47,7 @@ public sealed class KillResumeTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void FiftyKillsAtRandomMomentsAlwaysResumeToTheUninterruptedResult()
     {
+        Cli.WriteTask(Task, ("train", 48), ("validation", 16), ("test", 16));
         var references = new Dictionary<string, Outcome>();
         foreach (var method in Methods)
         {
@@ -166,20 +151,12 @@ public sealed class KillResumeTests(ITestOutputHelper output) : IDisposable
     /// <summary>Starts <c>peft</c> and sends it SIGKILL at <paramref name="moment"/>; null when it finished first.</summary>
     private static Killed? RunAndKill(string[] arguments, KillMoment moment)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.Environment["OMP_NUM_THREADS"] = OneThread["OMP_NUM_THREADS"];
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "peft.dll"));
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
         const string savedPrefix = "checkpoint saved at step ";
         var saved = 0;
         var events = new List<TimeSpan>();
         var clock = Stopwatch.StartNew();
         using var reached = new ManualResetEventSlim(false);
-        using var process = new Process { StartInfo = info };
+        using var process = new Process { StartInfo = Cli.StartInfo(OneThread, arguments) };
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is not { } line)
