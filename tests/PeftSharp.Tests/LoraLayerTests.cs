@@ -1,3 +1,4 @@
+using PeftSharp.Layers;
 using PeftSharp.Adapters;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Models;

@@ -1,3 +1,4 @@
+using PeftSharp.Layers;
 using PeftSharp.Models;
 using TorchSharp;
 using TorchSharp.Modules;

@@ -1,4 +1,10 @@
 using PeftSharp.Conformance;
+using PeftSharp.Methods.AdaLora.Verification;
+using PeftSharp.Methods.DyLora.Verification;
+using PeftSharp.Methods.Lora.Verification;
+using PeftSharp.Methods.Sara.Verification;
+using PeftSharp.Methods.Sora.Verification;
+using PeftSharp.Methods.TiedLora.Verification;
 using PeftSharp.Methods.AdaLora;
 using PeftSharp.Methods.DyLora;
 using PeftSharp.Methods.Lora;

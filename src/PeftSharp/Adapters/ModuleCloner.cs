@@ -1,4 +1,4 @@
-using PeftSharp.Models;
+using PeftSharp.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

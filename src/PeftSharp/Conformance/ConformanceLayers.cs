@@ -1,5 +1,5 @@
 using PeftSharp.Adapters;
-using PeftSharp.Models;
+using PeftSharp.Layers;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Conformance;

@@ -1,7 +1,7 @@
 using PeftSharp.Conformance;
 using static TorchSharp.torch;
 
-namespace PeftSharp.Methods.AdaLora;
+namespace PeftSharp.Methods.AdaLora.Verification;
 
 /// <summary>
 /// AdaLoRA conformance against the official loralib implementation: <c>adalora/forward</c> (the

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace PeftSharp.Models;
+namespace PeftSharp.Layers;
 
 /// <summary>
 /// GPT-2's "Conv1D": a linear layer whose weight is stored transposed, <c>(in, out)</c>, so that

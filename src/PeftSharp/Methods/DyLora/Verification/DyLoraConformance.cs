@@ -1,7 +1,7 @@
 using PeftSharp.Conformance;
 using static TorchSharp.torch;
 
-namespace PeftSharp.Methods.DyLora;
+namespace PeftSharp.Methods.DyLora.Verification;
 
 /// <summary>
 /// DyLoRA conformance against the official loralib: <c>dylora/forward</c> (output and merged weight

@@ -1,3 +1,4 @@
+using PeftSharp.Layers;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,7 +1,7 @@
 using PeftSharp.Conformance;
 using static TorchSharp.torch;
 
-namespace PeftSharp.Methods.Lora;
+namespace PeftSharp.Methods.Lora.Verification;
 
 /// <summary>
 /// LoRA conformance (<c>lora/forward</c>): a base layer with the case's weight and bias, a LoRA path

@@ -2,7 +2,7 @@ using PeftSharp.Adapters;
 using PeftSharp.Conformance;
 using static TorchSharp.torch;
 
-namespace PeftSharp.Methods.TiedLora;
+namespace PeftSharp.Methods.TiedLora.Verification;
 
 /// <summary>
 /// Tied-LoRA conformance (<c>tied_lora/forward_grad</c>): each layer's output and merged weight, the

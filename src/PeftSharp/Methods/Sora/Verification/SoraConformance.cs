@@ -3,7 +3,7 @@ using PeftSharp.Conformance;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace PeftSharp.Methods.Sora;
+namespace PeftSharp.Methods.Sora.Verification;
 
 /// <summary>
 /// SoRA conformance against the official code: <c>sora/forward</c> (the gated path),

@@ -1,7 +1,7 @@
 using PeftSharp.Conformance;
 using static TorchSharp.torch;
 
-namespace PeftSharp.Methods.Sara;
+namespace PeftSharp.Methods.Sara.Verification;
 
 /// <summary>SARA conformance: <c>sara/rank_select</c> — the rank each threshold m gives each weight.</summary>
 internal sealed class SaraConformance : IConformanceHandler
