@@ -15,7 +15,7 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
     private readonly List<string> _active = [];
     private readonly List<string> _merged = [];
 
-    /// <summary>Wraps <paramref name="baseLayer"/> (a <see cref="TorchSharp.Modules.Linear"/> or <see cref="Models.Conv1D"/>) and freezes its parameters.</summary>
+    /// <summary>Wraps <paramref name="baseLayer"/> (a <see cref="TorchSharp.Modules.Linear"/> or <see cref="Layers.Conv1D"/>) and freezes its parameters.</summary>
     public AdapterLayer(nn.Module<Tensor, Tensor> baseLayer) : base(nameof(AdapterLayer))
     {
         Target = LinearTarget.TryDescribe(baseLayer)
@@ -146,11 +146,24 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var flat = input.dim() == 2 ? input : input.reshape(-1, Target.InFeatures);
         var result = base_layer.forward(flat);
+
+        // A variant that reads the frozen output (DoRA) gets it clean: a copy only when other paths add to it first.
+        Tensor? baseOutput = null;
+        foreach (var name in active)
+        {
+            if (!_merged.Contains(name) && _paths[name].NeedsBaseOutput)
+            {
+                baseOutput = pending == 1 ? result : result.clone();
+                break;
+            }
+        }
+
         foreach (var name in active)
         {
             if (!_merged.Contains(name))
             {
-                result = _paths[name].AddDelta(result, flat);
+                var path = _paths[name];
+                result = path.NeedsBaseOutput ? path.AddDelta(result, flat, baseOutput!) : path.AddDelta(result, flat);
             }
         }
 
@@ -189,21 +202,22 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
             using (no_grad())
             using (NewDisposeScope())
             {
-                var delta = OrientedDelta(path);
                 var weight = Target.Weight;
                 if (safeMerge)
                 {
-                    var sum = weight.to(ScalarType.Float32) + delta;
-                    if (!isfinite(sum).all().item<bool>())
+                    var merged = weight.to(ScalarType.Float32, copy: true);
+                    path.MergeInto(Oriented(merged));
+                    if (!isfinite(merged).all().item<bool>())
                     {
+                        path.UnmergeFrom(Oriented(merged));
                         throw new InvalidOperationException($"merging adapter '{name}' produces NaN or Inf in the base weight; nothing was changed");
                     }
 
-                    weight.copy_(sum);
+                    weight.copy_(merged);
                 }
                 else
                 {
-                    weight.add_(delta.to(weight.dtype));
+                    path.MergeInto(Oriented(weight));
                 }
             }
 
@@ -223,19 +237,15 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
             using (no_grad())
             using (NewDisposeScope())
             {
-                var weight = Target.Weight;
-                weight.sub_(OrientedDelta(path).to(weight.dtype));
+                path.UnmergeFrom(Oriented(Target.Weight));
             }
 
             _merged.RemoveAt(i);
         }
     }
 
-    private Tensor OrientedDelta(LowRankPath path)
-    {
-        var delta = path.DeltaWeight();
-        return Target.FanInFanOut ? delta.t() : delta;
-    }
+    /// <summary>The weight as an <c>(out, in)</c> view (Conv1D stores it transposed).</summary>
+    private Tensor Oriented(Tensor weight) => Target.FanInFanOut ? weight.t() : weight;
 
     /// <summary>Checks that <paramref name="adapterName"/> can name an adapter (an identifier, not <c>base_layer</c>).</summary>
     public static void ValidateAdapterName(string adapterName)

@@ -55,10 +55,53 @@ public abstract class LowRankPath : nn.Module<Tensor, Tensor>
         return sum.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// True for variants whose increment depends on the frozen layer's own output (DoRA rescales it):
+    /// the layer then passes the clean base output — before any path added to it — to
+    /// <see cref="AddDelta(Tensor, Tensor, Tensor)"/>.
+    /// </summary>
+    public virtual bool NeedsBaseOutput => false;
+
+    /// <summary>
+    /// <see cref="AddDelta(Tensor, Tensor)"/> for paths that declare <see cref="NeedsBaseOutput"/>:
+    /// <paramref name="baseOutput"/> is the frozen layer's output for <paramref name="input"/> (bias
+    /// included), which the path must read before it updates <paramref name="output"/> (they may be the
+    /// same tensor).
+    /// </summary>
+    public virtual Tensor AddDelta(Tensor output, Tensor input, Tensor baseOutput) => AddDelta(output, input);
+
     /// <summary>False for paths whose increment depends on the input (for example a token router): they cannot be merged.</summary>
     public virtual bool SupportsMerge => true;
 
-    /// <summary>The increment <c>ΔW</c> as a <c>(out, in)</c> float32 tensor, computed without gradient. The caller owns it.</summary>
+    /// <summary>
+    /// Folds this path into <paramref name="weight"/>, the base weight as an <c>(out, in)</c> view,
+    /// in place. By default adds <see cref="DeltaWeight"/>; a variant whose merge is not additive (DoRA)
+    /// overrides this and <see cref="UnmergeFrom"/> together, keeping what it needs to undo the merge.
+    /// </summary>
+    public virtual void MergeInto(Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        weight.add_(DeltaWeight().to(weight.dtype));
+    }
+
+    /// <summary>Undoes <see cref="MergeInto"/> on <paramref name="weight"/> (an <c>(out, in)</c> view), in place.</summary>
+    public virtual void UnmergeFrom(Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        weight.sub_(DeltaWeight().to(weight.dtype));
+    }
+
+    /// <summary>
+    /// Null when <see cref="ToPlainLora()"/> reproduces <see cref="DeltaWeight"/> exactly; otherwise why
+    /// the path is not a plain LoRA (for example DoRA's magnitude rescaling), which export reports.
+    /// </summary>
+    public virtual string? PlainLoraExportProblem => null;
+
+    /// <summary>
+    /// The increment <c>ΔW</c> as a <c>(out, in)</c> float32 tensor, computed without gradient: the
+    /// adapted layer computes <c>(W + ΔW)·x + b</c> (for DoRA, the merged weight minus the base weight).
+    /// The caller owns it.
+    /// </summary>
     public abstract Tensor DeltaWeight();
 
     /// <summary>
