@@ -1,0 +1,238 @@
+using PeftSharp.Adapters;
+using TorchSharp;
+using static TorchSharp.torch;
+using Xunit;
+
+namespace PeftSharp.Tests;
+
+/// <summary>
+/// The adapter contract, checked for every registered method (and variant) with no per-method code:
+/// each case injects the method's own training preset into <see cref="ContractModel"/>.
+/// </summary>
+public sealed class ContractTests
+{
+    private const int Steps = 20;
+
+    public static TheoryData<string> Methods()
+    {
+        var data = new TheoryData<string>();
+        foreach (var method in AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig is not null))
+        {
+            data.Add(method.Name);
+        }
+
+        return data;
+    }
+
+    private static AdapterConfig Preset(string method) =>
+        AdapterMethodRegistry.Find(method)!.CreateTrainingConfig!(Steps);
+
+    private static (ContractModel Model, PeftModel Peft) Inject(string method, long seed = 7)
+    {
+        manual_seed(seed);
+        var model = new ContractModel();
+        var peft = PeftModel.Create(model, Preset(method), generator: new Generator((ulong)seed));
+        return (model, peft);
+    }
+
+    /// <summary>Moves every trainable adapter tensor away from its (often identity) initial value.</summary>
+    private static void Perturb(PeftModel peft, long seed = 3)
+    {
+        var generator = new Generator((ulong)seed);
+        using var noGrad = no_grad();
+        foreach (var module in peft.AdaptedModules)
+        {
+            foreach (var parameter in module.Layer.GetPath(peft.ActiveAdapter).parameters().Where(p => p.requires_grad))
+            {
+                parameter.add_(randn(parameter.shape, generator: generator) * 0.2);
+            }
+        }
+    }
+
+    private static Tensor Input(long seed = 5) => randn([4, 6, 12], generator: new Generator((ulong)seed));
+
+    private static Tensor Forward(nn.Module model, Tensor x)
+    {
+        model.eval();
+        using var noGrad = no_grad();
+        return ((nn.Module<Tensor, Tensor>)model).forward(x).detach();
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void ConfigSurvivesAJsonRoundTrip(string method)
+    {
+        var config = Preset(method);
+        var json = AdapterConfigFile.ToJson(config);
+        var dir = Directory.CreateTempSubdirectory("contract-json").FullName;
+        File.WriteAllText(Path.Combine(dir, AdapterConfigFile.FileName), json);
+        var read = AdapterConfigFile.Read(Path.Combine(dir, AdapterConfigFile.FileName));
+        Assert.Equal(config.GetType(), read.GetType());
+        Assert.Equal(json, AdapterConfigFile.ToJson(read));
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void SavedAdapterLoadsIntoAFreshModelWithIdenticalOutputs(string method)
+    {
+        var (model, peft) = Inject(method);
+        Perturb(peft);
+        var x = Input();
+        var expected = Forward(model, x);
+        var dir = Directory.CreateTempSubdirectory("contract-save").FullName;
+        peft.SavePretrained(dir);
+
+        manual_seed(7);
+        var fresh = new ContractModel();
+        fresh.load_state_dict(model.state_dict().Where(kv => !kv.Key.Contains(".default", StringComparison.Ordinal) && !kv.Key.Contains("modules_to_save", StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key.Replace(".base_layer", string.Empty, StringComparison.Ordinal).Replace(".original_module", string.Empty, StringComparison.Ordinal), kv => kv.Value), strict: false);
+        var loaded = PeftModel.FromPretrained(fresh, dir);
+        TestUtil.AssertClose(Forward(fresh, x), expected, 1e-5, 1e-6);
+        Assert.NotNull(loaded);
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void MergedEqualsUnmergedAndUnmergeRestoresTheBase(string method)
+    {
+        var (model, peft) = Inject(method);
+        Perturb(peft);
+        var x = Input();
+        var weights = peft.AdaptedModules.Select(m => m.Layer.Target.Weight.detach().clone()).ToList();
+        var unmerged = Forward(model, x);
+        var mergeable = peft.AdaptedModules.All(m => m.Layer.GetPath(peft.ActiveAdapter).SupportsMerge);
+        if (!mergeable)
+        {
+            // A path whose increment depends on the input refuses to merge, and nothing changes.
+            Assert.ThrowsAny<InvalidOperationException>(() => peft.MergeAdapter());
+            peft.UnmergeAdapter();
+            TestUtil.AssertClose(Forward(model, x), unmerged, 0, 0);
+            return;
+        }
+
+        peft.MergeAdapter();
+        TestUtil.AssertClose(Forward(model, x), unmerged, 1e-4, 1e-5);
+        peft.UnmergeAdapter();
+        for (var i = 0; i < weights.Count; i++)
+        {
+            TestUtil.AssertClose(peft.AdaptedModules[i].Layer.Target.Weight.detach(), weights[i], 1e-5, 1e-6);
+        }
+
+        TestUtil.AssertClose(Forward(model, x), unmerged, 1e-5, 1e-6);
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void PlainLoraFormReproducesTheDeltaWeight(string method)
+    {
+        var (_, peft) = Inject(method);
+        Perturb(peft);
+        foreach (var module in peft.AdaptedModules)
+        {
+            var path = module.Layer.GetPath(peft.ActiveAdapter);
+            if (!path.SupportsMerge)
+            {
+                continue;
+            }
+
+            if (path.PlainLoraExportProblem is { } problem)
+            {
+                Assert.Throws<NotPlainLoraException>(() => path.ToPlainLora());
+                continue;
+            }
+
+            var factors = path.ToPlainLora();
+            var rebuilt = factors.B.to(ScalarType.Float32).matmul(factors.A.to(ScalarType.Float32)) * factors.Scaling;
+            TestUtil.AssertClose(rebuilt, path.DeltaWeight(), 1e-4, 1e-6);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void DisabledAdaptersGiveTheBaseOutput(string method)
+    {
+        manual_seed(7);
+        var reference = new ContractModel();
+        var x = Input();
+        var baseOutput = Forward(reference, x);
+        var (model, peft) = Inject(method);
+        Perturb(peft);
+        Assert.False(Forward(model, x).allclose(baseOutput), "the perturbed adapter should change the output");
+        using (peft.DisableAdapters())
+        {
+            TestUtil.AssertClose(Forward(model, x), baseOutput, 1e-6, 1e-7);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void OnlyAdapterTensorsGetGradients(string method)
+    {
+        var (model, peft) = Inject(method);
+        Perturb(peft);
+        model.train();
+        var trainable = peft.GetTrainableParameters().ToHashSet();
+        var controllerOwned = peft.GetController()?.OwnedParameters ?? [];
+        var loss = model.forward(Input()).pow(2).mean();
+        if (peft.GetController()?.ExtraLoss(0) is { } extra)
+        {
+            loss = loss + extra;
+        }
+
+        loss.backward();
+        foreach (var (name, parameter) in model.named_parameters())
+        {
+            var isAdapter = trainable.Contains(parameter) || controllerOwned.Contains(parameter);
+            if (!isAdapter)
+            {
+                Assert.False(parameter.requires_grad, $"{name} is not an adapter tensor but requires grad");
+                Assert.True(parameter.grad is null, $"{name} is frozen but got a gradient");
+            }
+        }
+
+        Assert.Contains(trainable.Concat(controllerOwned), p => p.grad is not null && p.grad.abs().sum().item<float>() > 0);
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void ControllerStateSurvivesARoundTrip(string method)
+    {
+        var (model, peft) = Inject(method);
+        var controller = peft.GetController();
+        if (controller is null)
+        {
+            return;
+        }
+
+        using var optimizer = optim.AdamW(peft.GetTrainableParameters(), lr: 1e-2);
+        model.train();
+        for (var step = 1; step <= 3; step++)
+        {
+            controller.OnStepBegin(step);
+            var loss = model.forward(Input(step)).pow(2).mean();
+            if (controller.ExtraLoss(step) is { } extra)
+            {
+                loss = loss + extra;
+            }
+
+            loss.backward();
+            controller.OnAfterBackward(step);
+            optimizer.step();
+            controller.OnOptimizerStep(step, 1e-2, 1.0);
+            controller.OnAfterOptimizerStep(step);
+            optimizer.zero_grad();
+        }
+
+        var state = controller.GetState();
+        var (_, other) = Inject(method, seed: 99);
+        var otherController = other.GetController()!;
+        otherController.LoadState(state);
+        var again = otherController.GetState();
+        Assert.Equal(state.Values.OrderBy(kv => kv.Key), again.Values.OrderBy(kv => kv.Key));
+        Assert.Equal(state.Tensors.Keys.Order(), again.Tensors.Keys.Order());
+        foreach (var (key, tensor) in state.Tensors)
+        {
+            Assert.True(TestUtil.Identical(tensor, again.Tensors[key]), $"controller tensor {key} changed in the round trip");
+        }
+    }
+}
