@@ -31,6 +31,15 @@ function writeSplits(name, records) {
     console.log(`${name}/${split}.jsonl: ${lines.length} records`);
   }
 }
+function writeJsonl(name, records, shape) {
+  const dir = path.join(out, name);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const split of ['train', 'validation', 'test']) {
+    const lines = records.filter((r) => r.split === split).map((r) => JSON.stringify(shape(r)));
+    fs.writeFileSync(path.join(dir, `${split}.jsonl`), lines.join('\n') + '\n');
+    console.log(`${name}/${split}.jsonl: ${lines.length} records`);
+  }
+}
 function splitOf(i, n) { return i < 0.7 * n ? 'train' : i < 0.85 * n ? 'validation' : 'test'; }
 
 // --- spam: SpamAssassin emails, subject + body, spam vs ham (hard ham kept) -------------------
@@ -91,7 +100,13 @@ function splitOf(i, n) { return i < 0.7 * n ? 'train' : i < 0.85 * n ? 'validati
       capped.push(...shuffle(records.filter((r) => r.label === era && r.split === split), random).slice(0, cap));
     }
   }
-  writeSplits('sotu-era', shuffle(capped, random));
+  const final = shuffle(capped, random);
+  writeSplits('sotu-era', final);
+
+  // The same passages and splits as a conversation: the question as the user's turn, the era as the assistant's answer.
+  const question = '\n\nWhich era of American history is this State of the Union passage from? ' +
+    `Answer with one of: ${eras.map(([, , e]) => e).join(', ')}.`;
+  writeJsonl('sotu-era-chat', final, (r) => ({ messages: [{ role: 'user', content: r.text + question }, { role: 'assistant', content: r.label }] }));
 }
 
 // --- corpus: Moby Dick for masked-LM pretraining ----------------------------------------------
@@ -103,4 +118,21 @@ function splitOf(i, n) { return i < 0.7 * n ? 'train' : i < 0.85 * n ? 'validati
   fs.mkdirSync(path.join(out, 'corpus'), { recursive: true });
   fs.writeFileSync(path.join(out, 'corpus', 'moby-dick.txt'), text + '\n');
   console.log(`corpus/moby-dick.txt: ${text.length} characters`);
+}
+
+// --- g2p: grapheme-to-phoneme from the CMU Pronouncing Dictionary -------------------------------
+// Words of 3-12 letters (A-Z only) with a single pronunciation; stress digits removed; each word in
+// exactly one split. Prompt: the word in lower case and " ->"; completion: the phonemes, space-separated.
+{
+  const random = mulberry32(1993);
+  const dict = JSON.parse(fs.readFileSync(path.join(root, 'cmudict', 'package', 'data', 'dict.json'), 'utf8'));
+  const alternates = new Set(Object.keys(dict).filter((k) => /\(\d+\)$/.test(k)).map((k) => k.replace(/\(\d+\)$/, '')));
+  const words = Object.keys(dict).filter((w) => /^[A-Z]{3,12}$/.test(w) && !alternates.has(w)).sort();
+  const chosen = shuffle(words, random).slice(0, 7000);
+  const records = chosen.map((w, i) => ({
+    word: w.toLowerCase(),
+    phonemes: dict[w].split(' ').map((p) => p.replace(/\d$/, '')).join(' '),
+    split: i < 6000 ? 'train' : i < 6500 ? 'validation' : 'test',
+  }));
+  writeJsonl('g2p', records, (r) => ({ prompt: `${r.word} ->`, completion: ` ${r.phonemes}` }));
 }
