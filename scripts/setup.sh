@@ -51,6 +51,19 @@ else
     printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' |
       "${as_root[@]}" tee /etc/apt/preferences.d/peftsharp-trixie-low >/dev/null
     "${as_root[@]}" apt-get update -q
+    # Say plainly what changes before it does: Debian 13's libstdc++6 needs Debian 13's C library,
+    # so apt also upgrades libc6 and the packages tied to it (base-files among them: afterwards
+    # /etc/os-release names Debian 13). To leave the host untouched, use the container recipe
+    # (docker/Dockerfile) instead; PEFTSHARP_SETUP_DRY_RUN=1 stops here after the list.
+    changes=$(apt-get install -s -q -t trixie libstdc++6 2>/dev/null | awk '/^Inst /{old=$3; gsub(/[][]/,"",old); if (old ~ /^\(/) old="new"; print "  " $2 " " old " -> " $0}' | sed -E 's/ -> Inst [^ ]+ (\[[^]]*\] )?\(([^ ]+).*/ -> \2/')
+    say "installing Debian 13's libstdc++6 changes these packages (name, installed -> new version):"
+    printf '%s\n' "$changes"
+    say "base-files among them: /etc/os-release will name Debian 13. The Debian 12 packages stay preferred (pin 100) for everything else."
+    say "to leave this machine untouched instead, build the container: docker build -f docker/Dockerfile ."
+    if [ "${PEFTSHARP_SETUP_DRY_RUN:-0}" = 1 ]; then
+      say "dry run (PEFTSHARP_SETUP_DRY_RUN=1): nothing was changed"
+      exit 0
+    fi
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t trixie libstdc++6
     has_glibcxx || die "libstdc++6 from trixie was installed but still lacks GLIBCXX_3.4.32"
     say "libstdc++ now exports GLIBCXX_3.4.32"
