@@ -16,7 +16,7 @@ public sealed class DecoderForCausalLM : PretrainedModel
     /// <summary>Creates the model with random weights held in <paramref name="dtype"/>.</summary>
     public DecoderForCausalLM(DecoderConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(DecoderForCausalLM), config)
     {
-        if (!is_floating_point(empty(0, dtype: dtype)))
+        if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Float64))
         {
             throw new ArgumentException($"the model dtype must be floating point, got {dtype}", nameof(dtype));
         }
@@ -36,7 +36,7 @@ public sealed class DecoderForCausalLM : PretrainedModel
     /// <summary>The decoder configuration.</summary>
     public DecoderConfig Decoder { get; }
 
-    /// <summary>The dtype the base weights are held in.</summary>
+    /// <summary>The dtype the base weights were created in.</summary>
     public ScalarType DType { get; }
 
     /// <summary>The ids that end generation (<c>generation_config.json</c>'s <c>eos_token_id</c> when present, else <c>config.json</c>'s).</summary>
@@ -85,7 +85,7 @@ public sealed class DecoderForCausalLM : PretrainedModel
 
     /// <summary>An empty KV cache for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> positions.</summary>
     public KvCache CreateCache(long batch, int capacity) =>
-        new(Decoder.NumHiddenLayers, batch, Decoder.NumKeyValueHeads, Decoder.HeadDim, capacity, DType, model.TokenEmbeddings.device);
+        new(Decoder.NumHiddenLayers, batch, Decoder.NumKeyValueHeads, Decoder.HeadDim, capacity, model.TokenEmbeddings.dtype, model.TokenEmbeddings.device);
 
     /// <inheritdoc />
     protected internal override string? MapCheckpointName(string name)
