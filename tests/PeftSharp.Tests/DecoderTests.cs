@@ -240,6 +240,29 @@ public sealed class DecoderTests : IDisposable
     }
 
     [Fact]
+    public void ChunkedPrefillThroughTheCacheEqualsOneForwardWithPaddingAndAWindow()
+    {
+        var model = Random(TinyDecoder("mistral-chunks", "mistral", j => j["sliding_window"] = 3));
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var ids = randint(3, 50, [2, 11], generator: new Generator(9));
+        var mask = ones(2, 11, dtype: ScalarType.Int64);
+        mask[1, ..2] = zeros(2, dtype: ScalarType.Int64);
+        var full = model.Forward(ids, mask);
+        using var cache = model.CreateCache(2, 11);
+        var chunks = new List<Tensor>();
+        foreach (var (start, length) in new[] { (0, 4), (4, 3), (7, 1), (8, 3) })
+        {
+            chunks.Add(model.Forward(ids.narrow(1, start, length), mask.narrow(1, 0, start + length), null, cache, lastPositionOnly: false));
+        }
+
+        // Row 1's two padding positions attend to nothing real; compare the real positions.
+        var chunked = cat(chunks, 1);
+        TestUtil.AssertClose(chunked[0], full[0], 1e-5, 1e-5);
+        TestUtil.AssertClose(chunked[1, 2..], full[1, 2..], 1e-5, 1e-5);
+    }
+
+    [Fact]
     public void Qwen2SlidingWindowNeedsUseSlidingWindow()
     {
         var off = DecoderConfig.Load(TinyDecoder("qwen2-off", "qwen2", j => j["sliding_window"] = 4));
