@@ -18,7 +18,7 @@ internal static class GenerateCommand
         var merge = new Option<bool>("--merge") { Description = "Merge the adapter into the base weights (computed in fp32) before generating." };
         var dtype = new Option<string>("--dtype") { Description = "dtype to hold the base weights in: fp32, bf16 or fp16.", DefaultValueFactory = _ => "fp32" };
         dtype.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
-        var data = new Option<FileInfo>("--data") { Description = "Input JSONL: records with input_ids (or prompt, which needs tokenizer files in --base).", Required = true };
+        var data = new Option<FileInfo>("--data") { Description = "Input JSONL: records with input_ids (prompt and messages records need a tokenizer, not in this build).", Required = true };
         var output = new Option<FileInfo>("--output") { Description = "Output JSONL: {\"output_ids\": new tokens, \"text\": their decoding when a tokenizer is available}, one per input, in order.", Required = true };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate per record.", DefaultValueFactory = _ => 32 };
         var greedy = new Option<bool>("--greedy") { Description = "Take the most likely token each step (the default unless a sampling option is given)." };
@@ -28,7 +28,7 @@ internal static class GenerateCommand
         var penalty = new Option<double>("--repetition-penalty") { Description = "Penalise tokens already in the prompt or output (1: off).", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<ulong?>("--seed") { Description = "Seed of the sampling generator (default: random)." };
         var batchSize = new Option<int>("--batch-size") { Description = "Records generated together (left-padded).", DefaultValueFactory = _ => 1 };
-        var stop = new Option<string[]>("--stop") { Description = "Stop a record once its decoded output contains this text (repeatable; needs a tokenizer).", AllowMultipleArgumentsPerToken = false };
+        var stop = new Option<string[]>("--stop") { Description = "Stop a record once its decoded output contains this text (repeatable; needs a tokenizer, not in this build).", AllowMultipleArgumentsPerToken = false };
         var command = new Command("generate", "Generate text with a decoder LLM and an optional PEFT adapter.\n\nExample:\n  peft generate --base model/ --adapter adapter/ --data prompts.jsonl --output out.jsonl --greedy --max-new-tokens 64")
         {
             baseDir, adapter, merge, dtype, data, output, maxNew, greedy, temperature, topP, topK, penalty, seed, batchSize, stop,
@@ -77,14 +77,16 @@ internal static class GenerateCommand
                 throw new ArgumentException("--merge needs --adapter");
             }
 
-            var tokenizer = LoadTokenizer(baseName);
-            if (options.StopStrings.Count > 0 && tokenizer is null)
+            // Decoder tokenizers (tokenizer.json BPE with byte fallback, Qwen's pre-tokenizer, chat
+            // templates) are not on this branch; TextTokenizer's GPT-2/WordPiece readers would give
+            // plausible but wrong ids for them, so generation works on ids until that loader lands.
+            if (options.StopStrings.Count > 0)
             {
-                throw new ArgumentException($"--stop needs a tokenizer, and {baseName} has none PeftSharp can load");
+                throw new ArgumentException("--stop needs a Hugging Face tokenizer.json loader, which this build does not have yet; stop with end-of-sequence ids instead");
             }
 
-            var prompts = ReadPrompts(result.GetValue(data)!.FullName, tokenizer);
-            Func<IReadOnlyList<long>, string>? decode = tokenizer is null ? null : ids => tokenizer.Decode(ids);
+            var prompts = ReadPrompts(result.GetValue(data)!.FullName);
+            Func<IReadOnlyList<long>, string>? decode = null;
             var outputs = DecoderGenerator.Generate(model, prompts, options, decode);
             Predictor.WriteOutputs(result.GetValue(output)!.FullName, outputs.Select(ids =>
             {
@@ -123,22 +125,8 @@ internal static class GenerateCommand
         }
     }
 
-    /// <summary>The base directory's tokenizer, or null (with a warning when its files cannot be read).</summary>
-    private static TextTokenizer? LoadTokenizer(string directory)
-    {
-        try
-        {
-            return TextTokenizer.TryLoad(directory);
-        }
-        catch (Exception e) when (e is PeftException or NotSupportedException or InvalidOperationException)
-        {
-            Console.Error.WriteLine($"warning: the tokenizer files of {directory} could not be loaded ({e.Message}); outputs carry ids only");
-            return null;
-        }
-    }
-
-    /// <summary>Reads one prompt per JSONL record: <c>input_ids</c>, or <c>prompt</c> text through <paramref name="tokenizer"/>.</summary>
-    private static List<long[]> ReadPrompts(string path, TextTokenizer? tokenizer)
+    /// <summary>Reads one prompt per JSONL record (<c>input_ids</c>); text records are refused with a clear message.</summary>
+    private static List<long[]> ReadPrompts(string path)
     {
         var prompts = new List<long[]>();
         var number = 0;
@@ -160,12 +148,11 @@ internal static class GenerateCommand
             }
             else if (json.Has("messages"))
             {
-                throw json.Error("messages", "chat records need a chat template renderer, which this build does not have yet; give input_ids");
+                throw json.Error("messages", "chat records need a tokenizer and a chat template renderer, which this build does not have yet; give input_ids");
             }
-            else if (json.String("prompt") is { } prompt)
+            else if (json.Has("prompt"))
             {
-                var ids = tokenizer?.Encode(prompt).InputIds ?? throw json.Error("prompt", "text prompts need a tokenizer, and the base directory has none PeftSharp can load; give input_ids");
-                prompts.Add(ids.Length > 0 ? ids : throw json.Error("prompt", "encodes to no tokens"));
+                throw json.Error("prompt", "text prompts need a tokenizer (a Hugging Face tokenizer.json loader), which this build does not have yet; give input_ids");
             }
             else
             {

@@ -40,7 +40,9 @@ internal static class PredictCommand
                 }
             }
 
-            var tokenizer = TextTokenizer.TryLoad(result.GetValue(baseDir)!.FullName);
+            // Decoder LLM tokenizers (tokenizer.json BPE) are not readable by TextTokenizer, whose
+            // GPT-2/WordPiece readers would give wrong ids for them: decoders take input_ids.
+            var tokenizer = model is PeftSharp.Models.Decoders.DecoderForCausalLM ? null : TextTokenizer.TryLoad(result.GetValue(baseDir)!.FullName);
             var inputs = Predictor.ReadInputs(result.GetValue(data)!.FullName, tokenizer is null ? null : text => tokenizer.Encode(text).InputIds);
             var records = Predictor.Predict(model, inputs, result.GetValue(allPositions), result.GetValue(batchSize)).ToList();
             Predictor.WriteOutputs(result.GetValue(output)!.FullName, records);
