@@ -78,10 +78,29 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
     /// <param name="report">What was loaded, missing and unexpected.</param>
     /// <exception cref="WeightsLoadException">Strict loading found missing, unexpected or mis-shaped tensors.</exception>
     /// <exception cref="ConfigFormatException">The config is malformed or names an architecture PeftSharp does not implement.</exception>
-    public static PretrainedModel FromPretrained(string directory, bool strict, out WeightsLoadReport report)
+    public static PretrainedModel FromPretrained(string directory, bool strict, out WeightsLoadReport report) =>
+        FromPretrained(directory, null, strict, out report);
+
+    /// <summary>
+    /// Builds the model <paramref name="directory"/>'s <c>config.json</c> describes and loads its
+    /// weights, holding them in <paramref name="dtype"/> (null: float32). Tensors stream from the
+    /// checkpoint into the parameters one at a time, converted as they are copied.
+    /// </summary>
+    /// <param name="directory">A Hugging Face model directory.</param>
+    /// <param name="dtype">The dtype of the base weights (float32, bfloat16 or float16), or null for float32.</param>
+    /// <param name="strict">When false, names missing from the checkpoint or unknown to the model are tolerated and listed in <paramref name="report"/>.</param>
+    /// <param name="report">What was loaded, missing and unexpected.</param>
+    /// <exception cref="WeightsLoadException">Strict loading found missing, unexpected or mis-shaped tensors.</exception>
+    /// <exception cref="ConfigFormatException">The config is malformed or names an architecture PeftSharp does not implement.</exception>
+    public static PretrainedModel FromPretrained(string directory, ScalarType? dtype, bool strict, out WeightsLoadReport report)
     {
-        var model = Create(directory);
+        var model = Create(ModelConfig.LoadJson(directory), dtype);
         report = ModelWeights.Load(model, directory, model.MapCheckpointName, strict, model.MayBeMissing);
+        if (model is Decoders.DecoderForCausalLM decoder)
+        {
+            decoder.EosTokenIds = Decoders.GenerationConfig.EosTokenIds(directory) ?? decoder.EosTokenIds;
+        }
+
         model.eval();
         return model;
     }
@@ -120,7 +139,28 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
     }
 
     /// <summary>Builds a randomly initialised model from a parsed <c>config.json</c>.</summary>
-    public static PretrainedModel Create(ConfigJson json)
+    public static PretrainedModel Create(ConfigJson json) => Create(json, null);
+
+    /// <summary>Builds a randomly initialised model from a parsed <c>config.json</c> with its weights in <paramref name="dtype"/> (null: float32).</summary>
+    public static PretrainedModel Create(ConfigJson json, ScalarType? dtype)
+    {
+        var architecture = json.Root["architectures"] is System.Text.Json.Nodes.JsonArray { Count: > 0 } names ? names[0]?.GetValue<string>() : null;
+        if (architecture is "LlamaForCausalLM" or "MistralForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" or "Phi3ForCausalLM" ||
+            (architecture is null && json.Root["model_type"]?.GetValue<string>() is "llama" or "mistral" or "qwen2" or "qwen3" or "phi3"))
+        {
+            return new Decoders.DecoderForCausalLM(new Decoders.DecoderConfig(json), dtype ?? ScalarType.Float32);
+        }
+
+        var model = CreateEncoderOrGpt2(json);
+        if (dtype is { } d && d != ScalarType.Float32)
+        {
+            TorchSharp.ModuleExtensionMethods.to(model, d);
+        }
+
+        return model;
+    }
+
+    private static PretrainedModel CreateEncoderOrGpt2(ConfigJson json)
     {
         var architecture = json.Root["architectures"] is System.Text.Json.Nodes.JsonArray { Count: > 0 } list ? list[0]?.GetValue<string>() : null;
         var modelType = json.Root["model_type"]?.GetValue<string>();
@@ -131,7 +171,7 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
             ("BertForMaskedLM", _) => new BertForMaskedLM(new BertConfig(json)),
             ("RobertaForMaskedLM", _) => new RobertaForMaskedLM(new BertConfig(json)),
             ("GPT2LMHeadModel", _) or (null, "gpt2") => new Gpt2LMHeadModel(new Gpt2Config(json)),
-            _ => throw json.Error("architectures", $"'{architecture ?? modelType}' is not implemented (BertForSequenceClassification, BertForMaskedLM, RobertaForSequenceClassification, RobertaForMaskedLM, GPT2LMHeadModel)"),
+            _ => throw json.Error("architectures", $"'{architecture ?? modelType}' is not implemented (BertForSequenceClassification, BertForMaskedLM, RobertaForSequenceClassification, RobertaForMaskedLM, GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)"),
         };
     }
 }

@@ -23,6 +23,8 @@ public static class DefaultTargetModules
         ["gpt2"] = ["c_attn"],
         ["llama"] = ["q_proj", "v_proj"],
         ["mistral"] = ["q_proj", "v_proj"],
+        ["qwen2"] = ["q_proj", "v_proj"],
+        ["qwen3"] = ["q_proj", "v_proj"],
         ["t5"] = ["q", "v"],
     };
 

@@ -1,0 +1,58 @@
+using static TorchSharp.torch;
+
+namespace PeftSharp.Models.Decoders;
+
+/// <summary>Builds the additive attention mask of a decoder step (causal, padding and sliding window), or none when SDPA's own causal flag suffices.</summary>
+internal static class CausalMask
+{
+    /// <summary>
+    /// The mask <c>(batch or 1, 1, T, past+T)</c> for <paramref name="length"/> queries after
+    /// <paramref name="past"/> cached positions, or null with <paramref name="causal"/> telling SDPA
+    /// whether to apply its own causal mask.
+    /// </summary>
+    public static Tensor? Build(Tensor? paddingMask, long past, long length, int? window, ScalarType dtype, Device device, out bool causal)
+    {
+        var total = past + length;
+        var windowBinds = window is { } w && total > w;
+        causal = false;
+        if (paddingMask is null && !windowBinds)
+        {
+            if (length == 1)
+            {
+                return null;
+            }
+
+            if (past == 0)
+            {
+                causal = true;
+                return null;
+            }
+        }
+
+        using var scope = NewDisposeScope();
+        var queries = arange(past, total, dtype: ScalarType.Int64, device: device).view(length, 1);
+        var keys = arange(total, dtype: ScalarType.Int64, device: device).view(1, total);
+        var allowed = keys.le(queries);
+        if (windowBinds)
+        {
+            allowed = allowed.logical_and(keys.gt(queries - window!.Value));
+        }
+
+        allowed = allowed.view(1, 1, length, total);
+        if (paddingMask is not null)
+        {
+            allowed = allowed.logical_and(paddingMask.to(ScalarType.Bool).view(paddingMask.shape[0], 1, 1, total));
+        }
+
+        var mask = zeros(allowed.shape, dtype: dtype, device: device).masked_fill(allowed.logical_not(), MinValue(dtype));
+        return mask.MoveToOuterDisposeScope();
+    }
+
+    private static double MinValue(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float64 => double.MinValue,
+        ScalarType.Float32 => float.MinValue,
+        ScalarType.BFloat16 => -3.3895313892515355e38,
+        _ => -65504.0,
+    };
+}
