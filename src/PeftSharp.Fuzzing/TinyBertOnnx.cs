@@ -32,10 +32,11 @@ public sealed class TinyBertOnnx
     /// <param name="layers">Encoder layers.</param>
     /// <param name="intermediate">Feed-forward size.</param>
     /// <param name="positions">Position table size.</param>
-    public static byte[] Create(int seed, int vocab = 40, int hidden = 8, int heads = 2, int layers = 2, int intermediate = 16, int positions = 16)
+    /// <param name="pooler">Whether the graph ends with the pooler (a second output, <c>pooler_output</c>).</param>
+    public static byte[] Create(int seed, int vocab = 40, int hidden = 8, int heads = 2, int layers = 2, int intermediate = 16, int positions = 16, bool pooler = true)
     {
         var builder = new TinyBertOnnx(seed);
-        var model = new ModelProto { IrVersion = 7, ProducerName = "PeftSharp.Fuzzing", Graph = builder.Build(vocab, hidden, heads, layers, intermediate, positions) };
+        var model = new ModelProto { IrVersion = 7, ProducerName = "PeftSharp.Fuzzing", Graph = builder.Build(vocab, hidden, heads, layers, intermediate, positions, pooler) };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = 13 });
         return model.ToByteArray();
     }
@@ -54,7 +55,7 @@ public sealed class TinyBertOnnx
         return System.Text.Encoding.UTF8.GetBytes(string.Join("\n", tokens.Take(size)) + "\n");
     }
 
-    private GraphProto Build(int vocab, int hidden, int heads, int layers, int intermediate, int positions)
+    private GraphProto Build(int vocab, int hidden, int heads, int layers, int intermediate, int positions, bool pooler)
     {
         foreach (var name in new[] { "input_ids", "attention_mask", "token_type_ids" })
         {
@@ -92,12 +93,16 @@ public sealed class TinyBertOnnx
         }
 
         var hiddenState = Op("Identity", [x]);
-        var first = Op("Gather", [hiddenState, IntScalar(0)], Int("axis", 1));
-        var pooled = Op("Tanh", [Op("Gemm", [first, Weight("pooler.dense.weight", hidden, hidden), Weight("pooler.dense.bias", hidden)], Int("transB", 1))]);
         Rename(hiddenState, "last_hidden_state");
-        Rename(pooled, "pooler_output");
         _graph.Output.Add(ValueInfo("last_hidden_state", DataType.Float, "batch", "sequence", hidden.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        _graph.Output.Add(ValueInfo("pooler_output", DataType.Float, "batch", hidden.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        if (pooler)
+        {
+            var first = Op("Gather", ["last_hidden_state", IntScalar(0)], Int("axis", 1));
+            var pooled = Op("Tanh", [Op("Gemm", [first, Weight("pooler.dense.weight", hidden, hidden), Weight("pooler.dense.bias", hidden)], Int("transB", 1))]);
+            Rename(pooled, "pooler_output");
+            _graph.Output.Add(ValueInfo("pooler_output", DataType.Float, "batch", hidden.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
         return _graph;
     }
 

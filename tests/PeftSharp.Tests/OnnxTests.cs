@@ -167,6 +167,39 @@ public sealed class OnnxTests : IClassFixture<MiniLMFixture>
         }
     }
 
+    [Fact]
+    public void ExportingAClassifierIntoAGraphWithoutAPoolerAppendsOne()
+    {
+        var directory = Directory.CreateTempSubdirectory("peftsharp-tiny-export-").FullName;
+        try
+        {
+            var model = Path.Combine(directory, "model");
+            var layout = BertOnnxImporter.Import(TinyBertOnnx.Create(8, pooler: false), TinyBertOnnx.Vocabulary(), model, "tiny.onnx");
+            Assert.Null(layout.PooledTensor);
+            using var scope = NewDisposeScope();
+            manual_seed(3);
+            var classifier = (BertForSequenceClassification)PretrainedModel.ForSequenceClassification(model, ["x", "y"], out var report);
+            Assert.Contains("bert.pooler.dense.weight", report.Missing);
+            var ids = tensor(new long[] { 2, 31, 32, 33, 3, 2, 36, 3, 0, 0 }).view(2, 5);
+            var mask = ids.ne(0).to(ScalarType.Int64);
+            Tensor logits;
+            using (no_grad())
+            {
+                logits = classifier.Forward(ids, mask);
+            }
+
+            var exported = Path.Combine(directory, "classifier.onnx");
+            Assert.Equal(new OnnxExportSummary(layout.Weights.Count, 2, AddedPooler: true), BertOnnxExporter.Export(Path.Combine(model, BertOnnxImporter.OnnxFileName), classifier.state_dict(), exported));
+            var served = RunOrt(exported, ids, mask);
+            Assert.Equal(["last_hidden_state", BertOnnxExporter.LogitsOutput], served.Keys.Order());
+            Assert.InRange(MaxError(logits, served[BertOnnxExporter.LogitsOutput]), 0, Tolerance);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("truncated", "not a valid ONNX")]
     [InlineData("external", "external file")]

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using PeftSharp.Adapters;
+using PeftSharp.IO;
+using PeftSharp.Models;
 using PeftSharp.Onnx;
 
 namespace PeftSharp.Cli.Commands;
@@ -77,11 +79,25 @@ internal static class OnnxCommands
             }
 
             var adapterDir = AdapterDirectory(result.GetValue(adapter)!);
-            var (model, peft, _) = AdapterCommands.Load(baseDirectory, adapterDir, result.GetValue(labels), null);
+            PretrainedModel model;
+            PeftModel peft;
+            var classifier = HasClassifier(adapterDir);
+            if (classifier)
+            {
+                (model, peft, _) = AdapterCommands.Load(baseDirectory, adapterDir, result.GetValue(labels), null);
+            }
+            else
+            {
+                // An encoder-only adapter: the encoder is loaded inside a throw-away classifier whose head is not exported.
+                model = PretrainedModel.ForSequenceClassification(baseDirectory, ["LABEL_0"], out _);
+                peft = PeftModel.FromPretrained(model, adapterDir);
+            }
+
             peft.MergeAndUnload();
             var outputPath = result.GetValue(output)!.FullName;
             using var scope = TorchSharp.torch.NewDisposeScope();
-            var summary = BertOnnxExporter.Export(original, model.state_dict(), outputPath);
+            var state = model.state_dict().Where(p => classifier || !p.Key.StartsWith("classifier.", StringComparison.Ordinal)).ToDictionary();
+            var summary = BertOnnxExporter.Export(original, state, outputPath);
             Console.WriteLine(summary.Labels > 0
                 ? $"exported {summary.Weights} merged weights and a {summary.Labels}-label classifier (output '{BertOnnxExporter.LogitsOutput}'{(summary.AddedPooler ? ", with an appended pooler" : string.Empty)}) to {outputPath}"
                 : $"exported {summary.Weights} merged weights to {outputPath}");
@@ -106,6 +122,18 @@ internal static class OnnxCommands
         return File.Exists(Path.Combine(best, AdapterConfigFile.FileName))
             ? best
             : throw new PeftConfigurationException($"{directory.FullName} holds neither an adapter ({AdapterConfigFile.FileName}) nor a run's best/ adapter");
+    }
+
+    private static bool HasClassifier(string adapterDir)
+    {
+        var path = Path.Combine(adapterDir, PeftModel.WeightsFileName);
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        using var file = SafetensorsFile.Open(path);
+        return file.Entries.Any(e => e.Name.EndsWith("classifier.weight", StringComparison.Ordinal) || e.Name.EndsWith("classifier.out_proj.weight", StringComparison.Ordinal));
     }
 
     private static string Existing(FileInfo file) =>
