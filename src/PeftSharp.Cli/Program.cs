@@ -51,6 +51,8 @@ public static class Program
         root.Subcommands.Add(AdapterCommands.CreateExport());
         root.Subcommands.Add(AdapterCommands.CreateMerge());
         root.Subcommands.Add(AdapterCommands.CreateInspect());
+        root.Subcommands.Add(OnnxCommands.CreateImport());
+        root.Subcommands.Add(OnnxCommands.CreateExport());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(MakeTaskCommand.Create());
         root.Subcommands.Add(SelfTestCommand.Create());

@@ -20,6 +20,9 @@ public sealed class BertForSequenceClassification : PretrainedModel
         RegisterComponents();
     }
 
+    /// <summary>The encoder (<c>bert</c>): its <see cref="BertModel.Forward"/> gives the last hidden state and the pooled output.</summary>
+    public BertModel Bert => bert;
+
     /// <inheritdoc />
     public override ModelTask Task => ModelTask.SequenceClassification;
 

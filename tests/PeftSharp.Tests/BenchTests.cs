@@ -21,6 +21,25 @@ public sealed class BenchTests
     }
 
     [Fact]
+    public void TheTfIdfBaselineSeparatesASmallTaskAndTheBundledOnes()
+    {
+        var texts = new[] { "cheap pills buy now", "buy cheap pills today", "meeting notes for today", "notes from the meeting", "buy pills now cheap", "the meeting is today" };
+        var labels = new[] { 0, 0, 1, 1, 0, 1 };
+        var vectorizer = TfIdfVectorizer.Fit(texts, minDocumentFrequency: 1);
+        var inputs = texts.Select(vectorizer.Transform).ToList();
+        Assert.All(inputs, x => Assert.Equal(1.0, Math.Sqrt(x.Values.Sum(v => (double)v * v)), 5));
+        var model = LogisticRegression.Train(inputs, labels, classes: 2, vectorizer.Features, l2: 1e-4, epochs: 20);
+        Assert.Equal(labels, inputs.Select(model.Predict));
+        Assert.Equal(0, model.Predict(vectorizer.Transform("cheap pills")));
+
+        var root = SideBySide.FindRepository();
+        var records = BaselineBench.Run(root, TextWriter.Null);
+        Assert.Equal(4, records.Count);
+        Assert.InRange(records.Single(r => r.Name == "baseline sotu-era test accuracy").Value, 0.6, 0.75);
+        Assert.InRange(records.Single(r => r.Name == "baseline spam test accuracy").Value, 0.93, 1.0);
+    }
+
+    [Fact]
     public void SideBySideComparisonMeasuresTheSlowerVariantAsSlower()
     {
         var (ratio, slow, fast) = SideBySide.Compare(5, 2, () => Thread.Sleep(6), () => Thread.Sleep(2));
