@@ -1,0 +1,62 @@
+namespace PeftSharp.Models.Tokenizers;
+
+/// <summary>
+/// Decodes ids one at a time for streaming generation without ever splitting a character: as Hugging
+/// Face's DecodeStream it decodes a short window (the ids of the last emitted piece plus the new ones)
+/// and emits only text beyond that window's previous decode, holding it back while it ends in U+FFFD
+/// (an incomplete UTF-8 sequence of byte-level or byte-fallback tokens).
+/// </summary>
+public sealed class HfStreamingDecoder
+{
+    private readonly HfTokenizer _tokenizer;
+    private readonly bool _skipSpecialTokens;
+    private readonly List<int> _ids = [];
+    private string _prefix = string.Empty;
+    private int _prefixIndex;
+
+    internal HfStreamingDecoder(HfTokenizer tokenizer, bool skipSpecialTokens)
+    {
+        _tokenizer = tokenizer;
+        _skipSpecialTokens = skipSpecialTokens;
+    }
+
+    /// <summary>Adds one id; returns the newly complete text, or an empty string when there is none yet.</summary>
+    public string Add(int id)
+    {
+        _ids.Add(id);
+        var text = _tokenizer.Decode(_ids, _skipSpecialTokens);
+        if (text.Length <= _prefix.Length || text.EndsWith('\uFFFD'))
+        {
+            return string.Empty;
+        }
+
+        var emitted = text[CommonPrefixLength(text, _prefix)..];
+        var newPrefixIndex = _ids.Count - _prefixIndex;
+        _ids.RemoveRange(0, _prefixIndex);
+        _prefix = _tokenizer.Decode(_ids, _skipSpecialTokens);
+        _prefixIndex = newPrefixIndex;
+        return emitted;
+    }
+
+    /// <summary>Returns what is held back (an incomplete sequence at the end of the stream, as U+FFFD) and starts over.</summary>
+    public string Flush()
+    {
+        var text = _tokenizer.Decode(_ids, _skipSpecialTokens);
+        var rest = text.Length > _prefix.Length ? text[CommonPrefixLength(text, _prefix)..] : string.Empty;
+        _ids.Clear();
+        _prefix = string.Empty;
+        _prefixIndex = 0;
+        return rest;
+    }
+
+    private static int CommonPrefixLength(string text, string prefix)
+    {
+        var length = text.AsSpan().CommonPrefixLength(prefix);
+        if (length > 0 && length < text.Length && char.IsLowSurrogate(text[length]))
+        {
+            length--;
+        }
+
+        return length;
+    }
+}
