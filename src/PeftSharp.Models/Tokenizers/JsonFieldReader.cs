@@ -32,6 +32,11 @@ internal sealed class JsonFieldReader
         {
             throw new ConfigFormatException(File, null, $"not valid JSON: {e.Message}", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // The check for repeated keys reads every key; an escaped lone surrogate is not valid text.
+            throw new ConfigFormatException(File, null, $"a key is not valid text: {e.Message}", e);
+        }
     }
 
     public ConfigFormatException Error(string field, string problem) => new(File, field, problem);
