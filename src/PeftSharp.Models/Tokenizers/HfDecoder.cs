@@ -90,8 +90,18 @@ internal sealed class HfDecoder
                 break;
             case "Metaspace":
                 var replacement = reader.OptionalString(element, "replacement", field + ".replacement") ?? "▁";
+                if (replacement.Length != 1)
+                {
+                    throw reader.Error(field + ".replacement", "expected one character");
+                }
+
                 var scheme = reader.OptionalString(element, "prepend_scheme", field + ".prepend_scheme")
                     ?? (reader.Bool(element, "add_prefix_space", field + ".add_prefix_space", true) ? "always" : "never");
+                if (scheme is not ("always" or "first" or "never"))
+                {
+                    throw reader.Error(field + ".prepend_scheme", $"'{scheme}' is not always, first or never");
+                }
+
                 steps.Add(tokens => tokens.Select((t, index) =>
                 {
                     var text = t.Replace(replacement, " ", StringComparison.Ordinal);

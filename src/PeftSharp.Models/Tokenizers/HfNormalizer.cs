@@ -118,6 +118,11 @@ internal sealed class HfNormalizer
     /// <summary>Replaces every match of <paramref name="splitter"/> in <paramref name="text"/> with <paramref name="content"/>.</summary>
     internal static string Replace(string text, RegexSplitter splitter, string content)
     {
+        if (splitter.Literal is { } literal)
+        {
+            return text.Replace(literal, content, StringComparison.Ordinal);
+        }
+
         var builder = new StringBuilder(text.Length);
         foreach (var (start, end, isMatch) in splitter.Spans(text))
         {

@@ -4,10 +4,15 @@ namespace PeftSharp.Models.Tokenizers;
 /// Decodes ids one at a time for streaming generation without ever splitting a character: as Hugging
 /// Face's DecodeStream it decodes a short window (the ids of the last emitted piece plus the new ones)
 /// and emits only text beyond that window's previous decode, holding it back while it ends in U+FFFD
-/// (an incomplete UTF-8 sequence of byte-level or byte-fallback tokens).
+/// (an incomplete UTF-8 sequence of byte-level or byte-fallback tokens). After
+/// <see cref="MaxPending"/> ids without new complete text it emits what there is, so the window, and
+/// the work per id, stay bounded.
 /// </summary>
 public sealed class HfStreamingDecoder
 {
+    /// <summary>The most ids held back (a UTF-8 character takes at most 4 byte tokens).</summary>
+    public const int MaxPending = 16;
+
     private readonly HfTokenizer _tokenizer;
     private readonly bool _skipSpecialTokens;
     private readonly List<int> _ids = [];
@@ -25,12 +30,13 @@ public sealed class HfStreamingDecoder
     {
         _ids.Add(id);
         var text = _tokenizer.Decode(_ids, _skipSpecialTokens);
-        if (text.Length <= _prefix.Length || text.EndsWith('\uFFFD'))
+        var complete = text.Length > _prefix.Length && !text.EndsWith('\uFFFD');
+        if (!complete && _ids.Count - _prefixIndex < MaxPending)
         {
             return string.Empty;
         }
 
-        var emitted = text[CommonPrefixLength(text, _prefix)..];
+        var emitted = text.Length > _prefix.Length ? text[CommonPrefixLength(text, _prefix)..] : string.Empty;
         var newPrefixIndex = _ids.Count - _prefixIndex;
         _ids.RemoveRange(0, _prefixIndex);
         _prefix = _tokenizer.Decode(_ids, _skipSpecialTokens);

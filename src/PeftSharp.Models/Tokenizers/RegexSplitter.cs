@@ -19,12 +19,16 @@ internal sealed class RegexSplitter
     private readonly string _file;
     private readonly string _field;
 
-    private RegexSplitter(Regex regex, string file, string field)
+    private RegexSplitter(Regex regex, string? literal, string file, string field)
     {
         _regex = regex;
+        Literal = literal;
         _file = file;
         _field = field;
     }
+
+    /// <summary>The pattern when it is a literal string (<c>{"String": ...}</c>), else null.</summary>
+    public string? Literal { get; }
 
     /// <summary>Compiles <paramref name="pattern"/>; a pattern .NET cannot parse is a format error naming the field.</summary>
     public static RegexSplitter Create(string pattern, bool literal, string file, string field)
@@ -37,7 +41,7 @@ internal sealed class RegexSplitter
         try
         {
             var regex = new Regex(literal ? Regex.Escape(pattern) : pattern, RegexOptions.CultureInvariant, Timeout);
-            return new RegexSplitter(regex, file, field);
+            return new RegexSplitter(regex, literal ? pattern : null, file, field);
         }
         catch (ArgumentException e)
         {
