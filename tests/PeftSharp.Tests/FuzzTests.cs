@@ -30,6 +30,18 @@ public sealed class FuzzTests
         Assert.InRange(report.PeakAllocation.ShareOfBound, 0, 1);
     }
 
+    [Fact]
+    public void HfTokenizerCasesSeededWithTheRealFilesEndInTypedErrorsOrUsableTokenizers()
+    {
+        // The real tokenizer.json files (1.8 MB and 11 MB) make a case take up to a second, so the
+        // suite runs a few; `peft fuzz hf-tokenizer --seed-dir ...` runs more (docs/reliability.md).
+        var target = new HfTokenizerFuzzTarget([HfTokenizerFixtureTests.Directory("llama2"), HfTokenizerFixtureTests.Directory("qwen3")]);
+        Assert.Equal(9, target.CreateSeeds(1).Count);
+        var report = FuzzRunner.Run(target, 40, seed: 20261125, TimeSpan.FromSeconds(60));
+        Assert.True(report.Clean, string.Join("\n", report.Problems));
+        Assert.Equal(40, report.Cases);
+    }
+
     [Theory]
     [MemberData(nameof(TargetNames))]
     public void EverySeedIsAccepted(string name)
