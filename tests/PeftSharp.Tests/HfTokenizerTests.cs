@@ -306,6 +306,7 @@ public sealed class HfTokenizerTests
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "UnicodeScripts"}]}}""", "field 'pre_tokenizer.pretokenizers[0].type'", "UnicodeScripts")]
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "a++"}, "behavior": "Isolated"}}""", "field 'pre_tokenizer.pattern.Regex'", "regular expression")]
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "decoder": {"type": "CTC"}}""", "field 'decoder.type'", "CTC")]
+    [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "decoder": {"type": "Metaspace", "replacement": ""}}""", "field 'decoder.replacement'", "one character")]
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": 1, "content": 5}]}""", "field 'added_tokens[0].content'", "string")]
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "unk_token": "<unk>"}}""", "field 'model.unk_token'", "<unk>")]
     [InlineData("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}, {"Sequence": {"id": "A"}}], "special_tokens": {}}}""", "field 'post_processor.single[0].SpecialToken.id'", "<s>")]
@@ -335,6 +336,20 @@ public sealed class HfTokenizerTests
         var error = Assert.Throws<ConfigFormatException>(() => HfTokenizer.Load(Encoding.UTF8.GetBytes(SentencePieceJson().ToJsonString()), Encoding.UTF8.GetBytes(config)));
         Assert.Contains("tokenizer_config.json", error.Message);
         Assert.Contains(where, error.Message);
+    }
+
+    [Fact]
+    public void A_long_regex_pattern_is_refused_and_a_long_literal_is_cheap()
+    {
+        var json = SentencePieceJson();
+        json["pre_tokenizer"] = new JsonObject { ["type"] = "Split", ["pattern"] = new JsonObject { ["Regex"] = string.Concat(Enumerable.Repeat("\\[", 5000)) }, ["behavior"] = "Isolated" };
+        var error = Assert.Throws<ConfigFormatException>(() => Load(json));
+        Assert.Contains("field 'pre_tokenizer.pattern.Regex'", error.Message);
+
+        json["pre_tokenizer"] = new JsonObject { ["type"] = "Split", ["pattern"] = new JsonObject { ["String"] = new string('[', 20000) }, ["behavior"] = "Isolated" };
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.Equal(["▁ab"], Load(json).EncodeWithTokens("ab", false).Tokens);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 10_000_000);
     }
 
     [Fact]

@@ -13,13 +13,20 @@ namespace PeftSharp.Models.Tokenizers;
 /// </summary>
 internal sealed class RegexSplitter
 {
+    /// <summary>
+    /// The longest regex pattern accepted. Real split patterns are under 500 characters; .NET's
+    /// analysis of a long literal run costs memory quadratic in its length (100 MB at 20,000
+    /// characters), so longer patterns are refused.
+    /// </summary>
+    public const int MaxPatternLength = 2000;
+
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(1);
 
-    private readonly Regex _regex;
+    private readonly Regex? _regex;
     private readonly string _file;
     private readonly string _field;
 
-    private RegexSplitter(Regex regex, string? literal, string file, string field)
+    private RegexSplitter(Regex? regex, string? literal, string file, string field)
     {
         _regex = regex;
         Literal = literal;
@@ -38,10 +45,20 @@ internal sealed class RegexSplitter
             throw new ConfigFormatException(file, field, "the pattern is empty");
         }
 
+        if (literal)
+        {
+            // Found with IndexOf: a regex built from a long literal costs far more than the pattern.
+            return new RegexSplitter(null, pattern, file, field);
+        }
+
+        if (pattern.Length > MaxPatternLength)
+        {
+            throw new ConfigFormatException(file, field, $"the pattern has {pattern.Length} characters, more than the {MaxPatternLength} accepted");
+        }
+
         try
         {
-            var regex = new Regex(literal ? Regex.Escape(pattern) : pattern, RegexOptions.CultureInvariant, Timeout);
-            return new RegexSplitter(regex, literal ? pattern : null, file, field);
+            return new RegexSplitter(new Regex(pattern, RegexOptions.CultureInvariant, Timeout), null, file, field);
         }
         catch (ArgumentException e)
         {
@@ -55,6 +72,11 @@ internal sealed class RegexSplitter
     /// </summary>
     public List<(int Start, int End, bool IsMatch)> Spans(string text)
     {
+        if (_regex is null)
+        {
+            return LiteralSpans(text, Literal!);
+        }
+
         var shadow = Shadow(text);
         var spans = new List<(int Start, int End, bool IsMatch)>();
         var last = 0;
@@ -84,6 +106,30 @@ internal sealed class RegexSplitter
         if (last < text.Length)
         {
             Add(spans, text, last, text.Length, false);
+        }
+
+        return spans;
+    }
+
+    /// <summary>The spans of a literal pattern (leftmost, non-overlapping occurrences, as a regex of it finds).</summary>
+    private static List<(int Start, int End, bool IsMatch)> LiteralSpans(string text, string literal)
+    {
+        var spans = new List<(int Start, int End, bool IsMatch)>();
+        var last = 0;
+        for (var at = text.IndexOf(literal, StringComparison.Ordinal); at >= 0; at = text.IndexOf(literal, last, StringComparison.Ordinal))
+        {
+            if (at > last)
+            {
+                spans.Add((last, at, false));
+            }
+
+            spans.Add((at, at + literal.Length, true));
+            last = at + literal.Length;
+        }
+
+        if (last < text.Length)
+        {
+            spans.Add((last, text.Length, false));
         }
 
         return spans;
