@@ -12,7 +12,7 @@ namespace PeftSharp.Tests;
 /// <summary>The fuzzing framework: every parser's 10,000-case run, its seeds, hand-written hostile inputs, and an oracle that can fail.</summary>
 public sealed class FuzzTests
 {
-    public static TheoryData<string> TargetNames => ["safetensors", "adapter-config", "tokenizer", "dataset", "onnx", RunConfigFuzzTarget.TargetName];
+    public static TheoryData<string> TargetNames => ["safetensors", "adapter-config", "tokenizer", "hf-tokenizer", "dataset", "onnx", RunConfigFuzzTarget.TargetName];
 
     private static FuzzTarget Target(string name) =>
         name == RunConfigFuzzTarget.TargetName ? new RunConfigFuzzTarget() : FuzzTargets.Create().Single(t => t.Name == name);
@@ -28,6 +28,18 @@ public sealed class FuzzTests
         Assert.True(report.Accepted > 10 && report.Rejected > 1_000, $"{name}: {report.Accepted} accepted, {report.Rejected} rejected: the mutations are too weak or too strong");
         Assert.NotNull(report.PeakAllocation);
         Assert.InRange(report.PeakAllocation.ShareOfBound, 0, 1);
+    }
+
+    [Fact]
+    public void HfTokenizerCasesSeededWithTheRealFilesEndInTypedErrorsOrUsableTokenizers()
+    {
+        // The real tokenizer.json files (1.8 MB and 11 MB) make a case take up to a second, so the
+        // suite runs a few; `peft fuzz hf-tokenizer --seed-dir ...` runs more (docs/reliability.md).
+        var target = new HfTokenizerFuzzTarget([HfTokenizerFixtureTests.Directory("llama2"), HfTokenizerFixtureTests.Directory("qwen3")]);
+        Assert.Equal(9, target.CreateSeeds(1).Count);
+        var report = FuzzRunner.Run(target, 40, seed: 20261125, TimeSpan.FromSeconds(60));
+        Assert.True(report.Clean, string.Join("\n", report.Problems));
+        Assert.Equal(40, report.Cases);
     }
 
     [Theory]

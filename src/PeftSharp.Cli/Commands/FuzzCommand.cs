@@ -13,6 +13,7 @@ internal static class FuzzCommand
         var seed = new Option<int>("--seed") { Description = "Random seed (the cases are a function of it).", DefaultValueFactory = _ => 0 };
         var timeout = new Option<int>("--case-timeout-ms") { Description = "Time bound per case; a slower case counts as a hang.", DefaultValueFactory = _ => 2_000 };
         var saveCase = new Option<long?>("--save-case") { Description = "Instead of a run, write the input of case N of the run with --seed to <target>-case-N.bin and report how it ends." };
+        var seedDirs = new Option<DirectoryInfo[]>("--seed-dir") { Description = "hf-tokenizer only: also seed with the tokenizer.json (and tokenizer_config.json) of this model directory (repeatable)." };
         var fuzz = new Command("fuzz", "Hostile-input testing of PeftSharp's parsers.");
 
         // The library's targets are cheap to create; the run-config target builds the command tree, so it is created when run.
@@ -22,14 +23,23 @@ internal static class FuzzCommand
         foreach (var (name, description, create) in targets)
         {
             var command = new Command(name, $"{description}\n\nExample:\n  peft fuzz {name} --cases 1000000 --seed 1") { cases, seed, timeout, saveCase };
+            var withSeedDirs = name == HfTokenizerFuzzTarget.TargetName;
+            if (withSeedDirs)
+            {
+                command.Options.Add(seedDirs);
+            }
+
             command.SetAction(result => Program.Guarded(() =>
             {
+                var target = withSeedDirs && result.GetValue(seedDirs) is { Length: > 0 } dirs
+                    ? new HfTokenizerFuzzTarget(dirs.Select(d => d.FullName).ToList())
+                    : create();
                 if (result.GetValue(saveCase) is { } index)
                 {
-                    return SaveCase(create(), result.GetValue(seed), index);
+                    return SaveCase(target, result.GetValue(seed), index);
                 }
 
-                var report = RunOne(create(), result.GetValue(cases), result.GetValue(seed), result.GetValue(timeout));
+                var report = RunOne(target, result.GetValue(cases), result.GetValue(seed), result.GetValue(timeout));
                 Console.WriteLine(report.Summary);
                 return report.Clean ? Program.Success : Program.UserError;
             }));
