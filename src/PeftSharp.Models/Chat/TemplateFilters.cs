@@ -129,7 +129,7 @@ internal static partial class TemplateFilters
             case "abs":
                 return value switch
                 {
-                    long l => l == long.MinValue ? throw new TemplateRuntimeException("integer overflow in abs") : Math.Abs(l),
+                    long l => l == long.MinValue ? throw new TemplateRuntimeException("integer overflow in abs") : (object)Math.Abs(l),
                     bool b => b ? 1L : 0L,
                     double d => Math.Abs(d),
                     _ => throw new TemplateRuntimeException($"bad operand type for abs(): '{TemplateValues.TypeName(value)}'"),
@@ -387,7 +387,7 @@ internal static partial class TemplateFilters
         var scale = Math.Pow(10, precision);
         return method switch
         {
-            "common" => value is long or bool && precision >= 0 ? TemplateValues.ToLong(value) : precision >= 0 ? Math.Round(number, precision, MidpointRounding.ToEven) : Math.Round(number * scale, MidpointRounding.ToEven) / scale,
+            "common" => value is long or bool && precision >= 0 ? (object)TemplateValues.ToLong(value) : precision >= 0 ? Math.Round(number, precision, MidpointRounding.ToEven) : Math.Round(number * scale, MidpointRounding.ToEven) / scale,
             "ceil" => Math.Ceiling(number * scale) / scale,
             "floor" => Math.Floor(number * scale) / scale,
             _ => throw new TemplateRuntimeException("method must be common, ceil or floor"),

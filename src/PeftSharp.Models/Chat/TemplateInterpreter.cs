@@ -385,7 +385,7 @@ internal sealed class TemplateInterpreter
                 TemplateValues.ThrowIfUndefined(operand);
                 return (unary.Operator, operand) switch
                 {
-                    ("-", long l) => l == long.MinValue ? throw new TemplateRuntimeException("integer overflow in '-'") : -l,
+                    ("-", long l) => l == long.MinValue ? throw new TemplateRuntimeException("integer overflow in '-'") : (object)(-l),
                     ("-", double d) => -d,
                     ("-", bool negated) => negated ? -1L : 0L,
                     ("+", long or double) => operand,

@@ -40,7 +40,7 @@ internal static class TemplateOperators
             throw Unsupported(op, a, b);
         }
 
-        return a is double || b is double ? real(TemplateValues.ToDouble(a), TemplateValues.ToDouble(b)) : integer(TemplateValues.ToLong(a), TemplateValues.ToLong(b));
+        return a is double || b is double ? (object)real(TemplateValues.ToDouble(a), TemplateValues.ToDouble(b)) : integer(TemplateValues.ToLong(a), TemplateValues.ToLong(b));
     }
 
     private static long FloorDivide(long x, long y)
