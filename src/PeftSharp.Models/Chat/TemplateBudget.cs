@@ -27,4 +27,15 @@ internal sealed class TemplateBudget(ChatTemplateOptions options)
 
         Charge(1 + (length >> 4));
     }
+
+    /// <summary>Charges for <paramref name="added"/> characters or items appended to a value now <paramref name="total"/> long; fails when the total is longer than the output bound.</summary>
+    public void Grow(long total, long added)
+    {
+        if (total > Options.MaxOutputLength)
+        {
+            throw new TemplateRuntimeException($"a value of {total} characters or items exceeds the sandbox's limit of {Options.MaxOutputLength}");
+        }
+
+        Charge(1 + (added >> 4));
+    }
 }

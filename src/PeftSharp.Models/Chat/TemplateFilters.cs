@@ -51,8 +51,9 @@ internal static partial class TemplateFilters
             }
 
             first = false;
-            builder.Append(TemplateValues.Str(item, budget));
-            budget.ChargeSize(builder.Length);
+            var text = TemplateValues.Str(item, budget);
+            builder.Append(text);
+            budget.Grow(builder.Length, text.Length + separator.Length);
         }
 
         return builder.ToString();

@@ -65,6 +65,15 @@ internal sealed class TemplateInterpreter
             throw _source.Error(offset, $"the output exceeds {_budget.Options.MaxOutputLength} characters (limit of the sandbox)");
         }
 
+        try
+        {
+            _budget.Charge(1 + (text.Length >> 4));
+        }
+        catch (TemplateRuntimeException e)
+        {
+            throw _source.Error(offset, e.Message);
+        }
+
         output.Append(text);
     }
 
@@ -324,7 +333,22 @@ internal sealed class TemplateInterpreter
         try
         {
             _budget.Charge(1);
-            return EvalCore(expression, scope);
+            var value = EvalCore(expression, scope);
+            if (expression is E.Call or E.Filter)
+            {
+                // What calls and filters return may be new: charge its size, so what a render allocates follows its steps.
+                switch (value)
+                {
+                    case string s:
+                        _budget.ChargeSize(s.Length);
+                        break;
+                    case IReadOnlyList<object?> list:
+                        _budget.ChargeSize(list.Count);
+                        break;
+                }
+            }
+
+            return value;
         }
         catch (TemplateRuntimeException e)
         {

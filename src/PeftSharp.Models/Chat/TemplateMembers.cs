@@ -46,9 +46,14 @@ internal static class TemplateMembers
                     return dict.TryGetValue(key, out var value) ? value : Attribute(target, key, budget) is var attribute && attribute is TemplateCallable ? attribute : new TemplateUndefined($"'dict object' has no attribute '{key}'");
                 }
 
-                return new TemplateUndefined($"'dict object' has no element {TemplateValues.Repr(index, budget)}");
+                return new TemplateUndefined($"'dict object' has no element of type '{TemplateValues.TypeName(index)}'");
             case string s when index is long or bool:
                 {
+                    if (!TemplateText.IsSimple(s))
+                    {
+                        budget.ChargeSize(s.Length);
+                    }
+
                     var points = TemplateText.IsSimple(s) ? null : TemplateText.CodePoints(s);
                     var count = points?.Count ?? s.Length;
                     var i = TemplateValues.ToLong(index);
@@ -66,7 +71,7 @@ internal static class TemplateMembers
             case TemplateNamespace or TemplateLoop when index is string name:
                 return Attribute(target, name, budget);
             default:
-                return new TemplateUndefined($"'{TemplateValues.TypeName(target)} object' has no element {TemplateValues.Repr(index, budget)}");
+                return new TemplateUndefined($"'{TemplateValues.TypeName(target)} object' has no element of type '{TemplateValues.TypeName(index)}'");
         }
     }
 
@@ -92,6 +97,7 @@ internal static class TemplateMembers
         switch (target)
         {
             case string s:
+                budget.ChargeSize(s.Length);
                 points = TemplateText.CodePoints(s);
                 items = points;
                 break;

@@ -635,13 +635,18 @@ internal sealed class TemplateParser
                     _ => new E.Name(token.Offset, token.Text),
                 };
             case TemplateTokenKind.String:
-                var text = token.Text;
-                while (Current.Kind == TemplateTokenKind.String)
+                if (Current.Kind != TemplateTokenKind.String)
                 {
-                    text += Next().Text;
+                    return new E.Literal(token.Offset, token.Text);
                 }
 
-                return new E.Literal(token.Offset, text);
+                var text = new System.Text.StringBuilder(token.Text);
+                while (Current.Kind == TemplateTokenKind.String)
+                {
+                    text.Append(Next().Text);
+                }
+
+                return new E.Literal(token.Offset, text.ToString());
             case TemplateTokenKind.Integer:
                 return new E.Literal(token.Offset, long.Parse(token.Text, CultureInfo.InvariantCulture));
             case TemplateTokenKind.Float:

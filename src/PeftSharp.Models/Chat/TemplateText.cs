@@ -30,7 +30,26 @@ internal static class TemplateText
     }
 
     /// <summary>Python's <c>len(s)</c>.</summary>
-    public static long Length(string s) => IsSimple(s) ? s.Length : CodePoints(s).Count;
+    public static long Length(string s)
+    {
+        if (IsSimple(s))
+        {
+            return s.Length;
+        }
+
+        var length = 0L;
+        for (var i = 0; i < s.Length; i++)
+        {
+            if (char.IsSurrogatePair(s, i))
+            {
+                i++;
+            }
+
+            length++;
+        }
+
+        return length;
+    }
 
     /// <summary>The code-point index of the char at <paramref name="charIndex"/>.</summary>
     public static long CodePointIndex(string s, int charIndex)
@@ -81,6 +100,7 @@ internal static class TemplateText
 
     public static List<object?> Split(string s, object? separator, long maxSplit, TemplateBudget budget)
     {
+        budget.ChargeSize(s.Length);
         var parts = new List<object?>();
         if (separator is null or TemplateUndefined)
         {
@@ -265,8 +285,9 @@ internal static class TemplateText
                     value = arguments.Named.TryGetValue(field, out var named) ? named : throw new TemplateRuntimeException($"KeyError: '{field}'");
                 }
 
-                builder.Append(TemplateValues.Str(value, budget));
-                budget.ChargeSize(builder.Length);
+                var text = TemplateValues.Str(value, budget);
+                builder.Append(text);
+                budget.Grow(builder.Length, text.Length);
                 i = end;
             }
             else if (c == '}')
@@ -313,6 +334,7 @@ internal static class TemplateText
             }
 
             var value = values[next++];
+            var before = builder.Length;
             builder.Append(s[i] switch
             {
                 's' => TemplateValues.Str(value, budget),
@@ -320,7 +342,7 @@ internal static class TemplateText
                 'd' or 'i' => TemplateValues.IsNumber(value) ? ((long)Math.Truncate(TemplateValues.ToDouble(value))).ToString(CultureInfo.InvariantCulture) : throw new TemplateRuntimeException($"%{s[i]} format: a real number is required, not {TemplateValues.TypeName(value)}"),
                 _ => throw new TemplateRuntimeException($"unsupported format character '{s[i]}'"),
             });
-            budget.ChargeSize(builder.Length);
+            budget.Grow(builder.Length, builder.Length - before);
         }
 
         if (next < values.Length)
