@@ -37,19 +37,19 @@ public sealed class ChatTemplateFuzzTarget : FuzzTarget
         "0", "1", "-1", "''", "[]", "{}", "(", ")", "[", "]", "|", ".", ",", ":", "~", "+", "*", "//", "%", "==", "!=", "<", "{{", "}}", "{%", "%}", "-%}", "{%-",
     ];
 
-    private static readonly IReadOnlyList<JsonObject> Plain = Messages("""
+    internal static readonly IReadOnlyList<JsonObject> Plain = Messages("""
         [{"role": "user", "content": "Hello! Who are you?"}, {"role": "assistant", "content": "An assistant."}, {"role": "user", "content": "Traduis : « naïve café » → 日本語 😀"}]
         """);
 
-    private static readonly IReadOnlyList<JsonObject> Full = Messages("""
+    internal static readonly IReadOnlyList<JsonObject> Full = Messages("""
         [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is the weather in Paris?"},
          {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
          {"role": "tool", "content": "{\"temp\": 21}"}, {"role": "assistant", "content": "<think>\nwarm\n</think>\n\nIt is 21 °C."}, {"role": "user", "content": "Thanks!"}]
         """);
 
-    private static readonly Dictionary<string, object?> Tokens = new() { ["bos_token"] = "<s>", ["eos_token"] = "</s>", ["unk_token"] = "<unk>" };
+    internal static readonly Dictionary<string, object?> Tokens = new() { ["bos_token"] = "<s>", ["eos_token"] = "</s>", ["unk_token"] = "<unk>" };
 
-    private static readonly Dictionary<string, object?> WithTools = new(Tokens)
+    internal static readonly Dictionary<string, object?> WithTools = new(Tokens)
     {
         ["tools"] = JsonNode.Parse("""[{"type": "function", "function": {"name": "get_weather", "description": "Current weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]"""),
     };

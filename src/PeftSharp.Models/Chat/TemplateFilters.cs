@@ -81,7 +81,7 @@ internal static partial class TemplateFilters
             case "lower":
                 return Text(value, budget).ToLowerInvariant();
             case "title":
-                return TemplateText.Title(Text(value, budget));
+                return TemplateText.TitleFilter(Text(value, budget));
             case "capitalize":
                 return TemplateText.Capitalize(Text(value, budget));
             case "replace":

@@ -235,6 +235,21 @@ internal static class TemplateText
         return builder.ToString();
     }
 
+    /// <summary>Jinja's <c>title</c> filter: words start after whitespace, <c>-</c>, <c>(</c>, <c>{</c>, <c>[</c> or <c>&lt;</c>; each is upper case first, lower case after.</summary>
+    public static string TitleFilter(string s)
+    {
+        var builder = new StringBuilder(s.Length);
+        var wordStart = true;
+        foreach (var c in s)
+        {
+            var separator = char.IsWhiteSpace(c) || c is '-' or '(' or '{' or '[' or '<';
+            builder.Append(separator ? c : wordStart ? char.ToUpperInvariant(c) : char.ToLowerInvariant(c));
+            wordStart = separator;
+        }
+
+        return builder.ToString();
+    }
+
     /// <summary>Python's <c>str.capitalize()</c>.</summary>
     public static string Capitalize(string s) =>
         s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..].ToLowerInvariant();
