@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -246,7 +245,8 @@ internal static partial class TemplateFilters
             case "wordcount":
                 return (long)WordPattern().Count(Text(value, budget));
             case "escape" or "e" or "forceescape":
-                return WebUtility.HtmlEncode(Text(value, budget)).Replace("&#39;", "&#39;", StringComparison.Ordinal);
+                return Text(value, budget).Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal).Replace(">", "&gt;", StringComparison.Ordinal)
+                    .Replace("\"", "&#34;", StringComparison.Ordinal).Replace("'", "&#39;", StringComparison.Ordinal);
             case "format":
                 return TemplateText.Percent(Text(value, budget), a.Positional.Count == 1 ? a.Positional[0] : a.Positional.ToArray(), budget);
             case "pprint":
