@@ -45,6 +45,7 @@ public static class Program
         root.Subcommands.Add(FuzzCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(ChatCommand.Create());
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(ChatTemplateCommand.Create());
         root.Subcommands.Add(PretrainCommand.Create());

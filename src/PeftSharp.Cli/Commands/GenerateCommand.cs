@@ -18,7 +18,8 @@ internal static class GenerateCommand
         var merge = new Option<bool>("--merge") { Description = "Merge the adapter into the base weights (computed in fp32) before generating." };
         var dtype = new Option<string>("--dtype") { Description = "dtype to hold the base weights in: fp32, bf16 or fp16.", DefaultValueFactory = _ => "fp32" };
         dtype.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
-        var data = new Option<FileInfo>("--data") { Description = "Input JSONL: records with input_ids (prompt and messages records need a tokenizer, not in this build).", Required = true };
+        var data = new Option<FileInfo>("--data") { Description = "Input JSONL: records with input_ids, prompt (encoded with the tokenizer's special tokens) or messages (rendered with the chat template, generation prompt added).", Required = true };
+        var tokenizerDir = new Option<DirectoryInfo?>("--tokenizer") { Description = "Directory with tokenizer.json, tokenizer_config.json and the chat template (default: --base)." };
         var output = new Option<FileInfo>("--output") { Description = "Output JSONL: {\"output_ids\": new tokens, \"text\": their decoding when a tokenizer is available}, one per input, in order.", Required = true };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate per record.", DefaultValueFactory = _ => 32 };
         var greedy = new Option<bool>("--greedy") { Description = "Take the most likely token each step (the default unless a sampling option is given)." };
@@ -28,10 +29,10 @@ internal static class GenerateCommand
         var penalty = new Option<double>("--repetition-penalty") { Description = "Penalise tokens already in the prompt or output (1: off).", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<ulong?>("--seed") { Description = "Seed of the sampling generator (default: random)." };
         var batchSize = new Option<int>("--batch-size") { Description = "Records generated together (left-padded).", DefaultValueFactory = _ => 1 };
-        var stop = new Option<string[]>("--stop") { Description = "Stop a record once its decoded output contains this text (repeatable; needs a tokenizer, not in this build).", AllowMultipleArgumentsPerToken = false };
+        var stop = new Option<string[]>("--stop") { Description = "Stop a record once its decoded output contains this text (repeatable; needs a tokenizer).", AllowMultipleArgumentsPerToken = false };
         var command = new Command("generate", "Generate text with a decoder LLM and an optional PEFT adapter.\n\nExample:\n  peft generate --base model/ --adapter adapter/ --data prompts.jsonl --output out.jsonl --greedy --max-new-tokens 64")
         {
-            baseDir, adapter, merge, dtype, data, output, maxNew, greedy, temperature, topP, topK, penalty, seed, batchSize, stop,
+            baseDir, adapter, merge, dtype, tokenizerDir, data, output, maxNew, greedy, temperature, topP, topK, penalty, seed, batchSize, stop,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -55,38 +56,17 @@ internal static class GenerateCommand
             };
             Check(options);
 
-            var baseName = result.GetValue(baseDir)!.FullName;
-            var scalar = result.GetValue(dtype) switch { "bf16" => ScalarType.BFloat16, "fp16" => ScalarType.Float16, _ => ScalarType.Float32 };
-            var model = PretrainedModel.FromPretrained(baseName, scalar, strict: true, out _) as DecoderForCausalLM
-                ?? throw new ArgumentException($"{baseName}: peft generate needs a decoder model (llama, mistral, qwen2, qwen3, phi3)");
-            if (result.GetValue(adapter) is { } adapterDir)
+            var model = DecoderLoader.Load(result.GetValue(baseDir)!.FullName, result.GetValue(adapter)?.FullName, result.GetValue(dtype)!, result.GetValue(merge));
+            var encoder = PromptEncoder.Load(result.GetValue(tokenizerDir)?.FullName ?? result.GetValue(baseDir)!.FullName);
+            if (options.StopStrings.Count > 0 && encoder.Tokenizer is null)
             {
-                var peft = PeftModel.FromPretrained(model, adapterDir.FullName);
-                foreach (var warning in peft.Warnings)
-                {
-                    Console.Error.WriteLine($"warning: {warning}");
-                }
-
-                if (result.GetValue(merge))
-                {
-                    peft.MergeAdapter();
-                }
-            }
-            else if (result.GetValue(merge))
-            {
-                throw new ArgumentException("--merge needs --adapter");
+                throw new ArgumentException("--stop needs a tokenizer (tokenizer.json in --base or --tokenizer) to decode the output");
             }
 
-            // Decoder tokenizers (tokenizer.json BPE with byte fallback, Qwen's pre-tokenizer, chat
-            // templates) are not on this branch; TextTokenizer's GPT-2/WordPiece readers would give
-            // plausible but wrong ids for them, so generation works on ids until that loader lands.
-            if (options.StopStrings.Count > 0)
-            {
-                throw new ArgumentException("--stop needs a Hugging Face tokenizer.json loader, which this build does not have yet; stop with end-of-sequence ids instead");
-            }
-
-            var prompts = ReadPrompts(result.GetValue(data)!.FullName);
-            Func<IReadOnlyList<long>, string>? decode = null;
+            var prompts = ReadPrompts(result.GetValue(data)!.FullName, encoder);
+            Func<IReadOnlyList<long>, string>? decode = encoder.Tokenizer is { } tokenizer
+                ? ids => tokenizer.Decode(ids.Select(id => (int)id), skipSpecialTokens: true)
+                : null;
             var outputs = DecoderGenerator.Generate(model, prompts, options, decode);
             Predictor.WriteOutputs(result.GetValue(output)!.FullName, outputs.Select(ids =>
             {
@@ -125,38 +105,17 @@ internal static class GenerateCommand
         }
     }
 
-    /// <summary>Reads one prompt per JSONL record (<c>input_ids</c>); text records are refused with a clear message.</summary>
-    private static List<long[]> ReadPrompts(string path)
+    /// <summary>Reads one prompt per JSONL record (<c>input_ids</c>, <c>prompt</c> or <c>messages</c>).</summary>
+    private static List<long[]> ReadPrompts(string path, PromptEncoder encoder)
     {
         var prompts = new List<long[]>();
         var number = 0;
         foreach (var line in File.ReadLines(path))
         {
             number++;
-            if (string.IsNullOrWhiteSpace(line))
+            if (!string.IsNullOrWhiteSpace(line))
             {
-                continue;
-            }
-
-            var json = ConfigJson.Parse(System.Text.Encoding.UTF8.GetBytes(line), $"{path}:{number}");
-            if (json.Node("input_ids") is { } node)
-            {
-                var ids = node is JsonArray array
-                    ? array.Select((item, i) => item is JsonValue v && v.TryGetValue<long>(out var id) ? id : throw json.Error($"input_ids[{i}]", "expected an integer")).ToArray()
-                    : throw json.Error("input_ids", "expected a list of integers");
-                prompts.Add(ids.Length > 0 ? ids : throw json.Error("input_ids", "is empty"));
-            }
-            else if (json.Has("messages"))
-            {
-                throw json.Error("messages", "chat records need a tokenizer and a chat template renderer, which this build does not have yet; give input_ids");
-            }
-            else if (json.Has("prompt"))
-            {
-                throw json.Error("prompt", "text prompts need a tokenizer (a Hugging Face tokenizer.json loader), which this build does not have yet; give input_ids");
-            }
-            else
-            {
-                throw json.Error("input_ids", "the record has none of input_ids, prompt or messages");
+                prompts.Add(encoder.EncodeRecord(ConfigJson.Parse(System.Text.Encoding.UTF8.GetBytes(line), $"{path}:{number}")));
             }
         }
 

@@ -17,7 +17,8 @@ public static class DecoderGenerator
     /// <param name="prompts">Token ids of each prompt (non-empty).</param>
     /// <param name="options">Generation settings.</param>
     /// <param name="decode">Turns ids into text, for <see cref="GenerationOptions.StopStrings"/>; null: stop strings are not checked.</param>
-    public static List<long[]> Generate(DecoderForCausalLM model, IReadOnlyList<long[]> prompts, GenerationOptions options, Func<IReadOnlyList<long>, string>? decode = null)
+    /// <param name="onToken">Called with (record index, id) for every new token as it is chosen, for streaming.</param>
+    public static List<long[]> Generate(DecoderForCausalLM model, IReadOnlyList<long[]> prompts, GenerationOptions options, Func<IReadOnlyList<long>, string>? decode = null, Action<int, long>? onToken = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
@@ -33,13 +34,14 @@ public static class DecoderGenerator
         for (var start = 0; start < prompts.Count; start += options.BatchSize)
         {
             var batch = prompts.Skip(start).Take(options.BatchSize).ToList();
-            results.AddRange(GenerateBatch(model, batch, options, generator, decode));
+            var first = start;
+            results.AddRange(GenerateBatch(model, batch, options, generator, decode, onToken is null ? null : (b, id) => onToken(first + b, id)));
         }
 
         return results;
     }
 
-    private static List<long[]> GenerateBatch(DecoderForCausalLM model, List<long[]> prompts, GenerationOptions options, Generator generator, Func<IReadOnlyList<long>, string>? decode)
+    private static List<long[]> GenerateBatch(DecoderForCausalLM model, List<long[]> prompts, GenerationOptions options, Generator generator, Func<IReadOnlyList<long>, string>? decode, Action<int, long>? onToken)
     {
         var outputs = prompts.Select(_ => new List<long>()).ToList();
         if (options.MaxNewTokens == 0)
@@ -96,6 +98,7 @@ public static class DecoderGenerator
                 }
 
                 outputs[b].Add(next[b]);
+                onToken?.Invoke(b, next[b]);
                 finished[b] = eos.Contains(next[b]) ||
                     (decode is not null && options.StopStrings.Count > 0 && options.StopStrings.Any(decode(outputs[b]).Contains));
             }
