@@ -12,16 +12,26 @@ namespace PeftSharp.Tests;
 /// <summary>A LoRA adapter whose controller poisons the loss at a chosen step (tests the NaN guard and the hook calls).</summary>
 internal sealed class PoisonConfig : AdapterConfig
 {
-    public override string PeftType => "TEST_POISON";
+    public override AdapterMethod Method => PoisonMethod.Instance;
 
     public int PoisonStep { get; init; } = 3;
 
     public List<string> Calls { get; } = [];
+}
 
-    public override LowRankPath CreatePath(string moduleName, LinearTarget target, AdapterBuildContext context) =>
+internal sealed class PoisonMethod : AdapterMethod<PoisonConfig>
+{
+    private PoisonMethod()
+        : base("test_poison", "TEST_POISON")
+    {
+    }
+
+    public static PoisonMethod Instance { get; } = new();
+
+    protected override LowRankPath CreatePath(PoisonConfig config, string moduleName, LinearTarget target, AdapterBuildContext context) =>
         new LoraPath(target.InFeatures, target.OutFeatures, 2, 4);
 
-    public override TrainingController? CreateController(string adapterName, IReadOnlyList<AdaptedModule> modules) => new PoisonController(this);
+    protected override TrainingController? CreateController(PoisonConfig config, string adapterName, IReadOnlyList<AdaptedModule> modules) => new PoisonController(config);
 
     private sealed class PoisonController(PoisonConfig config) : TrainingController
     {

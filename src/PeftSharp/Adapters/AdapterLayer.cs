@@ -15,7 +15,7 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
     private readonly List<string> _active = [];
     private readonly List<string> _merged = [];
 
-    /// <summary>Wraps <paramref name="baseLayer"/> (a <see cref="TorchSharp.Modules.Linear"/> or <see cref="Models.Conv1D"/>) and freezes its parameters.</summary>
+    /// <summary>Wraps <paramref name="baseLayer"/> (a <see cref="TorchSharp.Modules.Linear"/> or <see cref="Layers.Conv1D"/>) and freezes its parameters.</summary>
     public AdapterLayer(nn.Module<Tensor, Tensor> baseLayer) : base(nameof(AdapterLayer))
     {
         Target = LinearTarget.TryDescribe(baseLayer)
