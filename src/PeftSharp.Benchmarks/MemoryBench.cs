@@ -25,7 +25,7 @@ public static class MemoryBench
         var records = new List<BenchRecord>();
         var train = ClassificationDataset.Load(Path.Combine(root, "data", "sotu-era", "train.jsonl"));
         var tokenizer = TextTokenizer.TryLoad(Path.Combine(root, "models", "base"))!;
-        var config = new BertConfig(new ConfigJson(new JsonObject
+        var config = BertConfig.Read(new ConfigJson(new JsonObject
         {
             ["model_type"] = "bert", ["architectures"] = new JsonArray("BertForSequenceClassification"), ["vocab_size"] = tokenizer.VocabularySize,
             ["hidden_size"] = 64, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 2, ["intermediate_size"] = 128, ["max_position_embeddings"] = 128,

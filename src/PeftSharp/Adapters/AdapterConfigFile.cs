@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
@@ -57,22 +56,7 @@ public static class AdapterConfigFile
             warnings.Add("runtime_config is never stored; it was dropped");
         }
 
-        var contract = Options.GetTypeInfo(method.ConfigType);
-        foreach (var property in contract.Properties.Where(p => !p.IsExtensionData && root.TryGetPropertyValue(p.Name, out var value) && value is null))
-        {
-            root.Remove(property.Name); // null reads as absent: the field keeps its default
-        }
-
-        AdapterConfig config;
-        try
-        {
-            config = (AdapterConfig)root.Deserialize(contract)!;
-        }
-        catch (JsonException e)
-        {
-            throw Refusal(json.Path, root, e);
-        }
-
+        var config = (AdapterConfig)ConfigContract.Deserialize(json.Path, root, Options.GetTypeInfo(method.ConfigType));
         foreach (var (key, value) in config.UnknownFields ?? [])
         {
             config.ExtraFields[key] = JsonSerializer.SerializeToNode(value, Options.GetTypeInfo(typeof(JsonElement)));
@@ -131,23 +115,6 @@ public static class AdapterConfigFile
         _ => false,
     };
 
-    /// <summary>The typed error for a value the serializer refused: the field from the reader's path, the problem from the converter.</summary>
-    private static ConfigFormatException Refusal(string file, JsonObject root, JsonException e)
-    {
-        var steps = JsonPathSteps.Parse(e.Path);
-        var field = JsonPathSteps.Field(steps) + (e as JsonFieldException)?.Suffix;
-        if (e is JsonFieldException)
-        {
-            return new ConfigFormatException(file, field, e.Message, e);
-        }
-
-        var type = e.Message.Split("converted to ", 2) is [_, var rest] ? rest.Split(". Path", 2)[0] : "another type";
-        var expected = type.Contains("Dictionary", StringComparison.Ordinal) ? "an object"
-            : type.Contains("[]", StringComparison.Ordinal) || type.Contains("List", StringComparison.Ordinal) ? "a list"
-            : $"a value of type {type}";
-        return new ConfigFormatException(file, field, $"expected {expected}, found {JsonTokenText.Describe(JsonPathSteps.Find(root, steps))}", e);
-    }
-
     /// <summary>A configuration names its method through <c>peft_type</c>; the <see cref="AdapterConfig.Method"/> object itself is never serialised.</summary>
     private static void OmitMethod(JsonTypeInfo contract)
     {
@@ -157,18 +124,7 @@ public static class AdapterConfigFile
         }
     }
 
-    private static JsonSerializerOptions CreateOptions()
-    {
-        var options = new JsonSerializerOptions
-        {
-            TypeInfoResolver = JsonTypeInfoResolver.Combine([.. AdapterMethodRegistry.All.Select(m => m.ConfigJsonResolver).OfType<IJsonTypeInfoResolver>(), new DefaultJsonTypeInfoResolver()])
-                .WithAddedModifier(OmitMethod),
-            WriteIndented = true,
-            IndentSize = 2,
-            Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-            Converters = { new IntegerConverter(), new NumberConverter(), new BooleanConverter(), new TextConverter() },
-        };
-        options.MakeReadOnly();
-        return options;
-    }
+    private static JsonSerializerOptions CreateOptions() => ConfigContract.CreateOptions(
+        JsonTypeInfoResolver.Combine([.. AdapterMethodRegistry.All.Select(m => m.ConfigJsonResolver).OfType<IJsonTypeInfoResolver>(), new DefaultJsonTypeInfoResolver()])
+            .WithAddedModifier(OmitMethod));
 }

@@ -11,9 +11,6 @@ namespace PeftSharp.Methods.AdaLora;
 /// </summary>
 public sealed class AdaLoraConfig : LowRankConfig
 {
-    /// <summary>PEFT's type name.</summary>
-    public const string Type = "ADALORA";
-
     /// <inheritdoc />
     public override AdapterMethod Method => AdaLoraMethod.Instance;
 
@@ -124,7 +121,7 @@ public sealed class AdaLoraConfig : LowRankConfig
         check.NonNegative(OrthRegWeight, nameof(OrthRegWeight), "orth_reg_weight");
         foreach (var (key, mask) in RankPattern ?? [])
         {
-            check.Require(mask.Length == InitR, $"{nameof(RankPattern)}['{key}']", $"rank_pattern.{key}", $"a keep-mask of init_r = {InitR} entries", $"{mask.Length} entries");
+            check.Require(mask?.Length == InitR, $"{nameof(RankPattern)}['{key}']", $"rank_pattern.{key}", $"a keep-mask of init_r = {InitR} entries", mask is null ? null : $"{mask.Length} entries");
         }
     }
 }

@@ -8,7 +8,7 @@ namespace PeftSharp.Methods.AdaLora;
 public sealed class AdaLoraMethod : AdapterMethod<AdaLoraConfig>
 {
     private AdaLoraMethod()
-        : base("adalora", AdaLoraConfig.Type, AdaLoraJsonContext.Default)
+        : base("adalora", "ADALORA", AdaLoraJsonContext.Default)
     {
     }
 

@@ -11,9 +11,6 @@ namespace PeftSharp.Methods.DyLora;
 /// </summary>
 public sealed class DyLoraConfig : LowRankConfig
 {
-    /// <summary>PeftSharp's type name.</summary>
-    public const string Type = "DYLORA";
-
     /// <summary>Creates the defaults: r_max 8, alpha 16.</summary>
     public DyLoraConfig() => LoraAlpha = 16;
 

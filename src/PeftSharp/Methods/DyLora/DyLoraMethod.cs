@@ -8,7 +8,7 @@ namespace PeftSharp.Methods.DyLora;
 public sealed class DyLoraMethod : AdapterMethod<DyLoraConfig>
 {
     private DyLoraMethod()
-        : base("dylora", DyLoraConfig.Type, DyLoraJsonContext.Default)
+        : base("dylora", "DYLORA", DyLoraJsonContext.Default)
     {
     }
 

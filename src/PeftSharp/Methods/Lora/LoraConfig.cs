@@ -8,9 +8,6 @@ namespace PeftSharp.Methods.Lora;
 /// <summary>LoRA (Hu et al., 2021): <c>ΔW = (alpha / r) · B · A</c>, PEFT's <c>LoraConfig</c>.</summary>
 public sealed class LoraConfig : LowRankConfig
 {
-    /// <summary>PEFT's type name.</summary>
-    public const string Type = "LORA";
-
     /// <inheritdoc />
     public override AdapterMethod Method => LoraMethod.Instance;
 

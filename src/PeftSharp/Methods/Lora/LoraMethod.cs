@@ -8,7 +8,7 @@ namespace PeftSharp.Methods.Lora;
 public sealed class LoraMethod : AdapterMethod<LoraConfig>
 {
     private LoraMethod()
-        : base("lora", LoraConfig.Type, LoraJsonContext.Default)
+        : base("lora", "LORA", LoraJsonContext.Default)
     {
     }
 

@@ -13,9 +13,6 @@ namespace PeftSharp.Methods.Sara;
 /// </summary>
 public sealed class MoSaraConfig : SaraRankConfig
 {
-    /// <summary>Native type name.</summary>
-    public const string Type = "MOSARA";
-
     /// <inheritdoc />
     public override AdapterMethod Method => MoSaraMethod.Instance;
 

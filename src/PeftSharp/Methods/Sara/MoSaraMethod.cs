@@ -7,7 +7,7 @@ namespace PeftSharp.Methods.Sara;
 public sealed class MoSaraMethod : SaraRankMethod<MoSaraConfig>
 {
     private MoSaraMethod()
-        : base("mosara", MoSaraConfig.Type, MoSaraJsonContext.Default)
+        : base("mosara", "MOSARA", MoSaraJsonContext.Default)
     {
     }
 

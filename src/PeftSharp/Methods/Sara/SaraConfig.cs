@@ -12,9 +12,6 @@ namespace PeftSharp.Methods.Sara;
 /// </summary>
 public sealed class SaraConfig : SaraRankConfig
 {
-    /// <summary>Native type name.</summary>
-    public const string Type = "SARA";
-
     /// <inheritdoc />
     public override AdapterMethod Method => SaraMethod.Instance;
 

@@ -9,7 +9,7 @@ namespace PeftSharp.Methods.Sara;
 public sealed class SaraMethod : SaraRankMethod<SaraConfig>
 {
     private SaraMethod()
-        : base("sara", SaraConfig.Type, SaraJsonContext.Default)
+        : base("sara", "SARA", SaraJsonContext.Default)
     {
     }
 

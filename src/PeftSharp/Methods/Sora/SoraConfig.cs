@@ -14,9 +14,6 @@ namespace PeftSharp.Methods.Sora;
 /// </summary>
 public sealed class SoraConfig : LowRankConfig
 {
-    /// <summary>Native type name.</summary>
-    public const string Type = "SORA";
-
     /// <summary>Creates the defaults: r_max 8, alpha 16.</summary>
     public SoraConfig() => LoraAlpha = 16;
 
@@ -57,6 +54,9 @@ public sealed class SoraConfig : LowRankConfig
     [JsonPropertyName("lambda_stage_steps")]
     public int? LambdaStageSteps { get; set; }
 
+    /// <summary>The most ξ values a schedule may have.</summary>
+    public const int MaxStages = 10_000;
+
     /// <inheritdoc />
     protected internal override void CheckFields(ConfigValidator check)
     {
@@ -66,7 +66,9 @@ public sealed class SoraConfig : LowRankConfig
         check.Require(GateLearningRate is null or > 0, nameof(GateLearningRate), "gate_lr", "a number > 0 or null", GateLearningRate);
         if (LambdaSchedule != SoraLambdaSchedule.None)
         {
-            SoraGateOptimizer.LambdaList(SparseLambda2, LambdaSchedule, MaxLambda, LambdaNum);
+            check.Require(MaxLambda is not null, nameof(MaxLambda), "max_lambda", $"set with the {LambdaSchedule} ξ schedule", MaxLambda);
+            check.Require(LambdaNum is >= 1 and <= MaxStages, nameof(LambdaNum), "lambda_num", $"an integer in 1..{MaxStages} with the {LambdaSchedule} ξ schedule", LambdaNum);
+            check.Require(LambdaSchedule != SoraLambdaSchedule.ExpLinear || (SparseLambda2 > 0 && MaxLambda > 0), nameof(MaxLambda), "max_lambda", "> 0, as sparse_lambda_2, with the exp_linear ξ schedule", MaxLambda);
             check.Require(LambdaStageSteps > 0, nameof(LambdaStageSteps), "lambda_stage_steps", $"an integer > 0 with the {LambdaSchedule} ξ schedule", LambdaStageSteps);
         }
     }

@@ -8,7 +8,7 @@ namespace PeftSharp.Methods.Sora;
 public sealed class SoraMethod : AdapterMethod<SoraConfig>
 {
     private SoraMethod()
-        : base("sora", SoraConfig.Type, SoraJsonContext.Default)
+        : base("sora", "SORA", SoraJsonContext.Default)
     {
     }
 

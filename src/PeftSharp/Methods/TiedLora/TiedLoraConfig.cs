@@ -14,9 +14,6 @@ namespace PeftSharp.Methods.TiedLora;
 /// </summary>
 public sealed class TiedLoraConfig : LowRankConfig
 {
-    /// <summary>Native type name.</summary>
-    public const string Type = "TIED_LORA";
-
     /// <inheritdoc />
     public override AdapterMethod Method => TiedLoraMethod.Instance;
 

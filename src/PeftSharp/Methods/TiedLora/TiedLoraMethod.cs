@@ -10,7 +10,7 @@ namespace PeftSharp.Methods.TiedLora;
 public sealed class TiedLoraMethod : AdapterMethod<TiedLoraConfig>
 {
     private TiedLoraMethod()
-        : base("tied_lora", TiedLoraConfig.Type, TiedLoraJsonContext.Default)
+        : base("tied_lora", "TIED_LORA", TiedLoraJsonContext.Default)
     {
     }
 
