@@ -25,7 +25,7 @@ public static class MemoryBench
         var records = new List<BenchRecord>();
         var train = ClassificationDataset.Load(Path.Combine(root, "data", "sotu-era", "train.jsonl"));
         var tokenizer = TextTokenizer.TryLoad(Path.Combine(root, "models", "base"))!;
-        var config = new BertConfig(new ConfigJson(new JsonObject
+        var config = BertConfig.Read(new ConfigJson(new JsonObject
         {
             ["model_type"] = "bert", ["architectures"] = new JsonArray("BertForSequenceClassification"), ["vocab_size"] = tokenizer.VocabularySize,
             ["hidden_size"] = 64, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 2, ["intermediate_size"] = 128, ["max_position_embeddings"] = 128,
@@ -33,11 +33,11 @@ public static class MemoryBench
         }, "rss"));
         var every = Math.Max(1, steps / 20);
         var warmup = Math.Max(every, steps / 10);
-        foreach (var method in AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig is not null && (methods is null || methods.Contains(m.Name))))
+        foreach (var method in AdapterMethodRegistry.All.Where(m => (methods is null || methods.Contains(m.Name))))
         {
             manual_seed(0);
             var model = new BertForSequenceClassification(config);
-            var peft = PeftModel.Create(model, method.CreateTrainingConfig!(steps));
+            var peft = PeftModel.Create(model, method.CreateTrainingConfig(steps)!);
             var samples = new List<(int Step, double Mb, long Tensors, double ManagedMb)>();
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var progress = new SyncProgress(p =>

@@ -56,7 +56,7 @@ public static class ModelThroughput
     }
 
     /// <summary>A BERT sequence classifier over 4 labels with an 8000-token vocabulary and FFN 4·hidden, as the benchmarks use.</summary>
-    public static BertConfig EncoderConfig(int layers, int hidden, int heads, double dropout = 0.1) => new(new ConfigJson(new JsonObject
+    public static BertConfig EncoderConfig(int layers, int hidden, int heads, double dropout = 0.1) => BertConfig.Read(new ConfigJson(new JsonObject
     {
         ["model_type"] = "bert", ["architectures"] = new JsonArray("BertForSequenceClassification"), ["vocab_size"] = 8000,
         ["hidden_size"] = hidden, ["num_hidden_layers"] = layers, ["num_attention_heads"] = heads, ["intermediate_size"] = 4 * hidden,

@@ -49,18 +49,18 @@ public static class QualityBench
             ("lora r=4", "lora", _ => Lora(4), false),
             ("lora r=2", "lora", _ => Lora(2), false),
             ("lora r=1", "lora", _ => Lora(1), false),
-            ("adalora 12→8 (budget 64)", "adalora", AdaLoraConfig.ForEncoderClassification, true),
-            ("adalora 4→2 (budget 16)", "adalora", t => { var c = AdaLoraConfig.ForEncoderClassification(t); c.InitR = 4; c.TargetR = 2; return c; }, false),
-            ("adalora 2→1 (budget 8)", "adalora", t => { var c = AdaLoraConfig.ForEncoderClassification(t); c.InitR = 2; c.TargetR = 1; return c; }, false),
-            ("dylora r_max=8", "dylora", _ => DyLoraConfig.ForEncoderClassification(), true),
-            ("sora r_max=8", "sora", _ => SoraConfig.ForEncoderClassification(), true),
-            ("sara lora form (m=0.1)", "sara", _ => SaraConfig.ForEncoderClassification(), true),
-            ("sara svd form (m=0.1)", "sara", _ => { var c = SaraConfig.ForEncoderClassification(); c.Form = SaraForm.Svd; return c; }, false),
-            ("mosara E=4 (m=0.1)", "mosara", _ => MoSaraConfig.ForEncoderClassification(), true),
-            ("mosara E=4 raw routing", "mosara", _ => { var c = MoSaraConfig.ForEncoderClassification(); c.RouteRawInput = true; return c; }, false),
-            ("mosara E=4 + output vector", "mosara", _ => { var c = MoSaraConfig.ForEncoderClassification(); c.OutputVector = true; return c; }, false),
-            ("mosara E=4 random bases", "mosara", _ => { var c = MoSaraConfig.ForEncoderClassification(); c.Basis = MoSaraBasis.Random; return c; }, false),
-            ("sara svd form + orthogonality 0.1", "sara", _ => { var c = SaraConfig.ForEncoderClassification(); c.Form = SaraForm.Svd; c.OrthRegWeight = 0.1; return c; }, false),
+            ("adalora 12→8 (budget 64)", "adalora", AdaLoraMethod.Instance.CreateTrainingConfig, true),
+            ("adalora 4→2 (budget 16)", "adalora", t => { var c = AdaLoraMethod.Instance.CreateTrainingConfig(t); c.InitR = 4; c.TargetR = 2; return c; }, false),
+            ("adalora 2→1 (budget 8)", "adalora", t => { var c = AdaLoraMethod.Instance.CreateTrainingConfig(t); c.InitR = 2; c.TargetR = 1; return c; }, false),
+            ("dylora r_max=8", "dylora", t => DyLoraMethod.Instance.CreateTrainingConfig(t), true),
+            ("sora r_max=8", "sora", t => SoraMethod.Instance.CreateTrainingConfig(t), true),
+            ("sara lora form (m=0.1)", "sara", t => SaraMethod.Instance.CreateTrainingConfig(t), true),
+            ("sara svd form (m=0.1)", "sara", t => { var c = SaraMethod.Instance.CreateTrainingConfig(t); c.Form = SaraForm.Svd; return c; }, false),
+            ("mosara E=4 (m=0.1)", "mosara", t => MoSaraMethod.Instance.CreateTrainingConfig(t), true),
+            ("mosara E=4 raw routing", "mosara", t => { var c = MoSaraMethod.Instance.CreateTrainingConfig(t); c.RouteRawInput = true; return c; }, false),
+            ("mosara E=4 + output vector", "mosara", t => { var c = MoSaraMethod.Instance.CreateTrainingConfig(t); c.OutputVector = true; return c; }, false),
+            ("mosara E=4 random bases", "mosara", t => { var c = MoSaraMethod.Instance.CreateTrainingConfig(t); c.Basis = MoSaraBasis.Random; return c; }, false),
+            ("sara svd form + orthogonality 0.1", "sara", t => { var c = SaraMethod.Instance.CreateTrainingConfig(t); c.Form = SaraForm.Svd; c.OrthRegWeight = 0.1; return c; }, false),
         };
         foreach (var preset in new[] { "TL1", "TL2", "TL3", "TL4", "TL5", "TL6", "VeRA" })
         {
@@ -164,7 +164,7 @@ public static class QualityBench
     private static BenchRecord SoraSchedule(string baseDir, string data, string output, TrainerOptions options, TextWriter log)
     {
         const int stages = 6, stageSteps = 100;
-        var config = SoraConfig.ForEncoderClassification();
+        var config = SoraMethod.Instance.CreateTrainingConfig(0);
         config.LambdaSchedule = SoraLambdaSchedule.Linear;
         config.SparseLambda2 = 1e-4;
         config.MaxLambda = 2e-3;

@@ -64,9 +64,15 @@ public sealed class AdapterConfigFuzzTarget : FuzzTarget
         var configs = new List<AdapterConfig>();
         foreach (var method in AdapterMethodRegistry.All)
         {
-            if (method.CreateTrainingConfig is { } training)
+            if (method.CreateTrainingConfig(100) is { } training)
             {
-                configs.Add(training(100));
+                configs.Add(training);
+            }
+
+            foreach (var (_, variant) in method.ContractVariants())
+            {
+                variant.TargetModules = TargetModules.FromNames("query", "value");
+                configs.Add(variant);
             }
 
             var allLinear = method.CreateConfig();
@@ -120,7 +126,7 @@ public sealed class AdapterConfigFuzzTarget : FuzzTarget
             }
         }
 
-        _ = config.CheckAfterInjection(adapted).ToList();
+        _ = config.Method.CheckAfterInjection(config, adapted).ToList();
         var written = AdapterConfigFile.ToJson(config);
         string again;
         try

@@ -6,7 +6,8 @@ namespace PeftSharp.Models;
 /// <summary>The activation functions Hugging Face configs name.</summary>
 public static class Activations
 {
-    private static readonly string[] Known = ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "tanh", "silu", "swish"];
+    /// <summary>The activation names PeftSharp implements.</summary>
+    internal static readonly string[] Known = ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "tanh", "silu", "swish"];
 
     /// <summary>Applies activation <paramref name="name"/> to <paramref name="x"/>.</summary>
     public static Tensor Apply(string name, Tensor x) => name switch

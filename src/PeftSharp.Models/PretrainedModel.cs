@@ -166,11 +166,11 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
         var modelType = json.Root["model_type"]?.GetValue<string>();
         return (architecture, modelType) switch
         {
-            ("BertForSequenceClassification", _) or (null, "bert") => new BertForSequenceClassification(new BertConfig(json)),
-            ("RobertaForSequenceClassification", _) or (null, "roberta") => new RobertaForSequenceClassification(new BertConfig(json)),
-            ("BertForMaskedLM", _) => new BertForMaskedLM(new BertConfig(json)),
-            ("RobertaForMaskedLM", _) => new RobertaForMaskedLM(new BertConfig(json)),
-            ("GPT2LMHeadModel", _) or (null, "gpt2") => new Gpt2LMHeadModel(new Gpt2Config(json)),
+            ("BertForSequenceClassification", _) or (null, "bert") => new BertForSequenceClassification(BertConfig.Read(json)),
+            ("RobertaForSequenceClassification", _) or (null, "roberta") => new RobertaForSequenceClassification(BertConfig.Read(json)),
+            ("BertForMaskedLM", _) => new BertForMaskedLM(BertConfig.Read(json)),
+            ("RobertaForMaskedLM", _) => new RobertaForMaskedLM(BertConfig.Read(json)),
+            ("GPT2LMHeadModel", _) or (null, "gpt2") => new Gpt2LMHeadModel(Gpt2Config.Read(json)),
             _ => throw json.Error("architectures", $"'{architecture ?? modelType}' is not implemented (BertForSequenceClassification, BertForMaskedLM, RobertaForSequenceClassification, RobertaForMaskedLM, GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)"),
         };
     }

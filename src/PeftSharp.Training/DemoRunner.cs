@@ -45,10 +45,10 @@ public static class DemoRunner
 
         var tokenizer = TextTokenizer.TryLoad(baseDirectory) ?? throw new PeftException($"{baseDirectory} has no tokenizer files");
         var rows = new List<DemoRow>();
-        var available = AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig is not null && (methods is not { Count: > 0 } || methods.Contains(m.Name))).ToList();
+        var available = AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig(1) is not null && (methods is not { Count: > 0 } || methods.Contains(m.Name))).ToList();
         if (available.Count == 0)
         {
-            throw new PeftConfigurationException($"no trainable method matches {string.Join(", ", methods ?? [])} (available: {string.Join(", ", AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig is not null).Select(m => m.Name))})");
+            throw new PeftConfigurationException($"no trainable method matches {string.Join(", ", methods ?? [])} (available: {string.Join(", ", AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig(1) is not null).Select(m => m.Name))})");
         }
         log.WriteLine($"task {Path.GetFileName(Path.GetFullPath(dataDirectory))}: {train.Examples.Count} train / {validation.Examples.Count} validation / {test.Examples.Count} test, {train.Labels.Count} labels; methods: {string.Join(", ", available.Select(m => m.Name))}");
         foreach (var method in available)
@@ -61,7 +61,7 @@ public static class DemoRunner
                 Directory.Delete(methodOptions.OutputDirectory, recursive: true);
             }
 
-            var peft = PeftModel.Create(model, method.CreateTrainingConfig!(methodOptions.TotalSteps(train.Examples.Count)));
+            var peft = PeftModel.Create(model, method.CreateTrainingConfig(methodOptions.TotalSteps(train.Examples.Count))!);
             var trainer = new Trainer(model, peft, tokenizer, methodOptions, log, progressFor?.Invoke(method.Name));
             log.WriteLine($"== {method.Name}: {peft.GetParameterReport()}");
             var result = trainer.Train(train, validation);

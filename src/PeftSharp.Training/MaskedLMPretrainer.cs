@@ -63,7 +63,7 @@ public static class MaskedLMPretrainer
         var sequences = Pack(texts, tokenizer, options.SequenceLength);
         log.WriteLine($"vocabulary {vocab.Count} tokens; {sequences.Count} sequences of {options.SequenceLength} tokens ({clock.Elapsed.TotalSeconds:F0} s)");
 
-        var config = new BertConfig(new ConfigJson(new JsonObject
+        var config = BertConfig.Read(new ConfigJson(new JsonObject
         {
             ["architectures"] = new JsonArray("BertForMaskedLM"), ["model_type"] = "bert", ["vocab_size"] = vocab.Count,
             ["hidden_size"] = options.Hidden, ["num_hidden_layers"] = options.Layers, ["num_attention_heads"] = options.Heads,

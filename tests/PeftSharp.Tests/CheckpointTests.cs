@@ -239,7 +239,7 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Theory]
-    [InlineData("{\"peft_type\":\"LORA\",\"use_dora\":true}", "use_dora", "unsupported LoRA option")]
+    [InlineData("{\"peft_type\":\"LORA\",\"lora_bias\":true}", "lora_bias", "unsupported option")]
     [InlineData("{\"peft_type\":\"LORA\",\"r\":\"eight\"}", "r", "expected an integer")]
     [InlineData("{\"peft_type\":\"LORA\",\"bias\":\"some\"}", "bias", "not one of")]
     [InlineData("{\"peft_type\":\"IA3\"}", "peft_type", "not a method PeftSharp implements")]

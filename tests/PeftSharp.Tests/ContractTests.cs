@@ -11,27 +11,35 @@ namespace PeftSharp.Tests;
 /// </summary>
 public sealed class ContractTests
 {
-    private const int Steps = 20;
-
-    public static TheoryData<string> Methods()
+    /// <summary>Every registered method with each of its contract variants (LoRA's include DoRA).</summary>
+    public static TheoryData<string, string> Methods()
     {
-        var data = new TheoryData<string>();
-        foreach (var method in AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig is not null))
+        var data = new TheoryData<string, string>();
+        foreach (var method in AdapterMethodRegistry.All)
         {
-            data.Add(method.Name);
+            foreach (var (variant, _) in method.ContractVariants())
+            {
+                data.Add(method.Name, variant);
+            }
         }
 
         return data;
     }
 
-    private static AdapterConfig Preset(string method) =>
-        AdapterMethodRegistry.Find(method)!.CreateTrainingConfig!(Steps);
+    /// <summary>The variant's settings aimed at the model's query and value projections, the classifier trained in full.</summary>
+    private static AdapterConfig Preset(string method, string variant)
+    {
+        var config = AdapterMethodRegistry.Find(method)!.ContractVariants().Single(v => v.Name == variant).Config;
+        config.TargetModules = TargetModules.FromNames("query", "value");
+        config.ModulesToSave = ["classifier"];
+        return config;
+    }
 
-    private static (ContractModel Model, PeftModel Peft) Inject(string method, long seed = 7)
+    private static (ContractModel Model, PeftModel Peft) Inject(string method, string variant, long seed = 7)
     {
         manual_seed(seed);
         var model = new ContractModel();
-        var peft = PeftModel.Create(model, Preset(method), generator: new Generator((ulong)seed));
+        var peft = PeftModel.Create(model, Preset(method, variant), generator: new Generator((ulong)seed));
         return (model, peft);
     }
 
@@ -60,9 +68,9 @@ public sealed class ContractTests
 
     [Theory]
     [MemberData(nameof(Methods))]
-    public void ConfigSurvivesAJsonRoundTrip(string method)
+    public void ConfigSurvivesAJsonRoundTrip(string method, string variant)
     {
-        var config = Preset(method);
+        var config = Preset(method, variant);
         var json = AdapterConfigFile.ToJson(config);
         var dir = Directory.CreateTempSubdirectory("contract-json").FullName;
         File.WriteAllText(Path.Combine(dir, AdapterConfigFile.FileName), json);
@@ -73,9 +81,9 @@ public sealed class ContractTests
 
     [Theory]
     [MemberData(nameof(Methods))]
-    public void SavedAdapterLoadsIntoAFreshModelWithIdenticalOutputs(string method)
+    public void SavedAdapterLoadsIntoAFreshModelWithIdenticalOutputs(string method, string variant)
     {
-        var (model, peft) = Inject(method);
+        var (model, peft) = Inject(method, variant);
         Perturb(peft);
         var x = Input();
         var expected = Forward(model, x);
@@ -93,9 +101,9 @@ public sealed class ContractTests
 
     [Theory]
     [MemberData(nameof(Methods))]
-    public void MergedEqualsUnmergedAndUnmergeRestoresTheBase(string method)
+    public void MergedEqualsUnmergedAndUnmergeRestoresTheBase(string method, string variant)
     {
-        var (model, peft) = Inject(method);
+        var (model, peft) = Inject(method, variant);
         Perturb(peft);
         var x = Input();
         var weights = peft.AdaptedModules.Select(m => m.Layer.Target.Weight.detach().clone()).ToList();
@@ -123,9 +131,9 @@ public sealed class ContractTests
 
     [Theory]
     [MemberData(nameof(Methods))]
-    public void PlainLoraFormReproducesTheDeltaWeight(string method)
+    public void PlainLoraFormReproducesTheDeltaWeight(string method, string variant)
     {
-        var (_, peft) = Inject(method);
+        var (_, peft) = Inject(method, variant);
         Perturb(peft);
         foreach (var module in peft.AdaptedModules)
         {
@@ -149,13 +157,13 @@ public sealed class ContractTests
 
     [Theory]
     [MemberData(nameof(Methods))]
-    public void DisabledAdaptersGiveTheBaseOutput(string method)
+    public void DisabledAdaptersGiveTheBaseOutput(string method, string variant)
     {
         manual_seed(7);
         var reference = new ContractModel();
         var x = Input();
         var baseOutput = Forward(reference, x);
-        var (model, peft) = Inject(method);
+        var (model, peft) = Inject(method, variant);
         Perturb(peft);
         Assert.False(Forward(model, x).allclose(baseOutput), "the perturbed adapter should change the output");
         using (peft.DisableAdapters())
@@ -166,9 +174,9 @@ public sealed class ContractTests
 
     [Theory]
     [MemberData(nameof(Methods))]
-    public void OnlyAdapterTensorsGetGradients(string method)
+    public void OnlyAdapterTensorsGetGradients(string method, string variant)
     {
-        var (model, peft) = Inject(method);
+        var (model, peft) = Inject(method, variant);
         Perturb(peft);
         model.train();
         var trainable = peft.GetTrainableParameters().ToHashSet();
@@ -195,9 +203,9 @@ public sealed class ContractTests
 
     [Theory]
     [MemberData(nameof(Methods))]
-    public void ControllerStateSurvivesARoundTrip(string method)
+    public void ControllerStateSurvivesARoundTrip(string method, string variant)
     {
-        var (model, peft) = Inject(method);
+        var (model, peft) = Inject(method, variant);
         var controller = peft.GetController();
         if (controller is null)
         {
@@ -224,7 +232,7 @@ public sealed class ContractTests
         }
 
         var state = controller.GetState();
-        var (_, other) = Inject(method, seed: 99);
+        var (_, other) = Inject(method, variant, seed: 99);
         var otherController = other.GetController()!;
         otherController.LoadState(state);
         var again = otherController.GetState();

@@ -20,7 +20,7 @@ public sealed class KillResumeTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>One intra-op thread per run: two runs side by side on two cores, without OpenMP oversubscription (4× slower otherwise); every run of the test uses the same setting, so results are comparable bit for bit.</summary>
     private static readonly Dictionary<string, string> OneThread = new() { ["OMP_NUM_THREADS"] = "1" };
-    private static readonly string[] Methods = ["lora", "adalora", "dylora", "sora", "sara", "mosara", "tied_lora"];
+    private static readonly string[] Methods = [.. AdapterMethodRegistry.All.Select(m => m.Name)];
     private readonly DirectoryInfo _temp = Directory.CreateTempSubdirectory("peftsharp-resume-");
 
     public void Dispose() => _temp.Delete(recursive: true);

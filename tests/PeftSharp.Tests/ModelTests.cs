@@ -54,6 +54,7 @@ public sealed class ModelTests : IDisposable
     [Theory]
     [InlineData("bert-lora-patterns", "logits")]
     [InlineData("bert-adalora-compact", "logits")]
+    [InlineData("bert-dora", "logits")]
     [InlineData("gpt2-lora-c_attn", "next_token_logits")]
     public async Task InteropCasesReproduceThroughPeftPredict(string name, string field)
     {

@@ -51,7 +51,7 @@ public sealed class OnnxTests : IClassFixture<MiniLMFixture>
         Assert.Equal(new BertOnnxSettings(30522, 384, 6, 12, 1536, 512, 2, 1e-12, "gelu"), s);
         Assert.Equal(22_713_216, _minilm.Layout.Weights.Sum(w => _minilm.Layout.ShapeOf(w).Aggregate(1L, (a, b) => a * b)));
         Assert.Contains(_minilm.Layout.Weights, w => w.Name == "encoder.layer.0.attention.self.query.weight" && w.Transposed && w.Initializer != w.Name);
-        var config = new BertConfig(ModelConfig.LoadJson(_minilm.Model));
+        var config = BertConfig.Read(ModelConfig.LoadJson(_minilm.Model));
         Assert.Equal(384, config.HiddenSize);
     }
 
@@ -263,7 +263,7 @@ public sealed class OnnxTests : IClassFixture<MiniLMFixture>
 
     private static (Tensor Hidden, Tensor Pooled) Encoder(string directory, Tensor ids, Tensor mask)
     {
-        var config = new BertConfig(ModelConfig.LoadJson(directory));
+        var config = BertConfig.Read(ModelConfig.LoadJson(directory));
         var encoder = new BertModel(config, addPoolingLayer: true);
         ModelWeights.Load(encoder, directory, n => n.StartsWith(BertOnnxImporter.CheckpointPrefix, StringComparison.Ordinal) ? n[BertOnnxImporter.CheckpointPrefix.Length..] : null);
         encoder.eval();

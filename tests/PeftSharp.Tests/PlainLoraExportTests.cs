@@ -13,12 +13,23 @@ namespace PeftSharp.Tests;
 /// </summary>
 internal sealed class PrefixConfig : AdapterConfig
 {
-    public override string PeftType => "TEST_PREFIX";
+    public override AdapterMethod Method => PrefixMethod.Instance;
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public Func<string, int> LiveRank { get; init; } = _ => 2;
+}
 
-    public override LowRankPath CreatePath(string moduleName, LinearTarget target, AdapterBuildContext context) =>
-        new PrefixPath(target.InFeatures, target.OutFeatures, 4, LiveRank(moduleName), 6.0);
+internal sealed class PrefixMethod : AdapterMethod<PrefixConfig>
+{
+    private PrefixMethod()
+        : base("test_prefix", "TEST_PREFIX")
+    {
+    }
+
+    public static PrefixMethod Instance { get; } = new();
+
+    protected override LowRankPath CreatePath(PrefixConfig config, string moduleName, LinearTarget target, AdapterBuildContext context) =>
+        new PrefixPath(target.InFeatures, target.OutFeatures, 4, config.LiveRank(moduleName), 6.0);
 }
 
 internal sealed class PrefixPath : LowRankPath

@@ -13,15 +13,25 @@ namespace PeftSharp.Tests;
 /// <summary>A LoRA adapter whose extra loss is finite (0) but whose gradient is NaN from a chosen step (√|B| at B = 0).</summary>
 internal sealed class GradientPoisonConfig : AdapterConfig
 {
-    public override string PeftType => "TEST_GRADIENT_POISON";
+    public override AdapterMethod Method => GradientPoisonMethod.Instance;
 
     public int PoisonStep { get; init; } = 2;
+}
 
-    public override LowRankPath CreatePath(string moduleName, LinearTarget target, AdapterBuildContext context) =>
+internal sealed class GradientPoisonMethod : AdapterMethod<GradientPoisonConfig>
+{
+    private GradientPoisonMethod()
+        : base("test_gradient_poison", "TEST_GRADIENT_POISON")
+    {
+    }
+
+    public static GradientPoisonMethod Instance { get; } = new();
+
+    protected override LowRankPath CreatePath(GradientPoisonConfig config, string moduleName, LinearTarget target, AdapterBuildContext context) =>
         new LoraPath(target.InFeatures, target.OutFeatures, 2, 4);
 
-    public override TrainingController? CreateController(string adapterName, IReadOnlyList<AdaptedModule> modules) =>
-        new Controller(this, (LoraPath)modules[0].Layer.GetPath(adapterName));
+    protected override TrainingController? CreateController(GradientPoisonConfig config, string adapterName, IReadOnlyList<AdaptedModule> modules) =>
+        new Controller(config, (LoraPath)modules[0].Layer.GetPath(adapterName));
 
     private sealed class Controller(GradientPoisonConfig config, LoraPath path) : TrainingController
     {
@@ -123,6 +133,6 @@ public sealed partial class TrainingPipelineTests
         var rank = Assert.Throws<ArgumentOutOfRangeException>(() => DyLora.SetRank(peft, 5));
         Assert.Contains("DyLoRA rank must be in 1..4, got 5", rank.Message);
         var evalRank = Assert.Throws<PeftConfigurationException>(() => new DyLoraConfig { R = 4, EvalRank = 5, TargetModules = TargetModules.FromNames("query") }.Validate());
-        Assert.Contains("EvalRank must be in 1..4, got 5", evalRank.Message);
+        Assert.Contains("EvalRank must be an integer in 1..4, got 5", evalRank.Message);
     }
 }

@@ -12,16 +12,26 @@ namespace PeftSharp.Tests;
 /// <summary>A LoRA adapter whose controller poisons the loss at a chosen step (tests the NaN guard and the hook calls).</summary>
 internal sealed class PoisonConfig : AdapterConfig
 {
-    public override string PeftType => "TEST_POISON";
+    public override AdapterMethod Method => PoisonMethod.Instance;
 
     public int PoisonStep { get; init; } = 3;
 
     public List<string> Calls { get; } = [];
+}
 
-    public override LowRankPath CreatePath(string moduleName, LinearTarget target, AdapterBuildContext context) =>
+internal sealed class PoisonMethod : AdapterMethod<PoisonConfig>
+{
+    private PoisonMethod()
+        : base("test_poison", "TEST_POISON")
+    {
+    }
+
+    public static PoisonMethod Instance { get; } = new();
+
+    protected override LowRankPath CreatePath(PoisonConfig config, string moduleName, LinearTarget target, AdapterBuildContext context) =>
         new LoraPath(target.InFeatures, target.OutFeatures, 2, 4);
 
-    public override TrainingController? CreateController(string adapterName, IReadOnlyList<AdaptedModule> modules) => new PoisonController(this);
+    protected override TrainingController? CreateController(PoisonConfig config, string adapterName, IReadOnlyList<AdaptedModule> modules) => new PoisonController(config);
 
     private sealed class PoisonController(PoisonConfig config) : TrainingController
     {
@@ -83,7 +93,7 @@ public sealed partial class TrainingPipelineTests : IDisposable
         var texts = File.ReadLines(Path.Combine(task, "train.jsonl")).Select(l => JsonNode.Parse(l)!["text"]!.GetValue<string>()).ToList();
         File.WriteAllText(Path.Combine(dir, "vocab.txt"), WordPieceTrainer.ToVocabText(WordPieceTrainer.Train(texts, 200)));
         manual_seed(5);
-        var config = new BertConfig(new ConfigJson(new JsonObject
+        var config = BertConfig.Read(new ConfigJson(new JsonObject
         {
             ["architectures"] = new JsonArray("BertForMaskedLM"), ["model_type"] = "bert", ["vocab_size"] = 200, ["hidden_size"] = 32,
             ["num_hidden_layers"] = 2, ["num_attention_heads"] = 2, ["intermediate_size"] = 64, ["max_position_embeddings"] = 32, ["pad_token_id"] = 0,
@@ -376,7 +386,7 @@ public sealed class BundledDemoTests : IDisposable
         var root = Repository();
         var options = new TrainerOptions { MaxSteps = 6, BatchSize = 8, LearningRate = 1e-3, EvalEvery = 3, MaxLength = 64, LogEvery = 0 };
         var rows = DemoRunner.Run(Path.Combine(root, "models", "base"), Path.Combine(root, "data", "sotu-era"), _temp.FullName, options, TextWriter.Null, trainLimit: 48, evalLimit: 16);
-        Assert.Equal(["lora", "adalora", "dylora", "sora", "sara", "mosara", "tied_lora"], rows.Select(r => r.Method));
+        Assert.Equal(AdapterMethodRegistry.All.Select(m => m.Name), rows.Select(r => r.Method));
         foreach (var row in rows)
         {
             Assert.Equal(6, row.Losses.Count);

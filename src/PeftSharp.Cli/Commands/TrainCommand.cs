@@ -60,7 +60,7 @@ internal static class TrainCommand
             var info = AdapterMethodRegistry.Find(result.GetValue(method)!) ?? throw new PeftConfigurationException($"unknown method '{result.GetValue(method)}' ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))})");
             var adapterConfig = result.GetValue(config) is { } file
                 ? AdapterConfigFile.Read(file.FullName)
-                : info.CreateTrainingConfig?.Invoke(options.TotalSteps(train.Examples.Count)) ?? throw new PeftConfigurationException($"method '{info.Name}' cannot train yet");
+                : info.CreateTrainingConfig(options.TotalSteps(train.Examples.Count)) ?? throw new PeftConfigurationException($"method '{info.Name}' cannot train yet");
             adapterConfig.InferenceMode = false;
             var peft = PeftModel.Create(model, adapterConfig);
             Console.WriteLine(peft.GetParameterReport());

@@ -11,7 +11,7 @@ namespace PeftSharp.Models.Decoders;
 /// </summary>
 public sealed class DecoderConfig : ModelConfig
 {
-    private static readonly JsonSerializerOptions Options = new() { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Skip };
+    private static readonly JsonSerializerOptions FileOptions = new() { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Skip };
 
     /// <summary>Reads the fields from parsed JSON.</summary>
     /// <exception cref="ConfigFormatException">A field is malformed or not supported; the message names the file and field.</exception>
@@ -30,7 +30,7 @@ public sealed class DecoderConfig : ModelConfig
         DecoderConfigFile file;
         try
         {
-            file = json.Root.Deserialize<DecoderConfigFile>(Options) ?? throw json.Error("model_type", "the config is empty");
+            file = json.Root.Deserialize<DecoderConfigFile>(FileOptions) ?? throw json.Error("model_type", "the config is empty");
         }
         catch (JsonException e)
         {

@@ -38,7 +38,7 @@ public sealed partial class PeftModel
             var config = GetConfig(name);
             var target = name == DefaultAdapter ? directory : Path.Combine(directory, name);
             Directory.CreateDirectory(target);
-            var written = trainingState ? config : config.ConfigForSave(name, ModulesOf(name));
+            var written = trainingState ? config : config.Method.ConfigForSave(config, name, ModulesOf(name));
             var tensors = AdapterStateDict(name);
             var copies = new List<Tensor>();
             foreach (var module in trainingState ? [] : ModulesOf(name))

@@ -372,7 +372,7 @@ public sealed partial class PeftModel
         for (var i = 0; i < targets.Count; i++)
         {
             var (name, module) = targets[i];
-            built.Add((name, module as AdapterLayer, config.CreatePath(name, described[i].Value, context), module));
+            built.Add((name, module as AdapterLayer, config.Method.CreatePath(config, name, described[i].Value, context), module));
         }
 
         foreach (var (name, existing, path, module) in built)
@@ -406,8 +406,8 @@ public sealed partial class PeftModel
         _configs.Add(adapterName, config);
         _adapterOrder.Add(adapterName);
         var adapted = ModulesOf(adapterName);
-        _controllers.Add(adapterName, config.CreateController(adapterName, adapted));
-        _warnings.AddRange(config.CheckAfterInjection(adapted.Select(m => m.Name).ToList()).Select(w => $"adapter '{adapterName}': {w}"));
+        _controllers.Add(adapterName, config.Method.CreateController(config, adapterName, adapted));
+        _warnings.AddRange(config.Method.CheckAfterInjection(config, adapted.Select(m => m.Name).ToList()).Select(w => $"adapter '{adapterName}': {w}"));
         foreach (var module in _layers)
         {
             module.Layer.SetActiveAdapters(_active);

@@ -73,7 +73,7 @@ public static class ConformanceRunner
     /// <summary>Runs one case.</summary>
     public static ConformanceResult Run(ConformanceCase conformanceCase)
     {
-        var handler = AdapterMethodRegistry.Find(conformanceCase.Method)?.CreateConformanceHandler?.Invoke();
+        var handler = AdapterMethodRegistry.Find(conformanceCase.Method)?.CreateConformanceHandler();
         if (handler is null || !handler.Supports(conformanceCase.Kind))
         {
             var why = handler is null ? $"method '{conformanceCase.Method}' is not implemented yet" : $"kind '{conformanceCase.Kind}' is not implemented yet";

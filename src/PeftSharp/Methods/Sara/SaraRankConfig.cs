@@ -1,6 +1,7 @@
-using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
+using PeftSharp.IO.Json;
 
 namespace PeftSharp.Methods.Sara;
 
@@ -12,81 +13,46 @@ namespace PeftSharp.Methods.Sara;
 public abstract class SaraRankConfig : AdapterConfig
 {
     /// <summary>m: the proportion of the singular values' sum the first k values must reach (default 0.5).</summary>
+    [JsonPropertyName("threshold")]
     public double Threshold { get; set; } = 0.5;
 
     /// <summary>Smallest rank (default 1).</summary>
+    [JsonPropertyName("k_min")]
     public int KMin { get; set; } = 1;
 
     /// <summary>Largest rank (null: no cap beyond min(out, in)).</summary>
+    [JsonPropertyName("k_max")]
     public int? KMax { get; set; }
 
     /// <summary>Σ ≥ m·total (default) or Σ &gt; m·total [R].</summary>
+    [JsonPropertyName("rank_rule")]
+    [JsonConverter(typeof(SnakeCaseEnumConverter<SaraRankRule>))]
     public SaraRankRule RankRule { get; set; } = SaraRankRule.Reaches;
 
     /// <summary>Count the values before the one that reaches the threshold (j − 1) instead of j [R].</summary>
+    [JsonPropertyName("count_preceding")]
     public bool CountPreceding { get; set; }
 
     /// <summary>Chosen rank per module (full module name → k); modules not listed get an SVD at creation.</summary>
+    [JsonPropertyName("rank_pattern")]
     public Dictionary<string, int> RankPattern { get; set; } = new(StringComparer.Ordinal);
 
-    /// <summary>The rank of <paramref name="moduleName"/>: from <see cref="RankPattern"/>, else chosen from the SVD of its weight.</summary>
-    public int RankFor(string moduleName, LinearTarget target) =>
-        RankPattern.TryGetValue(moduleName, out var k) ? k : SaraRankSelection.SelectRank(SaraRankSelection.OutByIn(target), Threshold, KMin, KMax, RankRule, CountPreceding);
-
-    /// <summary>A copy whose <see cref="RankPattern"/> lists every adapted module's rank.</summary>
-    public override AdapterConfig ConfigForSave(string adapterName, IReadOnlyList<AdaptedModule> modules)
-    {
-        var copy = (SaraRankConfig)CopyThroughJson();
-        copy.RankPattern = modules.ToDictionary(m => m.Name, m => m.Layer.GetPath(adapterName).Rank, StringComparer.Ordinal);
-        return copy;
-    }
+    /// <summary>Dropout on the adapter input.</summary>
+    [JsonPropertyName("lora_dropout")]
+    public double LoraDropout { get; set; }
 
     /// <inheritdoc />
-    public override void Validate()
+    protected internal override void CheckFields(ConfigValidator check)
     {
-        base.Validate();
-        if (Threshold is <= 0 or > 1 || double.IsNaN(Threshold))
+        base.CheckFields(check);
+        check.Require(Threshold is > 0 and <= 1, nameof(Threshold), "threshold", "a number in (0, 1]", Threshold);
+        check.Rank(KMin, nameof(KMin), "k_min");
+        check.Require(KMax is null || KMax >= KMin, nameof(KMax), "k_max", $"null or an integer ≥ k_min = {KMin}", KMax);
+        foreach (var (key, rank) in RankPattern)
         {
-            throw new PeftConfigurationException($"{GetType().Name}.Threshold (m) must be in (0, 1], got {Threshold}");
+            check.Rank(rank, $"{nameof(RankPattern)}['{key}']", $"rank_pattern.{key}");
         }
 
-        if (KMin < 1 || KMax is < 1 || KMax < KMin)
-        {
-            throw new PeftConfigurationException($"{GetType().Name}: need 1 ≤ KMin ≤ KMax, got KMin {KMin}, KMax {KMax?.ToString() ?? "none"}");
-        }
-
-        if (RankPattern.FirstOrDefault(kv => kv.Value < 1) is { Key: not null } bad)
-        {
-            throw new PeftConfigurationException($"{GetType().Name}.RankPattern['{bad.Key}'] must be ≥ 1, got {bad.Value}");
-        }
-    }
-
-    /// <inheritdoc />
-    public override void WriteJson(JsonObject json)
-    {
-        base.WriteJson(json);
-        json["threshold"] = Threshold;
-        json["k_min"] = KMin;
-        json["k_max"] = KMax;
-        json["rank_rule"] = RankRule == SaraRankRule.Reaches ? "reaches" : "exceeds";
-        json["count_preceding"] = CountPreceding;
-        json["rank_pattern"] = new JsonObject(RankPattern.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
-    }
-
-    /// <inheritdoc />
-    public override void ReadJson(ConfigJson json, ICollection<string> warnings)
-    {
-        base.ReadJson(json, warnings);
-        Threshold = json.Double("threshold", 0.5);
-        KMin = json.Int("k_min", 1);
-        KMax = json.Has("k_max") ? json.Int("k_max", 0) : null;
-        RankRule = json.String("rank_rule", "reaches") switch
-        {
-            "reaches" => SaraRankRule.Reaches,
-            "exceeds" => SaraRankRule.Exceeds,
-            var other => throw json.Error("rank_rule", $"expected \"reaches\" or \"exceeds\", got \"{other}\""),
-        };
-        CountPreceding = json.Bool("count_preceding", false);
-        RankPattern = new Dictionary<string, int>(json.IntMap("rank_pattern"), StringComparer.Ordinal);
+        check.Dropout(LoraDropout, nameof(LoraDropout), "lora_dropout");
     }
 }

@@ -1,0 +1,9 @@
+using System.Text.Json.Serialization;
+
+namespace PeftSharp.Models;
+
+/// <summary>Source-generated JSON contracts of the model families' <c>config.json</c>.</summary>
+[JsonSerializable(typeof(BertConfig))]
+[JsonSerializable(typeof(Gpt2Config))]
+[JsonSerializable(typeof(CommonModelConfig))]
+internal sealed partial class ModelConfigJsonContext : JsonSerializerContext;

@@ -1,0 +1,64 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
+
+namespace PeftSharp.IO.Json;
+
+/// <summary>Reads configuration files through System.Text.Json contracts with PeftSharp's strict readers and error messages.</summary>
+internal static class ConfigContract
+{
+    /// <summary>Serializer settings over <paramref name="resolver"/>: the strict readers of this folder, two-space indent, unescaped text.</summary>
+    public static JsonSerializerOptions CreateOptions(IJsonTypeInfoResolver resolver)
+    {
+        var options = new JsonSerializerOptions
+        {
+            TypeInfoResolver = resolver,
+            WriteIndented = true,
+            IndentSize = 2,
+            Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+            Converters = { new IntegerConverter(), new NumberConverter(), new BooleanConverter(), new TextConverter() },
+        };
+        options.MakeReadOnly();
+        return options;
+    }
+
+    /// <summary>
+    /// Reads <paramref name="root"/> (from <paramref name="file"/>) as <paramref name="contract"/>'s type. A
+    /// declared field set to null reads as absent (it keeps its default), as Python writes unset fields.
+    /// </summary>
+    /// <exception cref="ConfigFormatException">A value has the wrong type or form; the message names the field.</exception>
+    public static object Deserialize(string file, JsonObject root, JsonTypeInfo contract)
+    {
+        foreach (var property in contract.Properties.Where(p => !p.IsExtensionData && root.TryGetPropertyValue(p.Name, out var value) && value is null))
+        {
+            root.Remove(property.Name);
+        }
+
+        try
+        {
+            return root.Deserialize(contract)!;
+        }
+        catch (JsonException e)
+        {
+            throw Refusal(file, root, e);
+        }
+    }
+
+    /// <summary>The typed error for a value the serializer refused: the field from the reader's path, the problem from the converter.</summary>
+    private static ConfigFormatException Refusal(string file, JsonObject root, JsonException e)
+    {
+        var steps = JsonPathSteps.Parse(e.Path);
+        var field = JsonPathSteps.Field(steps) + (e as JsonFieldException)?.Suffix;
+        if (e is JsonFieldException)
+        {
+            return new ConfigFormatException(file, field, e.Message, e);
+        }
+
+        var type = e.Message.Split("converted to ", 2) is [_, var rest] ? rest.Split(". Path", 2)[0] : "another type";
+        var expected = type.Contains("Dictionary", StringComparison.Ordinal) ? "an object"
+            : type.Contains("[]", StringComparison.Ordinal) || type.Contains("List", StringComparison.Ordinal) ? "a list"
+            : $"a value of type {type}";
+        return new ConfigFormatException(file, field, $"expected {expected}, found {JsonTokenText.Describe(JsonPathSteps.Find(root, steps))}", e);
+    }
+}

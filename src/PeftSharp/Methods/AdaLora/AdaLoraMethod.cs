@@ -1,0 +1,67 @@
+using PeftSharp.Adapters;
+using PeftSharp.Conformance;
+using PeftSharp.Methods.AdaLora.Verification;
+
+namespace PeftSharp.Methods.AdaLora;
+
+/// <summary>AdaLoRA: builds <see cref="AdaLoraPath"/>s and the <see cref="AdaLoraController"/> (rank allocation, orthogonality) from <see cref="AdaLoraConfig"/>.</summary>
+public sealed class AdaLoraMethod : AdapterMethod<AdaLoraConfig>
+{
+    private AdaLoraMethod()
+        : base("adalora", "ADALORA", AdaLoraJsonContext.Default)
+    {
+    }
+
+    /// <summary>The method.</summary>
+    public static AdaLoraMethod Instance { get; } = new();
+
+    /// <summary>
+    /// The paper's GLUE setting scaled to <paramref name="totalSteps"/>: init_r 12 → target_r 8 on query
+    /// and value (final budget equal to LoRA at r 8), alpha 32, orthogonality weight 0.1, warm-up
+    /// tinit 10 % and final phase tfinal 30 % of the steps, re-allocation every 10 steps; classifier and
+    /// pooler trained in full.
+    /// </summary>
+    public override AdaLoraConfig CreateTrainingConfig(int totalSteps) => ForEncoderClassification(new()
+    {
+        InitR = 12,
+        TargetR = 8,
+        LoraAlpha = 32,
+        LoraDropout = 0.1,
+        OrthRegWeight = 0.1,
+        TInit = totalSteps / 10,
+        TFinal = totalSteps * 3 / 10,
+        DeltaT = Math.Clamp(totalSteps / 100, 1, 10),
+        TotalStep = totalSteps,
+    });
+
+    /// <inheritdoc />
+    public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
+    {
+        yield return ("default", new AdaLoraConfig { TotalStep = 100 });
+        yield return ("masks", new AdaLoraConfig { InitR = 2, TotalStep = 100, RankPattern = new(StringComparer.Ordinal) { ["q.lora_E"] = [true, false] } });
+    }
+
+    /// <inheritdoc />
+    public override IConformanceHandler CreateConformanceHandler() => new AdaLoraConformance();
+
+    /// <inheritdoc />
+    protected override LowRankPath CreatePath(AdaLoraConfig config, string moduleName, LinearTarget target, AdapterBuildContext context)
+    {
+        var slots = config.SlotsFor(moduleName, context.AdapterName);
+        return new AdaLoraPath(target.InFeatures, target.OutFeatures, slots.Length, config.InitR, config.LoraAlpha, config.LoraDropout, context.Generator, slots: slots);
+    }
+
+    /// <inheritdoc />
+    protected override TrainingController? CreateController(AdaLoraConfig config, string adapterName, IReadOnlyList<AdaptedModule> modules) =>
+        config.InferenceMode ? null : new AdaLoraController(PathsOf<AdaLoraPath>(adapterName, modules), config);
+
+    /// <summary>A copy with every module's keep-mask in <see cref="AdaLoraConfig.RankPattern"/> (keys <c>&lt;module&gt;.lora_E</c>), as PEFT saves it.</summary>
+    protected override AdapterConfig ConfigForSave(AdaLoraConfig config, string adapterName, IReadOnlyList<AdaptedModule> modules)
+    {
+        var copy = CopyThroughJson(config);
+        copy.RankPattern = modules
+            .Where(m => m.Layer.GetPath(adapterName) is AdaLoraPath)
+            .ToDictionary(m => $"{m.Name}.lora_E", m => ((AdaLoraPath)m.Layer.GetPath(adapterName)).KeepMask(), StringComparer.Ordinal);
+        return copy;
+    }
+}

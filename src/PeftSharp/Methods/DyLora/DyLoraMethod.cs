@@ -1,0 +1,47 @@
+using PeftSharp.Adapters;
+using PeftSharp.Conformance;
+using PeftSharp.Methods.DyLora.Verification;
+
+namespace PeftSharp.Methods.DyLora;
+
+/// <summary>DyLoRA: builds <see cref="DyLoraPath"/>s and the rank-sampling <see cref="DyLoraController"/> from <see cref="DyLoraConfig"/>.</summary>
+public sealed class DyLoraMethod : AdapterMethod<DyLoraConfig>
+{
+    private DyLoraMethod()
+        : base("dylora", "DYLORA", DyLoraJsonContext.Default)
+    {
+    }
+
+    /// <summary>The method.</summary>
+    public static DyLoraMethod Instance { get; } = new();
+
+    /// <summary>The paper's GLUE setting: r_max 8, alpha 16 on query and value, classifier trained in full.</summary>
+    public override DyLoraConfig CreateTrainingConfig(int totalSteps) => ForEncoderClassification(new()
+    {
+        R = 8,
+        LoraAlpha = 16,
+        LoraDropout = 0.1,
+    });
+
+    /// <inheritdoc />
+    public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
+    {
+        yield return ("default", new DyLoraConfig());
+        yield return ("strict-eval-rank", new DyLoraConfig { StrictFreeze = true, FrozenMode = false, EvalRank = 4, RankSeed = 3 });
+    }
+
+    /// <inheritdoc />
+    public override IConformanceHandler CreateConformanceHandler() => new DyLoraConformance();
+
+    /// <inheritdoc />
+    protected override LowRankPath CreatePath(DyLoraConfig config, string moduleName, LinearTarget target, AdapterBuildContext context)
+    {
+        var path = new DyLoraPath(target.InFeatures, target.OutFeatures, config.R, config.LoraAlpha, config.LoraDropout, context.Generator);
+        path.SetRank(config.EvalRank ?? config.R);
+        return path;
+    }
+
+    /// <inheritdoc />
+    protected override TrainingController? CreateController(DyLoraConfig config, string adapterName, IReadOnlyList<AdaptedModule> modules) =>
+        new DyLoraController(PathsOf<DyLoraPath>(adapterName, modules), config);
+}

@@ -1,0 +1,58 @@
+using PeftSharp.Adapters;
+using PeftSharp.Conformance;
+using PeftSharp.Methods.Lora.Verification;
+
+namespace PeftSharp.Methods.Lora;
+
+/// <summary>LoRA: builds <see cref="LoraPath"/>s from <see cref="LoraConfig"/>.</summary>
+public sealed class LoraMethod : AdapterMethod<LoraConfig>
+{
+    private LoraMethod()
+        : base("lora", "LORA", LoraJsonContext.Default)
+    {
+    }
+
+    /// <summary>The method.</summary>
+    public static LoraMethod Instance { get; } = new();
+
+    /// <summary>The paper's GLUE setting: r = 8, alpha = 16 on query and value; classifier (and pooler) trained in full.</summary>
+    public override LoraConfig CreateTrainingConfig(int totalSteps) => ForEncoderClassification(new()
+    {
+        R = 8,
+        LoraAlpha = 16,
+        LoraDropout = 0.1,
+    });
+
+    /// <inheritdoc />
+    public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
+    {
+        yield return ("default", new LoraConfig());
+        yield return ("rslora-gaussian", new LoraConfig { UseRslora = true, InitLoraWeights = LoraInit.Gaussian });
+        yield return ("dora", new LoraConfig { UseDora = true });
+        yield return ("patterns", new LoraConfig { RankPattern = new(StringComparer.Ordinal) { ["q"] = 4 }, AlphaPattern = new(StringComparer.Ordinal) { ["v"] = 32 } });
+    }
+
+    /// <inheritdoc />
+    public override IConformanceHandler CreateConformanceHandler() => new LoraConformance();
+
+    /// <inheritdoc />
+    protected override LowRankPath CreatePath(LoraConfig config, string moduleName, LinearTarget target, AdapterBuildContext context) =>
+        config.UseDora
+            ? new DoraPath(target, config.RankFor(moduleName), config.AlphaFor(moduleName), config.LoraDropout, config.UseRslora, config.InitLoraWeights, context.Generator)
+            : new LoraPath(target.InFeatures, target.OutFeatures, config.RankFor(moduleName), config.AlphaFor(moduleName), config.LoraDropout, config.UseRslora, config.InitLoraWeights, context.Generator);
+
+    /// <inheritdoc />
+    protected override IEnumerable<string> CheckAfterInjection(LoraConfig config, IReadOnlyList<string> adaptedModuleNames)
+    {
+        foreach (var (name, keys) in new[] { ("rank_pattern", config.RankPattern.Keys.ToList()), ("alpha_pattern", config.AlphaPattern.Keys.ToList()) })
+        {
+            foreach (var key in keys)
+            {
+                if (!adaptedModuleNames.Any(m => TargetSelector.FindPatternKey([key], m) is not null))
+                {
+                    yield return $"{name} key '{key}' matches no adapted module";
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+using PeftSharp.Adapters;
+using PeftSharp.Conformance;
+using PeftSharp.Methods.Lora;
+using PeftSharp.Methods.Sara.Verification;
+
+namespace PeftSharp.Methods.Sara;
+
+/// <summary>SARA: builds a <see cref="LoraPath"/> or <see cref="SaraPath"/> of each module's own rank from <see cref="SaraConfig"/>.</summary>
+public sealed class SaraMethod : SaraRankMethod<SaraConfig>
+{
+    private SaraMethod()
+        : base("sara", "SARA", SaraJsonContext.Default)
+    {
+    }
+
+    /// <summary>The method.</summary>
+    public static SaraMethod Instance { get; } = new();
+
+    /// <summary>
+    /// The preset for encoder classification: query and value, threshold m 0.1 with ranks clamped to
+    /// [2, 16] (on the bundled base this averages close to LoRA's r 8), alpha 16, classifier and pooler
+    /// trained in full.
+    /// </summary>
+    public override SaraConfig CreateTrainingConfig(int totalSteps) => ForEncoderClassification(new()
+    {
+        Threshold = 0.1,
+        KMin = 2,
+        KMax = 16,
+        LoraAlpha = 16,
+        LoraDropout = 0.1,
+    });
+
+    /// <inheritdoc />
+    public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
+    {
+        yield return ("lora-form", new SaraConfig());
+        yield return ("svd-form", new SaraConfig { Form = SaraForm.Svd, OrthRegWeight = 0.1, RankRule = SaraRankRule.Exceeds, CountPreceding = true, KMax = 4 });
+    }
+
+    /// <inheritdoc />
+    public override IConformanceHandler CreateConformanceHandler() => new SaraConformance();
+
+    /// <inheritdoc />
+    protected override LowRankPath CreatePath(SaraConfig config, string moduleName, LinearTarget target, AdapterBuildContext context)
+    {
+        var k = RankFor(config, moduleName, target);
+        return config.Form == SaraForm.Svd
+            ? new SaraPath(target.InFeatures, target.OutFeatures, k, config.LoraAlpha, config.LoraDropout, context.Generator)
+            : new LoraPath(target.InFeatures, target.OutFeatures, k, config.LoraAlpha, config.LoraDropout, generator: context.Generator);
+    }
+
+    /// <inheritdoc />
+    protected override TrainingController? CreateController(SaraConfig config, string adapterName, IReadOnlyList<AdaptedModule> modules) =>
+        config.Form == SaraForm.Svd && config.OrthRegWeight > 0
+            ? new SaraController(PathsOf<SaraPath>(adapterName, modules), config.OrthRegWeight)
+            : null;
+}
