@@ -68,6 +68,19 @@ public sealed class MethodContractTests
     }
 
     [Fact]
+    public void FixedPeftFieldsAreWrittenAsPeftWritesThem()
+    {
+        var lora = AdapterConfigFile.ToJson(new PeftSharp.Methods.Lora.LoraConfig { TargetModules = TargetModules.FromNames("q") });
+        Assert.Contains("\"megatron_core\": \"megatron.core\"", lora);
+        Assert.Contains("\"loftq_config\": {}", lora);
+        Assert.Contains("\"layer_replication\": null", lora);
+        var adalora = AdapterConfigFile.ToJson(new PeftSharp.Methods.AdaLora.AdaLoraConfig { TargetModules = TargetModules.FromNames("q") });
+        Assert.Contains("\"use_dora\": false", adalora);
+        Assert.Contains("\"init_lora_weights\": true", adalora);
+        Assert.Contains("\"alpha_pattern\": {}", adalora);
+    }
+
+    [Fact]
     public void UseDoraBuildsDoraPaths()
     {
         var config = AdapterConfigFile.Read(ConfigJson.Parse("{\"peft_type\":\"LORA\",\"use_dora\":true,\"target_modules\":[\"fc1\"]}"u8, AdapterConfigFile.FileName));
