@@ -18,6 +18,8 @@ public sealed class Trainer
     private readonly IProgress<TrainingProgress>? _progress;
 
     /// <summary>Creates a trainer for <paramref name="peft"/>'s active adapter on <paramref name="model"/>; <paramref name="log"/> gets progress lines, <paramref name="progress"/> a report after every step.</summary>
+    /// <exception cref="ArgumentException"><paramref name="model"/> is not a sequence classifier.</exception>
+    /// <exception cref="PeftConfigurationException"><see cref="TrainerOptions.Metric"/> is not accuracy, macro_f1 or mcc.</exception>
     public Trainer(PretrainedModel model, PeftModel peft, TextTokenizer tokenizer, TrainerOptions options, TextWriter? log = null, IProgress<TrainingProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -27,7 +29,11 @@ public sealed class Trainer
             throw new ArgumentException($"the trainer fine-tunes sequence classifiers; {model.ArchitectureName} is not one", nameof(model));
         }
 
-        Metrics.Compute(options.Metric, [], []);
+        if (!SequenceClassificationTask.ClassificationMetrics.Contains(options.Metric))
+        {
+            throw new PeftConfigurationException($"trainer option {nameof(TrainerOptions.Metric)} must be {string.Join(", ", SequenceClassificationTask.ClassificationMetrics)}, got {options.Metric}");
+        }
+
         _model = model;
         Peft = peft;
         _tokenizer = tokenizer;
