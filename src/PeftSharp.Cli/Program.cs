@@ -15,6 +15,9 @@ public static class Program
     /// <summary>Exit code for an internal error (a bug).</summary>
     public const int InternalError = 2;
 
+    /// <summary>Exit code of a run stopped by Ctrl-C (SIGINT) after saving its checkpoint: 128 + SIGINT, as shells report it.</summary>
+    public const int Interrupted = 130;
+
     /// <summary>Runs the command line.</summary>
     public static int Main(string[] args)
     {

@@ -1,10 +1,8 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json.Nodes;
 using PeftSharp.IO;
 using PeftSharp.Models;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Training;
@@ -33,7 +31,7 @@ public sealed record PretrainOptions
     /// <summary>Optimizer steps.</summary>
     public int Steps { get; init; } = 3000;
 
-    /// <summary>Peak learning rate (linear warm-up over 6 % of the steps, then linear decay to 0).</summary>
+    /// <summary>Peak learning rate (linear warm-up over 6 % of the steps, at least one, then linear decay to 0).</summary>
     public double LearningRate { get; init; } = 7e-4;
 
     /// <summary>Share of tokens selected for prediction (80 % [MASK], 10 % random, 10 % kept).</summary>
@@ -50,8 +48,14 @@ public sealed record PretrainOptions
 /// </summary>
 public static class MaskedLMPretrainer
 {
-    /// <summary>Runs the pretraining and writes the model to <paramref name="outputDirectory"/>; returns the final training loss (mean of the last 50 steps).</summary>
-    public static double Run(IReadOnlyList<string> texts, string outputDirectory, PretrainOptions options, TextWriter log, IProgress<TrainingProgress>? progress = null)
+    /// <summary>
+    /// Runs the pretraining (a <see cref="MaskedLanguageModelingTask"/> on the <see cref="TrainingLoop"/>:
+    /// AdamW with weight decay 0.01 except biases and LayerNorm, linear warm-up over 6 % of the steps then
+    /// linear decay, clipping at 1) and writes the model to <paramref name="outputDirectory"/>; returns the
+    /// final training loss (mean of the last 50 steps).
+    /// </summary>
+    /// <exception cref="TrainingCanceledException"><paramref name="cancellationToken"/> was cancelled (nothing is saved).</exception>
+    public static double Run(IReadOnlyList<string> texts, string outputDirectory, PretrainOptions options, TextWriter log, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
         manual_seed(options.Seed);
@@ -73,75 +77,22 @@ public static class MaskedLMPretrainer
         }, "pretrain"));
         var model = new BertForMaskedLM(config);
         InitializeLikeBert(model);
-        model.train();
 
         var decay = model.named_parameters().Where(p => !IsNoDecay(p.name)).Select(p => p.parameter).ToList();
         var noDecay = model.named_parameters().Where(p => IsNoDecay(p.name)).Select(p => p.parameter).ToList();
-        using var optimizer = optim.AdamW([new AdamW.ParamGroup(decay, lr: options.LearningRate, weight_decay: 0.01), new AdamW.ParamGroup(noDecay, lr: options.LearningRate, weight_decay: 0.0)]);
-        var random = new Random(options.Seed);
-        var generator = new Generator((ulong)options.Seed + 1);
-        var order = Enumerable.Range(0, sequences.Count).ToArray();
-        var cursor = order.Length;
-        var warmup = Math.Max(1, (int)(0.06 * options.Steps));
-        var recent = new Queue<double>();
-        for (var step = 0; step < options.Steps; step++)
+        ParameterGroup[] groups = [new("decay", decay, options.LearningRate, 0.01), new("no_decay", noDecay, options.LearningRate, 0.0)];
+        var task = new MaskedLanguageModelingTask(model, tokenizer, sequences, options.SequenceLength, vocab.Count, options.BatchSize, options.MaskProbability, options.Seed);
+        var loopOptions = new TrainerOptions
         {
-            var lr = options.LearningRate * (step < warmup ? (step + 1.0) / warmup : Math.Max(0.0, (options.Steps - step) / (double)(options.Steps - warmup)));
-            foreach (var group in optimizer.ParamGroups)
-            {
-                group.LearningRate = lr;
-            }
-
-            using var scope = NewDisposeScope();
-            var rows = new long[options.BatchSize][];
-            for (var b = 0; b < options.BatchSize; b++)
-            {
-                if (cursor == order.Length)
-                {
-                    random.Shuffle(order);
-                    cursor = 0;
-                }
-
-                rows[b] = sequences[order[cursor++]];
-            }
-
-            var ids = tensor(rows.SelectMany(r => r).ToArray()).view(options.BatchSize, options.SequenceLength);
-            var (inputs, labels) = Mask(ids, tokenizer, vocab.Count, options.MaskProbability, generator);
-            var logits = model.Forward(inputs);
-            var loss = nn.functional.cross_entropy(logits.view(-1, vocab.Count), labels.view(-1), ignore_index: -100);
-            optimizer.zero_grad();
-            loss.backward();
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0);
-            optimizer.step();
-            var value = loss.item<float>();
-            if (!float.IsFinite(value))
-            {
-                throw new InvalidOperationException($"pretraining diverged at step {step + 1}: loss {value}");
-            }
-
-            recent.Enqueue(value);
-            if (recent.Count > 50)
-            {
-                recent.Dequeue();
-            }
-
-            if (progress is not null)
-            {
-                var rate = (step + 1) / clock.Elapsed.TotalSeconds;
-                progress.Report(new TrainingProgress(step + 1, options.Steps, recent.Average(), lr, rate, TimeSpan.FromSeconds((options.Steps - step - 1) / rate)));
-            }
-
-            if ((step + 1) % 100 == 0 || step == 0 || step + 1 == options.Steps)
-            {
-                var perStep = clock.Elapsed.TotalSeconds / (step + 1);
-                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"step {step + 1}/{options.Steps}  loss {recent.Average():F3}  lr {lr:0.###e+0}  {1 / perStep:F2} steps/s  ETA {TimeSpan.FromSeconds(perStep * (options.Steps - step - 1)):hh\\:mm\\:ss}"));
-            }
-        }
-
+            MaxSteps = options.Steps, BatchSize = options.BatchSize, LearningRate = options.LearningRate, WeightDecay = 0.01,
+            WarmupSteps = Math.Max(1, (int)(0.06 * options.Steps)), Schedule = LearningRateSchedule.Linear, MaxGradNorm = 1.0,
+            Seed = options.Seed, LogEvery = 100,
+        };
+        var outcome = new TrainingLoop(task, loopOptions, groups, peft: null, log, progress).Run(cancellationToken: cancellationToken);
         model.eval();
         model.SavePretrained(outputDirectory, ScalarType.Float16);
         log.WriteLine($"saved to {outputDirectory} in {clock.Elapsed.TotalMinutes:F1} min");
-        return recent.Average();
+        return outcome.Losses.TakeLast(50).Average();
     }
 
     /// <summary>Packs the corpus into sequences <c>[CLS] tokens… [SEP]</c> of exactly <paramref name="length"/> tokens.</summary>

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
@@ -32,7 +33,7 @@ internal static class TrainCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in an --output that holds an earlier run's checkpoint (which is replaced)." };
         var saveEvery = new Option<int>("--save-every") { DefaultValueFactory = _ => 0, Description = "Save the resume checkpoint every N steps, besides after every evaluation (0: only after evaluations)." };
         var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => 128, Description = "Tokens per example (longer texts are truncated)." };
-        var command = new Command("train", "Fine-tune an adapter on a text-classification task.\n\nExample:\n  peft train --base models/base --data data/spam --method lora --output runs/spam")
+        var command = new Command("train", "Fine-tune an adapter on a text-classification task.\nCtrl-C stops after the current step, saves a checkpoint and exits with code 130; continue with --resume.\n\nExample:\n  peft train --base models/base --data data/spam --method lora --output runs/spam")
         {
             baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, seed, resume, overwrite,
         };
@@ -65,11 +66,37 @@ internal static class TrainCommand
             var peft = PeftModel.Create(model, adapterConfig);
             Console.WriteLine(peft.GetParameterReport());
             var tokenizer = TextTokenizer.TryLoad(result.GetValue(baseDir)!.FullName) ?? throw new PeftException("the base model directory has no tokenizer");
-            var (trainer, run) = ProgressDisplay.Run((progressFor, log) =>
+            Trainer trainer;
+            TrainResult run;
+            // Ctrl-C (SIGINT) stops at the next step boundary with a checkpoint; a second Ctrl-C quits at once.
+            using var interrupt = new CancellationTokenSource();
+            using (PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
             {
-                var t = new Trainer(model, peft, tokenizer, options, log, progressFor(info.Name));
-                return (t, t.Train(train, validation, result.GetValue(resume)));
-            });
+                if (!interrupt.IsCancellationRequested)
+                {
+                    context.Cancel = true;
+                    Console.Error.WriteLine("interrupt: stopping after this step to save a checkpoint (Ctrl-C again quits without saving)");
+                    interrupt.Cancel();
+                }
+            }))
+            {
+                try
+                {
+                    (trainer, run) = ProgressDisplay.Run((progressFor, log) =>
+                    {
+                        var t = new Trainer(model, peft, tokenizer, options, log, progressFor(info.Name));
+                        return (t, t.Train(train, validation, result.GetValue(resume), interrupt.Token));
+                    });
+                }
+                catch (TrainingCanceledException e)
+                {
+                    Console.WriteLine(e.CheckpointDirectory is { } checkpoint
+                        ? $"interrupted after step {e.Step}: checkpoint saved in {checkpoint}; run the same command with --resume to continue"
+                        : $"interrupted after step {e.Step}: no checkpoint was saved; run the same command again to start over");
+                    return Program.Interrupted;
+                }
+            }
+
             if (run.Best is { } best)
             {
                 Console.WriteLine($"best validation {options.Metric}: {best.Get(options.Metric):F4} at step {best.Step}");
