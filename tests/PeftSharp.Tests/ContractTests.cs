@@ -1,4 +1,5 @@
 using PeftSharp.Adapters;
+using PeftSharp.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 using Xunit;
@@ -242,5 +243,40 @@ public sealed class ContractTests
         {
             Assert.True(TestUtil.Identical(tensor, again.Tensors[key]), $"controller tensor {key} changed in the round trip");
         }
+    }
+
+    /// <summary>A few steps of the training loop on the contract model; with <paramref name="stopAfter"/>, interrupted there (checkpoint saved).</summary>
+    private static Dictionary<string, Tensor> Train(string method, string variant, string output, bool resume = false, int? stopAfter = null)
+    {
+        var (model, peft) = Inject(method, variant);
+        var options = new TrainerOptions
+        {
+            MaxSteps = 6, SaveEvery = 3, StopAfterSteps = stopAfter, LearningRate = 1e-2, WarmupSteps = 1, Seed = 11,
+            OutputDirectory = output, LogEvery = 100,
+        };
+        var task = new LossTask(model, 4, (epoch, batch) =>
+        {
+            var generator = new Generator((ulong)((epoch * 100) + batch + 1));
+            return (randn([4, 6, 12], generator: generator), randint(0, 3, [4], generator: generator));
+        }, (logits, target) => nn.functional.cross_entropy(logits, target));
+        new TrainingLoop(task, options, ParameterGroups.ForAdapter(peft, options), peft, TextWriter.Null).Run(resume);
+        return peft.AdapterStateDict(peft.ActiveAdapter).ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void AnInterruptedRunResumesToTheUninterruptedResult(string method, string variant)
+    {
+        var root = Directory.CreateTempSubdirectory("contract-resume").FullName;
+        var straight = Train(method, variant, Path.Combine(root, "straight"));
+        Train(method, variant, Path.Combine(root, "resumed"), stopAfter: 3);
+        var resumed = Train(method, variant, Path.Combine(root, "resumed"), resume: true);
+        Assert.Equal(straight.Keys.Order(), resumed.Keys.Order());
+        foreach (var (key, tensor) in straight)
+        {
+            Assert.True(TestUtil.Identical(tensor, resumed[key]), $"{key} differs after resuming");
+        }
+
+        Assert.Contains(straight, kv => !kv.Key.Contains("classifier", StringComparison.Ordinal) && kv.Value.abs().sum().item<float>() > 0);
     }
 }
