@@ -103,13 +103,13 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
         var json = ModelConfig.LoadJson(baseDirectory);
         var root = (System.Text.Json.Nodes.JsonObject)json.Root.DeepClone();
         var modelType = root["model_type"]?.GetValue<string>();
-        root["architectures"] = new System.Text.Json.Nodes.JsonArray(modelType == "roberta" ? "RobertaForSequenceClassification" : "BertForSequenceClassification");
+        root["architectures"] = new System.Text.Json.Nodes.JsonArray(SequenceClassificationArchitecture(modelType));
         root["id2label"] = new System.Text.Json.Nodes.JsonObject(labels.Select((l, i) => KeyValuePair.Create(i.ToString(System.Globalization.CultureInfo.InvariantCulture), (System.Text.Json.Nodes.JsonNode?)l)));
         root["label2id"] = new System.Text.Json.Nodes.JsonObject(labels.Select((l, i) => KeyValuePair.Create(l, (System.Text.Json.Nodes.JsonNode?)i)));
         root.Remove("num_labels");
         var model = Create(new ConfigJson(root, json.Path));
         report = ModelWeights.Load(model, baseDirectory, model.MapCheckpointName, strict: false);
-        var missing = report.Missing.Where(n => !n.StartsWith("classifier.", StringComparison.Ordinal) && !n.Contains(".pooler.", StringComparison.Ordinal)).ToList();
+        var missing = report.Missing.Where(n => !n.StartsWith("classifier.", StringComparison.Ordinal) && !n.StartsWith("pooler.", StringComparison.Ordinal) && !n.Contains(".pooler.", StringComparison.Ordinal)).ToList();
         if (missing.Count > 0)
         {
             throw new WeightsLoadException($"{baseDirectory}: the checkpoint lacks encoder weights: {string.Join(", ", missing.Take(10))}{(missing.Count > 10 ? $", … ({missing.Count - 10} more)" : string.Empty)}");
@@ -118,6 +118,13 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
         model.eval();
         return model;
     }
+
+    private static string SequenceClassificationArchitecture(string? modelType) => modelType switch
+    {
+        "roberta" => "RobertaForSequenceClassification",
+        "deberta-v2" => "DebertaV2ForSequenceClassification",
+        _ => "BertForSequenceClassification",
+    };
 
     /// <summary>Builds a randomly initialised model from a parsed <c>config.json</c>.</summary>
     public static PretrainedModel Create(ConfigJson json)
@@ -131,7 +138,9 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
             ("BertForMaskedLM", _) => new BertForMaskedLM(new BertConfig(json)),
             ("RobertaForMaskedLM", _) => new RobertaForMaskedLM(new BertConfig(json)),
             ("GPT2LMHeadModel", _) or (null, "gpt2") => new Gpt2LMHeadModel(new Gpt2Config(json)),
-            _ => throw json.Error("architectures", $"'{architecture ?? modelType}' is not implemented (BertForSequenceClassification, BertForMaskedLM, RobertaForSequenceClassification, RobertaForMaskedLM, GPT2LMHeadModel)"),
+            ("DebertaV2ForSequenceClassification", _) or (null, "deberta-v2") => new DebertaV2ForSequenceClassification(new DebertaV2Config(json)),
+            ("DebertaV2ForMaskedLM", _) => new DebertaV2ForMaskedLM(new DebertaV2Config(json)),
+            _ => throw json.Error("architectures", $"'{architecture ?? modelType}' is not implemented (BertForSequenceClassification, BertForMaskedLM, RobertaForSequenceClassification, RobertaForMaskedLM, GPT2LMHeadModel, DebertaV2ForSequenceClassification, DebertaV2ForMaskedLM)"),
         };
     }
 }
