@@ -47,6 +47,24 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
     /// <summary>The logits for a batch of token ids <c>(batch, T)</c>; masks are 1 for real tokens, 0 for padding.</summary>
     public abstract Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null);
 
+    /// <summary>
+    /// Rewrites the module names of a training preset, which are written in BERT's names
+    /// (<c>query</c>, <c>key</c>, <c>value</c>, <c>dense</c>, …), to this architecture's equivalent
+    /// modules (DeBERTa-v2: <c>query_proj</c>, <c>key_proj</c>, <c>value_proj</c>). Regex and
+    /// <c>all-linear</c> targets are left as they are.
+    /// </summary>
+    public void UseOwnTargetNames(AdapterConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (config.TargetModules is { Kind: TargetModulesKind.Names } targets)
+        {
+            config.TargetModules = TargetModules.FromNames([.. targets.Names.Select(EquivalentTargetName)]);
+        }
+    }
+
+    /// <summary>This architecture's name for the module BERT calls <paramref name="bertName"/> (the same name by default).</summary>
+    protected virtual string EquivalentTargetName(string bertName) => bertName;
+
     /// <summary>Maps a checkpoint tensor name to this model's name, or null to skip it (tied copies, non-persistent buffers).</summary>
     protected internal abstract string? MapCheckpointName(string name);
 

@@ -48,6 +48,9 @@ public sealed class DebertaV2ForMaskedLM : PretrainedModel
     }
 
     /// <inheritdoc />
+    protected override string EquivalentTargetName(string bertName) => DebertaV2Names.EquivalentTarget(bertName);
+
+    /// <inheritdoc />
     protected internal override string? MapCheckpointName(string name)
     {
         var config = (DebertaV2Config)Config;

@@ -40,6 +40,9 @@ public sealed class DebertaV2ForSequenceClassification : PretrainedModel
     }
 
     /// <inheritdoc />
+    protected override string EquivalentTargetName(string bertName) => DebertaV2Names.EquivalentTarget(bertName);
+
+    /// <inheritdoc />
     protected internal override string? MapCheckpointName(string name) =>
         DebertaV2Names.IsIgnored(name, (DebertaV2Config)Config) || name.StartsWith("cls.", StringComparison.Ordinal) || name.StartsWith("lm_predictions.", StringComparison.Ordinal)
             ? null

@@ -47,4 +47,11 @@ internal static class DebertaV2Names
             ? (legacy ? LegacyPrefix + "bias" : CurrentPrefix + "bias")
             : (legacy ? LegacyPrefix + "transform." + suffix : CurrentPrefix + suffix);
     }
+
+    /// <summary>DeBERTa's name for the projection BERT calls <paramref name="bertName"/> (<c>query</c> → <c>query_proj</c>, …); other names are shared.</summary>
+    public static string EquivalentTarget(string bertName) => bertName switch
+    {
+        "query" or "key" or "value" => bertName + "_proj",
+        _ => bertName,
+    };
 }
