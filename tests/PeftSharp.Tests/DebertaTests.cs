@@ -49,7 +49,7 @@ public sealed class DebertaTests : IDisposable
         randint(3, Vocab, [batch, length], generator: new Generator((ulong)seed));
 
     public static TheoryData<string> Variants() =>
-        ["v3", "unshared keys", "c2p only", "p2c only", "absolute positions and token types", "no relative attention", "no buckets", "embedding size", "conv", "string pos_att_type"];
+        ["v3", "unshared keys", "c2p only", "p2c only", "absolute positions and token types", "no relative attention", "no buckets", "embedding size", "conv", "string pos_att_type", "more buckets than positions"];
 
     private static void Apply(string variant, JsonObject json)
     {
@@ -64,6 +64,7 @@ public sealed class DebertaTests : IDisposable
             case "embedding size": json["embedding_size"] = 8; break;
             case "conv": json["conv_kernel_size"] = 3; json["conv_act"] = "gelu"; break;
             case "string pos_att_type": json["pos_att_type"] = "p2c|c2p"; break;
+            case "more buckets than positions": json["position_buckets"] = 256; json["max_position_embeddings"] = 32; break;
         }
     }
 
@@ -89,6 +90,23 @@ public sealed class DebertaTests : IDisposable
         var loaded = PretrainedModel.FromPretrained(Dir("saved"));
         Assert.IsType<DebertaV2ForSequenceClassification>(loaded);
         Assert.True(TestUtil.Identical(loaded.Forward(ids, ones_like(ids), types), alone));
+    }
+
+    [Fact]
+    public void TokenTypesAreIgnoredWithoutATokenTypeTableAndTheScaleCountsTheTermsAsHuggingFaceDoes()
+    {
+        manual_seed(2);
+        var model = Create("no-types");
+        model.eval();
+        using var noGrad = no_grad();
+        var ids = Ids(3);
+        TestUtil.AssertClose(model.Forward(ids, null, ones_like(ids)), model.Forward(ids), 0, 0);
+
+        var json = TinyJson();
+        json["relative_attention"] = false;
+        Assert.Equal(3, new DebertaV2Config(new ConfigJson(json, "config.json")).ScaleFactor);
+        json["pos_att_type"] = "c2p";
+        Assert.Equal(2, new DebertaV2Config(new ConfigJson(json, "config.json")).ScaleFactor);
     }
 
     [Fact]

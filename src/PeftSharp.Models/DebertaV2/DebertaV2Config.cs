@@ -114,11 +114,6 @@ public sealed class DebertaV2Config : ModelConfig
             {
                 throw json.Error("position_buckets", $"{PositionBuckets} is too small for log buckets (at least 2, or ≤ 0 for none)");
             }
-
-            if (PositionBuckets > 0 && MaxRelativePositions <= PositionBuckets / 2 + 1)
-            {
-                throw json.Error("max_relative_positions", $"{MaxRelativePositions} must exceed position_buckets / 2 + 1 = {PositionBuckets / 2 + 1} for log bucketing");
-            }
         }
     }
 
@@ -212,8 +207,11 @@ public sealed class DebertaV2Config : ModelConfig
     /// <summary>Activation of that convolution.</summary>
     public string ConvAct { get; }
 
-    /// <summary>The scale divisor's factor: 1 + the number of relative attention terms.</summary>
-    public int ScaleFactor => 1 + (RelativeAttention && ContentToPosition ? 1 : 0) + (RelativeAttention && PositionToContent ? 1 : 0);
+    /// <summary>
+    /// The scale divisor's factor: 1 + the number of terms in <c>pos_att_type</c> (counted even without
+    /// <c>relative_attention</c>, as Hugging Face does).
+    /// </summary>
+    public int ScaleFactor => 1 + (ContentToPosition ? 1 : 0) + (PositionToContent ? 1 : 0);
 
     /// <summary>Reads a DeBERTa-v2 config from a directory or file.</summary>
     public static DebertaV2Config Load(string path) => new(LoadJson(path));

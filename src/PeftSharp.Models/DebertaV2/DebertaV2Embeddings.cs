@@ -5,7 +5,8 @@ namespace PeftSharp.Models;
 
 /// <summary>
 /// DeBERTa-v2 embeddings: word embeddings, plus absolute positions when <c>position_biased_input</c>
-/// and token types when <c>type_vocab_size</c> &gt; 0, projected by <c>embed_proj</c> when
+/// and token types when <c>type_vocab_size</c> &gt; 0 (otherwise given token type ids are ignored,
+/// as Hugging Face does: DeBERTa-v3 tokenizers emit them for pairs), projected by <c>embed_proj</c> when
 /// <c>embedding_size</c> ≠ <c>hidden_size</c>, then <c>LayerNorm</c>, the padding mask and dropout.
 /// </summary>
 public sealed class DebertaV2Embeddings : nn.Module
@@ -60,10 +61,6 @@ public sealed class DebertaV2Embeddings : nn.Module
             }
 
             embedded = embedded + token_type_embeddings.forward(tokenTypeIds ?? zeros_like(inputIds));
-        }
-        else if (tokenTypeIds is not null && tokenTypeIds.numel() > 0 && tokenTypeIds.abs().max().item<long>() != 0)
-        {
-            throw new ArgumentException("token_type_ids are given but the model has no token types (type_vocab_size 0)", nameof(tokenTypeIds));
         }
 
         if (embed_proj is not null)
