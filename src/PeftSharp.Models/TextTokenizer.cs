@@ -420,8 +420,11 @@ public sealed class TextTokenizer
         {
             spm = SentencePieceTokenizer.Create(model, false, false);
         }
-        catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException or IOException or Google.Protobuf.InvalidProtocolBufferException)
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException or IOException or Google.Protobuf.InvalidProtocolBufferException
+            or NullReferenceException or KeyNotFoundException or IndexOutOfRangeException)
         {
+            // Microsoft.ML.Tokenizers dereferences the specs of an incomplete model (an empty file
+            // parses as a model without trainer or normalizer spec) without checking them.
             throw new ConfigFormatException(source, null, $"not a usable SentencePiece model: {e.Message.ReplaceLineEndings(" ")}", e);
         }
 

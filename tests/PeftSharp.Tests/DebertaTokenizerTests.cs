@@ -103,4 +103,15 @@ public sealed class DebertaTokenizerTests : IDisposable
         Assert.Equal(field, error.Field);
         Assert.Contains("tokenizer.json", error.Message);
     }
+
+    [Theory]
+    [InlineData(new byte[] { 0x0A, 0xFF, 0xFF, 0x01 })]
+    [InlineData(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8 })]
+    [InlineData(new byte[0])]
+    public void AMalformedSentencePieceModelIsATypedErrorNamingTheFile(byte[] bytes)
+    {
+        File.WriteAllBytes(Path.Combine(_temp.FullName, "spm.model"), bytes);
+        var error = Assert.Throws<ConfigFormatException>(() => TextTokenizer.TryLoad(_temp.FullName));
+        Assert.Contains("spm.model", error.Message);
+    }
 }
