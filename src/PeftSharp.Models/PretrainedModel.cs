@@ -47,6 +47,24 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
     /// <summary>The logits for a batch of token ids <c>(batch, T)</c>; masks are 1 for real tokens, 0 for padding.</summary>
     public abstract Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null);
 
+    /// <summary>
+    /// Rewrites the module names of a training preset, which are written in BERT's names
+    /// (<c>query</c>, <c>key</c>, <c>value</c>, <c>dense</c>, …), to this architecture's equivalent
+    /// modules (DeBERTa-v2: <c>query_proj</c>, <c>key_proj</c>, <c>value_proj</c>). Regex and
+    /// <c>all-linear</c> targets are left as they are.
+    /// </summary>
+    public void UseOwnTargetNames(AdapterConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (config.TargetModules is { Kind: TargetModulesKind.Names } targets)
+        {
+            config.TargetModules = TargetModules.FromNames([.. targets.Names.Select(EquivalentTargetName)]);
+        }
+    }
+
+    /// <summary>This architecture's name for the module BERT calls <paramref name="bertName"/> (the same name by default).</summary>
+    protected virtual string EquivalentTargetName(string bertName) => bertName;
+
     /// <summary>Maps a checkpoint tensor name to this model's name, or null to skip it (tied copies, non-persistent buffers).</summary>
     protected internal abstract string? MapCheckpointName(string name);
 
@@ -122,13 +140,13 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
         var json = ModelConfig.LoadJson(baseDirectory);
         var root = (System.Text.Json.Nodes.JsonObject)json.Root.DeepClone();
         var modelType = root["model_type"]?.GetValue<string>();
-        root["architectures"] = new System.Text.Json.Nodes.JsonArray(modelType == "roberta" ? "RobertaForSequenceClassification" : "BertForSequenceClassification");
+        root["architectures"] = new System.Text.Json.Nodes.JsonArray(SequenceClassificationArchitecture(modelType));
         root["id2label"] = new System.Text.Json.Nodes.JsonObject(labels.Select((l, i) => KeyValuePair.Create(i.ToString(System.Globalization.CultureInfo.InvariantCulture), (System.Text.Json.Nodes.JsonNode?)l)));
         root["label2id"] = new System.Text.Json.Nodes.JsonObject(labels.Select((l, i) => KeyValuePair.Create(l, (System.Text.Json.Nodes.JsonNode?)i)));
         root.Remove("num_labels");
         var model = Create(new ConfigJson(root, json.Path));
         report = ModelWeights.Load(model, baseDirectory, model.MapCheckpointName, strict: false);
-        var missing = report.Missing.Where(n => !n.StartsWith("classifier.", StringComparison.Ordinal) && !n.Contains(".pooler.", StringComparison.Ordinal)).ToList();
+        var missing = report.Missing.Where(n => !n.StartsWith("classifier.", StringComparison.Ordinal) && !n.StartsWith("pooler.", StringComparison.Ordinal) && !n.Contains(".pooler.", StringComparison.Ordinal)).ToList();
         if (missing.Count > 0)
         {
             throw new WeightsLoadException($"{baseDirectory}: the checkpoint lacks encoder weights: {string.Join(", ", missing.Take(10))}{(missing.Count > 10 ? $", … ({missing.Count - 10} more)" : string.Empty)}");
@@ -137,6 +155,13 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
         model.eval();
         return model;
     }
+
+    private static string SequenceClassificationArchitecture(string? modelType) => modelType switch
+    {
+        "roberta" => "RobertaForSequenceClassification",
+        "deberta-v2" => "DebertaV2ForSequenceClassification",
+        _ => "BertForSequenceClassification",
+    };
 
     /// <summary>Builds a randomly initialised model from a parsed <c>config.json</c>.</summary>
     public static PretrainedModel Create(ConfigJson json) => Create(json, null);
@@ -171,7 +196,9 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
             ("BertForMaskedLM", _) => new BertForMaskedLM(BertConfig.Read(json)),
             ("RobertaForMaskedLM", _) => new RobertaForMaskedLM(BertConfig.Read(json)),
             ("GPT2LMHeadModel", _) or (null, "gpt2") => new Gpt2LMHeadModel(Gpt2Config.Read(json)),
-            _ => throw json.Error("architectures", $"'{architecture ?? modelType}' is not implemented (BertForSequenceClassification, BertForMaskedLM, RobertaForSequenceClassification, RobertaForMaskedLM, GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)"),
+            ("DebertaV2ForSequenceClassification", _) or (null, "deberta-v2") => new DebertaV2ForSequenceClassification(new DebertaV2Config(json)),
+            ("DebertaV2ForMaskedLM", _) => new DebertaV2ForMaskedLM(new DebertaV2Config(json)),
+            _ => throw json.Error("architectures", $"'{architecture ?? modelType}' is not implemented (BertForSequenceClassification, BertForMaskedLM, RobertaForSequenceClassification, RobertaForMaskedLM, GPT2LMHeadModel, DebertaV2ForSequenceClassification, DebertaV2ForMaskedLM, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)"),
         };
     }
 }

@@ -33,13 +33,13 @@ public sealed class TextTokenizer
     /// <summary>GPT-2's printable stand-ins for the 256 byte values (byte-level BPE symbols).</summary>
     private static readonly string[] ByteSymbols = CreateByteSymbols();
 
-    private readonly Tokenizer _tokenizer;
+    private readonly Tokenizer? _tokenizer;
     private readonly Func<string, IReadOnlyList<int>> _encode;
     private readonly Func<IEnumerable<int>, string> _decode;
     private readonly int[] _prefix;
     private readonly int[] _suffix;
 
-    private TextTokenizer(Tokenizer tokenizer, Func<string, IReadOnlyList<int>> encode, Func<IEnumerable<int>, string> decode, int padTokenId, int vocabularySize, int[] prefix, int[] suffix, int? maskTokenId)
+    private TextTokenizer(Tokenizer? tokenizer, Func<string, IReadOnlyList<int>> encode, Func<IEnumerable<int>, string> decode, int padTokenId, int vocabularySize, int[] prefix, int[] suffix, int? maskTokenId)
     {
         _tokenizer = tokenizer;
         _encode = encode;
@@ -60,8 +60,8 @@ public sealed class TextTokenizer
     /// <summary>Vocabulary size.</summary>
     public int VocabularySize { get; }
 
-    /// <summary>The underlying Microsoft.ML.Tokenizers tokenizer.</summary>
-    public Tokenizer Inner => _tokenizer;
+    /// <summary>The underlying Microsoft.ML.Tokenizers tokenizer; null for the Unigram <c>tokenizer.json</c> form, which PeftSharp segments itself (<see cref="UnigramTokenizer"/>).</summary>
+    public Tokenizer? Inner => _tokenizer;
 
     /// <summary>Loads the tokenizer files of <paramref name="directory"/>, or returns null when it has none.</summary>
     /// <exception cref="ConfigFormatException">A tokenizer file is malformed.</exception>
@@ -89,6 +89,13 @@ public sealed class TextTokenizer
         if (File.Exists(tokenizerJson))
         {
             return FromTokenizerJson(tokenizerJson, lowerCase);
+        }
+
+        var sentencePiece = Path.Combine(directory, "spm.model");
+        if (File.Exists(sentencePiece))
+        {
+            using var stream = File.OpenRead(sentencePiece);
+            return SentencePiece(stream, sentencePiece);
         }
 
         return null;
@@ -350,9 +357,14 @@ public sealed class TextTokenizer
     {
         ArgumentNullException.ThrowIfNull(tokenizerJson);
         var json = ConfigJson.Parse(tokenizerJson, source);
+        if (json.Root["model"] is JsonObject { } unigram && unigram["type"] is JsonValue unigramType && unigramType.TryGetValue<string>(out var unigramKind) && unigramKind == "Unigram")
+        {
+            return Unigram(UnigramTokenizer.FromTokenizerJson(json));
+        }
+
         if (json.Root["model"] is not JsonObject model || model["type"] is not JsonValue type || !type.TryGetValue<string>(out var kind) || kind != "WordPiece" || model["vocab"] is not JsonObject vocab)
         {
-            throw json.Error("model", "only WordPiece tokenizer.json files are read (use vocab.json + merges.txt for BPE)");
+            throw json.Error("model", "only WordPiece and Unigram tokenizer.json files are read (use vocab.json + merges.txt for BPE)");
         }
 
         if (json.Root["normalizer"] is JsonObject normalizer && normalizer["lowercase"] is JsonValue lower && lower.TryGetValue<bool>(out var l))
@@ -373,5 +385,59 @@ public sealed class TextTokenizer
         var text = string.Join('\n', ordered.Select(t => t.Token)) + "\n";
         using var stream = new MemoryStream(Encoding.UTF8.GetBytes(text));
         return WordPiece(stream, lowerCase, source);
+    }
+
+    /// <summary>
+    /// A Unigram (SentencePiece) tokenizer from <c>tokenizer.json</c>, as DeBERTa-v3 ships it: the
+    /// post-processor's tokens (<c>[CLS]</c> … <c>[SEP]</c>) wrap each text; padding uses <c>[PAD]</c>
+    /// (else <c>&lt;pad&gt;</c>, else id 0) and masking <c>[MASK]</c> (else <c>&lt;mask&gt;</c>).
+    /// </summary>
+    public static TextTokenizer Unigram(UnigramTokenizer unigram)
+    {
+        ArgumentNullException.ThrowIfNull(unigram);
+        return new TextTokenizer(
+            null,
+            unigram.Encode,
+            unigram.Decode,
+            unigram.IdOf("[PAD]") ?? unigram.IdOf("<pad>") ?? 0,
+            unigram.VocabularySize,
+            [.. unigram.Prefix],
+            [.. unigram.Suffix],
+            unigram.IdOf("[MASK]") ?? unigram.IdOf("<mask>"));
+    }
+
+    /// <summary>
+    /// A SentencePiece tokenizer from an <c>spm.model</c> stream (DeBERTa-v2/v3's original file) through
+    /// Microsoft.ML.Tokenizers: texts are wrapped in the model's beginning/end pieces (<c>[CLS]</c>/<c>[SEP]</c>
+    /// in DeBERTa's model); padding uses the model's <c>[PAD]</c> (else id 0).
+    /// </summary>
+    /// <exception cref="ConfigFormatException">The stream is not a SentencePiece model.</exception>
+    public static TextTokenizer SentencePiece(Stream model, string source = "spm.model")
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        SentencePieceTokenizer spm;
+        try
+        {
+            spm = SentencePieceTokenizer.Create(model, false, false);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException or IOException or Google.Protobuf.InvalidProtocolBufferException
+            or NullReferenceException or KeyNotFoundException or IndexOutOfRangeException)
+        {
+            // Microsoft.ML.Tokenizers dereferences the specs of an incomplete model (an empty file
+            // parses as a model without trainer or normalizer spec) without checking them.
+            throw new ConfigFormatException(source, null, $"not a usable SentencePiece model: {e.Message.ReplaceLineEndings(" ")}", e);
+        }
+
+        var vocabulary = spm.Vocabulary;
+        int? Id(string token) => vocabulary.TryGetValue(token, out var id) ? id : null;
+        return new TextTokenizer(
+            spm,
+            text => spm.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false, considerPreTokenization: true, considerNormalization: true),
+            ids => spm.Decode(ids, considerSpecialTokens: false),
+            Id("[PAD]") ?? Id("<pad>") ?? 0,
+            vocabulary.Values.DefaultIfEmpty(-1).Max() + 1,
+            [spm.BeginningOfSentenceId],
+            [spm.EndOfSentenceId],
+            Id("[MASK]") ?? Id("<mask>"));
     }
 }

@@ -56,6 +56,7 @@ public sealed class ModelTests : IDisposable
     [InlineData("bert-adalora-compact", "logits")]
     [InlineData("bert-dora", "logits")]
     [InlineData("gpt2-lora-c_attn", "next_token_logits")]
+    [InlineData("deberta-v2-lora", "logits")]
     public async Task InteropCasesReproduceThroughPeftPredict(string name, string field)
     {
         var root = Path.Combine(Interop, name);

@@ -62,6 +62,11 @@ internal static class TrainCommand
             var adapterConfig = result.GetValue(config) is { } file
                 ? AdapterConfigFile.Read(file.FullName)
                 : info.CreateTrainingConfig(options.TotalSteps(train.Examples.Count)) ?? throw new PeftConfigurationException($"method '{info.Name}' cannot train yet");
+            if (result.GetValue(config) is null)
+            {
+                model.UseOwnTargetNames(adapterConfig);
+            }
+
             adapterConfig.InferenceMode = false;
             var peft = PeftModel.Create(model, adapterConfig);
             Console.WriteLine(peft.GetParameterReport());

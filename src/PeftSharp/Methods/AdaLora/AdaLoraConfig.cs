@@ -79,6 +79,28 @@ public sealed class AdaLoraConfig : LowRankConfig
     [JsonPropertyName("alpha_pattern")]
     internal Dictionary<string, double> AlphaPattern => [];
 
+    /// <summary>
+    /// The AdaLoRA paper's targets on DeBERTa-v3 (Hugging Face <c>deberta-v2</c> names): all six weight
+    /// matrices of every layer, W_q, W_k, W_v (<c>query_proj</c>, <c>key_proj</c>, <c>value_proj</c>),
+    /// W_o (<c>attention.output.dense</c>) and the feed-forward W_f1, W_f2 (<c>intermediate.dense</c>,
+    /// <c>output.dense</c>). The pooler and classifier are not among them.
+    /// </summary>
+    public static TargetModules DebertaAllMatrices { get; } =
+        Adapters.TargetModules.FromNames("query_proj", "key_proj", "value_proj", "attention.output.dense", "intermediate.dense", "output.dense");
+
+    /// <summary>
+    /// The paper's DeBERTa-v3 GLUE setting scaled to <paramref name="totalSteps"/>: the six matrices of
+    /// <see cref="DebertaAllMatrices"/>, otherwise as <see cref="ForEncoderClassification"/> (init_r 12 →
+    /// target_r 8, alpha 32, orthogonality weight 0.1, tinit 10 %, tfinal 30 %); classifier and pooler
+    /// trained in full.
+    /// </summary>
+    public static AdaLoraConfig ForDebertaAllMatrices(int totalSteps)
+    {
+        var config = ForEncoderClassification(totalSteps);
+        config.TargetModules = DebertaAllMatrices;
+        return config;
+    }
+
     /// <summary>The kept slots (indices among init_r) of <paramref name="moduleName"/>: all when no mask names it.</summary>
     public int[] SlotsFor(string moduleName, string adapterName)
     {
