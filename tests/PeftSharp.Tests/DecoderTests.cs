@@ -462,7 +462,7 @@ public sealed class DecoderTests : IDisposable
         File.WriteAllText(data, "{\"prompt\": \"hello\"}\n");
         var (code, _, error) = Cli.Peft("generate", "--base", Path.Combine(root, "base"), "--data", data, "--output", Dir("x.jsonl"));
         Assert.Equal(1, code);
-        Assert.Contains("need a tokenizer", error);
+        Assert.Contains("needs a tokenizer", error);
         (code, _, error) = Cli.Peft("generate", "--base", Path.Combine(root, "base"), "--data", Path.Combine(root, "inputs.jsonl"), "--output", Dir("y.jsonl"), "--greedy", "--temperature", "0.5");
         Assert.Equal(1, code);
         Assert.StartsWith("error:", error);

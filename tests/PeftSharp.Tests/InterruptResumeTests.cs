@@ -29,7 +29,7 @@ public sealed class InterruptResumeTests : IDisposable
 
     private string[] TrainArguments(string method, string runDirectory, bool resume)
     {
-        string[] arguments = ["train", "--base", Base, "--data", Task, "--method", method, "--steps", "16", "--eval-every", "8", "--save-every", "2", "--batch-size", "4", "--max-length", "24", "--output", runDirectory];
+        string[] arguments = ["train", "--base", Base, "--data", Task, "--method", method, "--steps", "160", "--eval-every", "40", "--save-every", "2", "--batch-size", "4", "--max-length", "24", "--output", runDirectory];
         return resume ? [.. arguments, "--resume"] : arguments;
     }
 
@@ -55,7 +55,8 @@ public sealed class InterruptResumeTests : IDisposable
         // The checkpoint is whole: its step is the interrupted one, before the end, and the adapter loads.
         var step = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, "trainer_state.json")))!["step"]!.GetValue<int>();
         Assert.StartsWith($"interrupted after step {step}:", line);
-        Assert.InRange(step, 2, 15);
+        // The signal lands some steps after the first save on a loaded machine; 160 steps leave room for that.
+        Assert.InRange(step, 2, 159);
         var labels = PeftSharp.Training.ClassificationDataset.Load(Path.Combine(Task, "train.jsonl")).Labels;
         var peft = PeftModel.FromPretrained(PretrainedModel.ForSequenceClassification(Base, labels, out _), checkpoint);
         Assert.Equal(AdapterMethodRegistry.Find(method)!.PeftType, peft.GetConfig(peft.ActiveAdapter).PeftType);
