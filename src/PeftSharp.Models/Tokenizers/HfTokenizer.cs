@@ -104,31 +104,29 @@ public sealed class HfTokenizer
         var root = document.RootElement;
         var model = BpeModel.Parse(reader.Required(root, "model", "model"), reader, "model");
         var added = ReadAddedTokens(root, reader, config, configPath);
+        int? SpecialId(string? token, string field) => token is null
+            ? null
+            : added.FirstOrDefault(t => t.Content == token)?.Id ?? model.TokenToId(token)
+                ?? throw new ConfigFormatException(configPath, field, $"'{token}' is neither an added token nor in the vocabulary");
+        var bos = SpecialId(config.BosToken, "bos_token");
+        var eos = SpecialId(config.EosToken, "eos_token");
         var postProcessor = HfPostProcessor.Parse(JsonFieldReader.Optional(root, "post_processor"), reader, "post_processor");
         var tokenizer = new HfTokenizer(
             model,
             HfNormalizer.Parse(JsonFieldReader.Optional(root, "normalizer"), reader, "normalizer"),
             HfPreTokenizer.Parse(JsonFieldReader.Optional(root, "pre_tokenizer"), reader, "pre_tokenizer"),
-            postProcessor,
+            OverridePostProcessor(postProcessor, config, bos, eos),
             HfDecoder.Parse(JsonFieldReader.Optional(root, "decoder"), reader, "decoder"),
             added,
-            config.CleanUpTokenizationSpaces);
-        var bos = tokenizer.SpecialId(config.BosToken, configPath, "bos_token");
-        var eos = tokenizer.SpecialId(config.EosToken, configPath, "eos_token");
-        var result = new HfTokenizer(tokenizer, OverridePostProcessor(postProcessor, config, tokenizer, bos, eos))
+            config.CleanUpTokenizationSpaces)
         {
             BosTokenId = bos,
             EosTokenIds = eos is { } e ? [e] : [],
-            PadTokenId = tokenizer.SpecialId(config.PadToken, configPath, "pad_token"),
-            UnkTokenId = tokenizer.SpecialId(config.UnkToken, configPath, "unk_token"),
+            PadTokenId = SpecialId(config.PadToken, "pad_token"),
+            UnkTokenId = SpecialId(config.UnkToken, "unk_token"),
         };
-        result.CheckIds(tokenizerPath);
-        return result;
-    }
-
-    private HfTokenizer(HfTokenizer other, HfPostProcessor postProcessor)
-        : this(other._model, other._normalizer, other._preTokenizer, postProcessor, other._decoder, other.AddedTokens, other._cleanUpSpaces)
-    {
+        tokenizer.CheckIds(tokenizerPath);
+        return tokenizer;
     }
 
     /// <summary>The id of <paramref name="token"/> (an added token or a vocabulary entry), or null.</summary>
@@ -324,21 +322,17 @@ public sealed class HfTokenizer
     /// transformers' Llama-family fast tokenizers rebuild the post-processor from add_bos_token and
     /// add_eos_token when tokenizer_config.json sets them; otherwise tokenizer.json's post-processor stands.
     /// </summary>
-    private static HfPostProcessor OverridePostProcessor(HfPostProcessor fromFile, HfTokenizerConfig config, HfTokenizer tokenizer, int? bos, int? eos)
+    private static HfPostProcessor OverridePostProcessor(HfPostProcessor fromFile, HfTokenizerConfig config, int? bos, int? eos)
     {
         if (config.AddBosToken is null && config.AddEosToken is null)
         {
             return fromFile;
         }
 
-        var prefix = config.AddBosToken == true && bos is { } b ? new List<(int, string)> { (b, tokenizer.IdToToken(b)!) } : [];
-        var suffix = config.AddEosToken == true && eos is { } e ? new List<(int, string)> { (e, tokenizer.IdToToken(e)!) } : [];
+        var prefix = config.AddBosToken == true && bos is { } b ? new List<(int, string)> { (b, config.BosToken!) } : [];
+        var suffix = config.AddEosToken == true && eos is { } e ? new List<(int, string)> { (e, config.EosToken!) } : [];
         return new HfPostProcessor(prefix, suffix);
     }
-
-    private int? SpecialId(string? token, string configPath, string field) => token is null
-        ? null
-        : TokenToId(token) ?? throw new ConfigFormatException(configPath, field, $"'{token}' is neither an added token nor in the vocabulary");
 
     /// <summary>Every id the post-processor adds must be a known token.</summary>
     private void CheckIds(string tokenizerPath)
