@@ -88,6 +88,7 @@ public sealed class ChatTemplateInterpreterTests
     [InlineData("{{ 'a' ~ [1, 'b'] ~ {'c': none} }}{{ 1e100 }}{{ 1.5e-7 }}{{ 100000000000000000000.0 }}{{ 12345678901234567.0 }}", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\"}]}", "a[1, 'b']{'c': None}1e+1001.5e-071e+201.2345678901234568e+16")]
     [InlineData("{% if true %}\n    indented {{ 1 }}\n{% endif %}\n    {% for i in range(2) %}\n  {{ i }}\n    {% endfor %}\nend", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\"}]}", "    indented 1\n  0\n  1\nend")]
     [InlineData("{{ \"\\\\n\" }}|{{ '\\\\' }}|{{ 'tab\\tq\\'' }}|{{ \"a\\\"b\" }}", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\"}]}", "\\n|\\|tab\tq'|a\"b")]
+    [InlineData("[{{ x|string }}]{{ x|upper }}{{ x|trim }}{{ x|first }}{{ x|list }}{{ x|items|list }}{{ x|join }}{{ ' a b  '.split(none, 1) }}{{ x|length }}", "{}", "[][][]['a', 'b  ']0")]
     public void RendersAsJinja2(string template, string variables, string expected) =>
         Assert.Equal(expected, Render(template, variables));
 }

@@ -86,6 +86,10 @@ public sealed class ChatTemplateTests
     [InlineData("{{ none|tojson }}{{ x|tojson }}", 1, "not JSON serializable")]
     [InlineData("{% for a, b in [1] %}{% endfor %}", 1, "not iterable")]
     [InlineData("{{ 2 ** 100 }}", 1, "integer overflow")]
+    [InlineData("x\n{% break %}", 2, "'break' outside a loop")]
+    [InlineData("{{ x|int }}", 1, "'x' is undefined")]
+    [InlineData("{{ x|abs }}", 1, "bad operand type for abs(): 'Undefined'")]
+    [InlineData("{{ x[0] }}", 1, "'x' is undefined")]
     public void RuntimeErrorsAreTypedAndNameTheLine(string source, int line, string problem)
     {
         var error = Assert.Throws<ChatTemplateException>(() => ChatTemplateInterpreterTests.Render(source));

@@ -11,6 +11,7 @@ internal sealed class TemplateInterpreter
     private readonly TemplateBudget _budget;
     private readonly Stack<StringBuilder> _outputs = new();
     private int _callDepth;
+    private int _loopControl = -1;
 
     public TemplateInterpreter(TemplateSource source, TemplateBudget budget)
     {
@@ -19,11 +20,7 @@ internal sealed class TemplateInterpreter
     }
 
     /// <summary>Renders <paramref name="body"/> with the variables of <paramref name="scope"/>.</summary>
-    public string Render(S[] body, TemplateScope scope)
-    {
-        var text = Capture(body, scope, null);
-        return text;
-    }
+    public string Render(S[] body, TemplateScope scope) => Capture(body, scope);
 
     /// <summary>Python's <c>item in container</c>.</summary>
     public static bool Contains(object? container, object? item, TemplateBudget budget)
@@ -45,13 +42,14 @@ internal sealed class TemplateInterpreter
         }
     }
 
-    private string Capture(S[] body, TemplateScope scope, string? owner)
+    /// <summary>Runs <paramref name="body"/> (the template, a macro, a set or filter block) and returns what it wrote.</summary>
+    private string Capture(S[] body, TemplateScope scope)
     {
         _outputs.Push(new StringBuilder());
         var flow = Execute(body, scope);
-        if (flow != TemplateFlow.Normal && owner is null)
+        if (flow != TemplateFlow.Normal)
         {
-            throw _source.Error(-1, $"'{(flow == TemplateFlow.Break ? "break" : "continue")}' outside a loop");
+            throw _source.Error(_loopControl, $"'{(flow == TemplateFlow.Break ? "break" : "continue")}' outside a loop");
         }
 
         return _outputs.Pop().ToString();
@@ -139,24 +137,26 @@ internal sealed class TemplateInterpreter
                 ns.Attributes[set.Member] = Eval(set.Value, scope);
                 return TemplateFlow.Normal;
             case S.SetBlock block:
-                scope.Set(block.Target, ApplyFilters(block.Filters, Capture(block.Body, scope, null), scope));
+                scope.Set(block.Target, ApplyFilters(block.Filters, Capture(block.Body, scope), scope));
                 return TemplateFlow.Normal;
             case S.FilterBlock block:
-                Write(Guard(block.Offset, () => TemplateValues.Str(ApplyFilters(block.Filters, Capture(block.Body, scope, null), scope), _budget)), block.Offset);
+                Write(Guard(block.Offset, () => TemplateValues.Str(ApplyFilters(block.Filters, Capture(block.Body, scope), scope), _budget)), block.Offset);
                 return TemplateFlow.Normal;
             case S.Macro macro:
                 scope.Set(macro.Name, MakeMacro(macro, scope));
                 return TemplateFlow.Normal;
             case S.CallBlock call:
-                var caller = new TemplateCallable("caller", _ => Capture(call.Body, new TemplateScope(scope), null));
+                var caller = new TemplateCallable("caller", _ => Capture(call.Body, new TemplateScope(scope)));
                 var result = Invoke(call.Call, scope, caller);
                 Write(Guard(call.Offset, () => TemplateValues.Str(result, _budget)), call.Offset);
                 return TemplateFlow.Normal;
             case S.Generation generation:
                 return Execute(generation.Body, scope);
             case S.Break:
+                _loopControl = statement.Offset;
                 return TemplateFlow.Break;
             case S.Continue:
+                _loopControl = statement.Offset;
                 return TemplateFlow.Continue;
             default:
                 throw _source.Error(statement.Offset, "unsupported statement");
@@ -286,7 +286,7 @@ internal sealed class TemplateInterpreter
                 }
             }
 
-            return Capture(macro.Body, scope, null);
+            return Capture(macro.Body, scope);
         }
         finally
         {

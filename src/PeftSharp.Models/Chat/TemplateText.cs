@@ -119,7 +119,7 @@ internal static class TemplateText
 
                 if (maxSplit >= 0 && parts.Count == maxSplit)
                 {
-                    parts.Add(s[i..].TrimEnd());
+                    parts.Add(s[i..]);
                     break;
                 }
 
