@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
+using PeftSharp.IO.Json;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -83,17 +84,17 @@ public sealed class RunFolder
             optimizer.save_state_dict(Path.Combine(staging, "optimizer.bin"));
             var controllerState = controller?.GetState() ?? new ControllerState();
             SafetensorsWriter.Save(Path.Combine(staging, "controller.safetensors"), controllerState.Tensors);
-            var json = new JsonObject
+            var file = new TrainerStateFile
             {
-                ["step"] = state.Step,
-                ["best_metric"] = double.IsFinite(state.BestMetric) ? state.BestMetric : null,
-                ["best_step"] = state.BestStep,
-                ["since_best"] = state.SinceBest,
-                ["losses"] = new JsonArray([.. state.Losses.Select(l => (JsonNode?)l)]),
-                ["evaluations"] = JsonSerializer.SerializeToNode(state.Evaluations),
-                ["controller_values"] = JsonSerializer.SerializeToNode(controllerState.Values),
+                Step = state.Step,
+                BestMetric = double.IsFinite(state.BestMetric) ? state.BestMetric : null,
+                BestStep = state.BestStep,
+                SinceBest = state.SinceBest,
+                Losses = state.Losses,
+                Evaluations = state.Evaluations,
+                ControllerValues = controllerState.Values,
             };
-            AtomicFile.WriteAllText(Path.Combine(staging, "trainer_state.json"), json.ToJsonString());
+            AtomicFile.WriteAllText(Path.Combine(staging, TrainerStateFile.FileName), JsonSerializer.Serialize(file, TrainingJsonContext.Default.TrainerStateFile));
         }));
         SavedStep = state.Step;
     }
@@ -142,7 +143,7 @@ public sealed class RunFolder
         var directory = CheckpointDirectory;
         AtomicDirectory.Recover(directory);
         AtomicDirectory.Recover(BestDirectory);
-        var statePath = Path.Combine(directory, "trainer_state.json");
+        var statePath = Path.Combine(directory, TrainerStateFile.FileName);
         if (!File.Exists(statePath))
         {
             throw new PeftException($"nothing to resume: {statePath} does not exist");
@@ -150,30 +151,27 @@ public sealed class RunFolder
 
         LoadWeights(directory);
         optimizer.load_state_dict(Path.Combine(directory, "optimizer.bin"));
-        var json = ConfigJson.Load(statePath);
+        var file = (TrainerStateFile)ConfigContract.Deserialize(statePath, ConfigJson.Load(statePath).Root, TrainingJsonContext.Default.TrainerStateFile);
         var controllerState = new ControllerState();
         foreach (var (name, tensor) in SafetensorsFile.ReadAll(Path.Combine(directory, "controller.safetensors")))
         {
             controllerState.Tensors[name] = tensor;
         }
 
-        if (json.Node("controller_values") is JsonObject values)
+        foreach (var (key, value) in file.ControllerValues)
         {
-            foreach (var (key, value) in values)
-            {
-                controllerState.Values[key] = value!.GetValue<double>();
-            }
+            controllerState.Values[key] = value;
         }
 
         controller?.LoadState(controllerState);
         return new RunState
         {
-            Step = json.Int("step", 0),
-            BestMetric = json.Node("best_metric") is JsonValue best ? best.GetValue<double>() : double.NegativeInfinity,
-            BestStep = json.Int("best_step", 0),
-            SinceBest = json.Int("since_best", 0),
-            Losses = json.Node("losses")!.AsArray().Select(v => v!.GetValue<double>()).ToList(),
-            Evaluations = json.Node("evaluations").Deserialize<List<Evaluation>>() ?? [],
+            Step = file.Step,
+            BestMetric = file.BestMetric ?? double.NegativeInfinity,
+            BestStep = file.BestStep,
+            SinceBest = file.SinceBest,
+            Losses = [.. file.Losses],
+            Evaluations = [.. file.Evaluations],
         };
     }
 
