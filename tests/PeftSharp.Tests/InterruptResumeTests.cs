@@ -76,7 +76,13 @@ public sealed class InterruptResumeTests : IDisposable
     private static (int ExitCode, string Output) RunAndInterrupt(string[] arguments)
     {
         var output = new System.Text.StringBuilder();
-        using var process = new Process { StartInfo = Cli.StartInfo(OneThread, arguments) };
+        // A shell starts background jobs with SIGINT ignored, and a child inherits that (the .NET runtime then
+        // never sees the signal); coreutils' env restores the default so the test holds however it is started.
+        var start = Cli.StartInfo(OneThread, arguments);
+        start.ArgumentList.Insert(0, start.FileName);
+        start.ArgumentList.Insert(0, "--default-signal=INT");
+        start.FileName = "env";
+        using var process = new Process { StartInfo = start };
         var interrupted = 0;
         process.OutputDataReceived += (_, e) =>
         {
