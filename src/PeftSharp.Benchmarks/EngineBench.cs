@@ -23,7 +23,7 @@ public static class EngineBench
         var labels = randint(0, 4, [batch]);
         var peft = MethodStepBench.Step(config, ids, labels, new LoraConfig { R = rank, LoraAlpha = 16, TargetModules = TargetModules.FromNames("query", "value"), ModulesToSave = ["classifier"] });
         manual_seed(0);
-        var reference = new ReferenceEncoder(layers, hidden, hidden / 64, 4 * hidden, 8000, 512, 4, rank, 2.0);
+        using var reference = new ReferenceEncoder(layers, hidden, hidden / 64, 4 * hidden, 8000, 512, 4, rank, 2.0);
         var (ratio, peftMs, refMs) = SideBySide.Compare(rounds, 2, peft, reference.Step(ids, labels));
         var shape = $"{layers} layers d {hidden}, batch {batch} × {seq}, LoRA r {rank} on query+value, dropout 0";
         var records = new List<BenchRecord>
@@ -73,7 +73,7 @@ public static class EngineBench
 /// The reference: a BERT-style sequence classifier and its LoRA (q, v) training step written directly
 /// against TorchSharp tensors and functions — no PeftSharp model, adapter, controller or trainer types.
 /// </summary>
-public sealed class ReferenceEncoder
+public sealed class ReferenceEncoder : IDisposable
 {
     private readonly int _heads;
     private readonly double _scaling;
@@ -149,5 +149,14 @@ public sealed class ReferenceEncoder
 
         var pooled = nn.functional.linear(h.view(batch, seq, hidden)[.., 0], _poolW, _poolB).tanh();
         return nn.functional.linear(pooled, _classW, _classB);
+    }
+
+    /// <summary>Frees the frozen weights, the LoRA factors and the classifier.</summary>
+    public void Dispose()
+    {
+        foreach (var tensor in new[] { _words, _positions, _types, _embNormW, _embNormB, _poolW, _poolB, _classW, _classB }.Concat(_layers.SelectMany(l => l)).Concat(_trainable))
+        {
+            tensor.Dispose();
+        }
     }
 }

@@ -11,6 +11,9 @@ namespace PeftSharp.Fuzzing;
 /// </summary>
 public sealed class DatasetFuzzTarget : FuzzTarget
 {
+    private static readonly string[] Separators = ["\"", ",", "\n"];
+
+
     private static readonly string[] Pieces =
     [
         "\"", "\"\"", ",", "\n", "\r\n", "\r", "{", "}", "\"text\":", "\"label\":", "\"label\":1", "\"label\":1.5", "\"label\":null", "\"label\":[1]", "text,label", "label,text", ",,", "\"a\nb\"", "\\u0000", "\\ud800", "null", "1e999", "9223372036854775808",
@@ -86,7 +89,7 @@ public sealed class DatasetFuzzTarget : FuzzTarget
             {
                 0 => text.Insert(position, Pieces[random.Next(Pieces.Length)]),
                 1 when text.Length > 0 => text.Remove(position == text.Length ? position - 1 : position, 1),
-                _ => text.Insert(position, new[] { "\"", ",", "\n" }[random.Next(3)]),
+                _ => text.Insert(position, Separators[random.Next(3)]),
             };
         }
 

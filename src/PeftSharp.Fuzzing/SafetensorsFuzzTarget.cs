@@ -13,6 +13,10 @@ namespace PeftSharp.Fuzzing;
 /// </summary>
 public sealed class SafetensorsFuzzTarget : FuzzTarget
 {
+    private static readonly bool[] MaskValues = [true, false];
+    private static readonly int[] IntValues = [4, 5];
+
+
     private static readonly string[] DTypes = ["F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL", "F8_E4M3", "C64", "U64", "X", "", "f32"];
     private static readonly byte[] JsonCharacters = Encoding.ASCII.GetBytes("{}[]\":,0123456789-eE.\\ ");
 
@@ -38,7 +42,7 @@ public sealed class SafetensorsFuzzTarget : FuzzTarget
                 ["a.weight"] = randn(2, 3, generator: generator),
                 ["a.bias"] = randn(3, generator: generator).to(ScalarType.Float16),
                 ["ids"] = tensor(new long[] { 1, 2, 3 }),
-                ["mask"] = tensor(new[] { true, false }),
+                ["mask"] = tensor(MaskValues),
                 ["scalar"] = tensor(1.5),
                 ["empty"] = zeros(0, 2),
             },
@@ -48,7 +52,7 @@ public sealed class SafetensorsFuzzTarget : FuzzTarget
                 ["y"] = tensor(new sbyte[] { 1, -1 }),
                 ["z"] = tensor(new short[] { 7 }),
                 ["u"] = tensor(new byte[] { 9, 8, 7 }),
-                ["i"] = tensor(new[] { 4, 5 }),
+                ["i"] = tensor(IntValues),
             },
         };
         var seeds = new List<byte[]>();

@@ -15,6 +15,9 @@ namespace PeftSharp.Onnx;
 /// </summary>
 public static class BertOnnxExporter
 {
+    private static readonly string[] PoolerNodeNames = ["pooler.first_token", "pooler.first_token_index", "pooler.dense.weight", "pooler.dense.bias", "pooler.dense", "pooler.output"];
+
+
     /// <summary>The name of the appended classifier output <c>(batch, labels)</c>.</summary>
     public const string LogitsOutput = "logits";
 
@@ -93,7 +96,7 @@ public static class BertOnnxExporter
             throw new PeftException("the classifier needs the pooler (bert.pooler.dense), which neither the model nor the ONNX graph has");
         }
 
-        var names = new[] { "pooler.first_token", "pooler.first_token_index", "pooler.dense.weight", "pooler.dense.bias", "pooler.dense", "pooler.output" }.Select(n => layout.Prefix + n).ToArray();
+        var names = PoolerNodeNames.Select(n => layout.Prefix + n).ToArray();
         CheckFree(graph, names);
         graph.Graph.Initializer.Add(OnnxTensorData.CreateIntegers(names[1], [], [0]));
         graph.Graph.Initializer.Add(OnnxTensorData.CreateFloats(names[2], weight.shape, Floats(weight)));

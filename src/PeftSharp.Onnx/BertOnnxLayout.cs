@@ -84,7 +84,7 @@ public sealed partial class BertOnnxLayout
         var settings = Infer(graph, weights, prefix);
         CheckComplete(graph, weights, settings);
         var lastHidden = OutputOfLayerNorm(graph, prefix + $"encoder.layer.{settings.NumHiddenLayers - 1}.output.LayerNorm");
-        var pooled = weights.ContainsKey("pooler.dense.weight") ? PoolerOutput(graph, weights["pooler.dense.weight"].Initializer) : null;
+        var pooled = weights.TryGetValue("pooler.dense.weight", out var poolerWeight) ? PoolerOutput(graph, poolerWeight.Initializer) : null;
         var ordered = weights.Values.OrderBy(w => w.Name, StringComparer.Ordinal).ToList();
         return new BertOnnxLayout(graph, prefix, ordered, settings, lastHidden, pooled);
     }

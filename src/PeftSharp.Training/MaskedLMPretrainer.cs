@@ -38,7 +38,7 @@ public sealed record PretrainOptions
     public double MaskProbability { get; init; } = 0.15;
 
     /// <summary>Seed of every random choice.</summary>
-    public int Seed { get; init; } = 0;
+    public int Seed { get; init; }
 }
 
 /// <summary>
@@ -81,7 +81,7 @@ public static class MaskedLMPretrainer
         var decay = model.named_parameters().Where(p => !IsNoDecay(p.name)).Select(p => p.parameter).ToList();
         var noDecay = model.named_parameters().Where(p => IsNoDecay(p.name)).Select(p => p.parameter).ToList();
         ParameterGroup[] groups = [new("decay", decay, options.LearningRate, 0.01), new("no_decay", noDecay, options.LearningRate, 0.0)];
-        var task = new MaskedLanguageModelingTask(model, tokenizer, sequences, options.SequenceLength, vocab.Count, options.BatchSize, options.MaskProbability, options.Seed);
+        using var task = new MaskedLanguageModelingTask(model, tokenizer, sequences, options.SequenceLength, vocab.Count, options.BatchSize, options.MaskProbability, options.Seed);
         var loopOptions = new TrainerOptions
         {
             MaxSteps = options.Steps, BatchSize = options.BatchSize, LearningRate = options.LearningRate, WeightDecay = 0.01,

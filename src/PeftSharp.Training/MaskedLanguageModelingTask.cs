@@ -10,7 +10,7 @@ namespace PeftSharp.Training;
 /// reshuffled order, one batch after the other, from the task's own random streams, so a run is a
 /// function of the seed (but batches are drawn in sequence, not by position).
 /// </summary>
-public sealed class MaskedLanguageModelingTask : TrainingTask
+public sealed class MaskedLanguageModelingTask : TrainingTask, IDisposable
 {
     private readonly BertForMaskedLM _model;
     private readonly TextTokenizer _tokenizer;
@@ -74,4 +74,7 @@ public sealed class MaskedLanguageModelingTask : TrainingTask
         var logits = _model.Forward(inputs);
         return nn.functional.cross_entropy(logits.view(-1, _vocabularySize), labels.view(-1), ignore_index: -100);
     }
+
+    /// <summary>Frees the masking generator.</summary>
+    public void Dispose() => _generator.Dispose();
 }

@@ -14,7 +14,7 @@ public sealed class AtomicSaveTests : IDisposable
     /// <summary>Starts <c>peft selftest save-loop</c> on <paramref name="path"/> and waits until it has saved at least once.</summary>
     private static Process StartSaver(string path, int megabytes)
     {
-        var process = Process.Start(Cli.StartInfo(null, ["selftest", "save-loop", "--path", path, "--megabytes", megabytes.ToString()]))!;
+        var process = Process.Start(Cli.StartInfo(null, ["selftest", "save-loop", "--path", path, "--megabytes", megabytes.ToString(System.Globalization.CultureInfo.InvariantCulture)]))!;
         var errors = process.StandardError.ReadToEndAsync();
         var first = process.StandardOutput.ReadLineAsync();
         if (!first.Wait(TimeSpan.FromSeconds(60)) || first.Result is not { } line || !line.StartsWith("saved", StringComparison.Ordinal))
@@ -65,7 +65,7 @@ public sealed class AtomicSaveTests : IDisposable
         }
     }
 
-    private static int StepIn(string directory) => int.Parse(File.ReadAllText(Path.Combine(directory, "step")));
+    private static int StepIn(string directory) => int.Parse(File.ReadAllText(Path.Combine(directory, "step")), System.Globalization.CultureInfo.InvariantCulture);
 
     [Theory]
     [InlineData("killed while writing the new copy", 1, "partial", false, 1)]

@@ -50,7 +50,7 @@ public sealed class BenchTests
     public void TheHandWrittenReferenceStepTrainsItsAdapters()
     {
         manual_seed(1);
-        var reference = new ReferenceEncoder(layers: 1, hidden: 32, heads: 2, ffn: 64, vocab: 50, positions: 16, labels: 3, rank: 2, scaling: 2.0);
+        using var reference = new ReferenceEncoder(layers: 1, hidden: 32, heads: 2, ffn: 64, vocab: 50, positions: 16, labels: 3, rank: 2, scaling: 2.0);
         var ids = randint(0, 50, [4, 8]);
         var labels = randint(0, 3, [4]);
         var step = reference.Step(ids, labels);

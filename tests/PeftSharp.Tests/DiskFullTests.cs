@@ -57,7 +57,7 @@ public sealed class DiskFullTests : IDisposable
         }
 
         Assert.True(ran == 0, $"could not mount a {size}-byte tmpfs (needs root or unprivileged user namespaces); exit {ran}");
-        var exit = int.Parse(File.ReadAllText(Path.Combine(copy, "code")).Trim());
+        var exit = int.Parse(File.ReadAllText(Path.Combine(copy, "code")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         var stderr = File.ReadAllText(Path.Combine(copy, "stderr"));
         var stdout = File.ReadAllText(Path.Combine(copy, "stdout"));
         Assert.True(exit == 1, $"exit {exit}\n{stdout}\n{stderr}");

@@ -235,7 +235,7 @@ public sealed class HfTokenizerTests
 
         pieces.Add(decoder.Flush());
         Assert.Equal(tokenizer.Decode(ids), string.Concat(pieces));
-        Assert.True(pieces.Count(p => p.Length == 0) > 0, "byte tokens of multi-byte characters should be held back");
+        Assert.True(pieces.Any(p => p.Length == 0), "byte tokens of multi-byte characters should be held back");
     }
 
     [Fact]

@@ -98,7 +98,7 @@ public sealed class InterruptResumeTests : IDisposable
 
             if (line.StartsWith("checkpoint saved at step ", StringComparison.Ordinal) && Interlocked.Exchange(ref interrupted, 1) == 0)
             {
-                Kill(process.Id, SigInt);
+                Assert.Equal(0, Kill(process.Id, SigInt));
             }
         };
         process.ErrorDataReceived += (_, _) => { };

@@ -111,7 +111,7 @@ public sealed class ModelTests : IDisposable
         Assert.Equal(model.GetType(), loaded.GetType());
         Assert.True(TestUtil.Identical(loaded.Forward(ids), expected));
         using var checkpoint = SafetensorsCheckpoint.Open(Dir("saved-" + architecture));
-        var prefix = architecture switch { "GPT2LMHeadModel" => "transformer.h.0.attn.c_attn.weight", var a when a.StartsWith("Roberta") => "roberta.encoder.layer.0.attention.self.query.weight", _ => "bert.encoder.layer.0.attention.self.query.weight" };
+        var prefix = architecture switch { "GPT2LMHeadModel" => "transformer.h.0.attn.c_attn.weight", var a when a.StartsWith("Roberta", StringComparison.Ordinal) => "roberta.encoder.layer.0.attention.self.query.weight", _ => "bert.encoder.layer.0.attention.self.query.weight" };
         Assert.Contains(prefix, checkpoint.Names);
     }
 
@@ -215,7 +215,7 @@ public sealed class ModelTests : IDisposable
     public void DefaultTargetsComeFromTheModelType()
     {
         var bert = PeftModel.Create(PretrainedModel.Create(TinyConfig("BertForSequenceClassification", "default-bert")), new LoraConfig());
-        Assert.All(bert.AdaptedModules, m => Assert.True(m.Name.EndsWith(".query") || m.Name.EndsWith(".value"), m.Name));
+        Assert.All(bert.AdaptedModules, m => Assert.True(m.Name.EndsWith(".query", StringComparison.Ordinal) || m.Name.EndsWith(".value", StringComparison.Ordinal), m.Name));
         var gpt = PeftModel.Create(PretrainedModel.Create(TinyConfig("GPT2LMHeadModel", "default-gpt")), new LoraConfig());
         Assert.All(gpt.AdaptedModules, m => Assert.EndsWith(".c_attn", m.Name));
     }

@@ -406,7 +406,7 @@ public sealed class BundledDemoTests : IDisposable
     {
         var root = Repository();
         var model = PretrainedModel.ForSequenceClassification(Path.Combine(root, "models", "base"), ["a", "b"], out var report);
-        Assert.All(report.Missing, m => Assert.True(m.StartsWith("classifier.") || m.Contains(".pooler."), m));
+        Assert.All(report.Missing, m => Assert.True(m.StartsWith("classifier.", StringComparison.Ordinal) || m.Contains(".pooler.", StringComparison.Ordinal), m));
         var tokenizer = TextTokenizer.TryLoad(Path.Combine(root, "models", "base"))!;
         var ids = tokenizer.Encode("Call me Ishmael.").InputIds;
         Assert.Equal("call me ishmael.", tokenizer.Decode(ids));

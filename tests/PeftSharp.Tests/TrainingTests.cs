@@ -39,7 +39,7 @@ public sealed class TrainingTests
         }
 
         Assert.True(last < 0.5 * first, $"loss went from {first} to {last}; LoRA should at least halve it");
-        foreach (var (name, parameter) in model.named_parameters().Where(p => p.name.Contains("base_layer") || p.name.StartsWith("head")))
+        foreach (var (name, parameter) in model.named_parameters().Where(p => p.name.Contains("base_layer", StringComparison.Ordinal) || p.name.StartsWith("head", StringComparison.Ordinal)))
         {
             var original = baseWeights[name.Replace(".base_layer", string.Empty)];
             Assert.True(TestUtil.Identical(parameter, original), $"frozen {name} changed");

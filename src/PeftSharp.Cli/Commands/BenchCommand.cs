@@ -38,9 +38,9 @@ internal static class BenchCommand
             }
 
             var report = new StringBuilder();
-            report.AppendLine($"# peft bench ({(options.Quick ? "quick" : "full")})");
+            report.AppendLine(CultureInfo.InvariantCulture, $"# peft bench ({(options.Quick ? "quick" : "full")})");
             report.AppendLine();
-            report.AppendLine($"Machine: {SideBySide.Machine()}; {clock.Elapsed.TotalMinutes:F1} min.");
+            report.AppendLine(CultureInfo.InvariantCulture, $"Machine: {SideBySide.Machine()}; {clock.Elapsed.TotalMinutes:F1} min.");
             report.AppendLine();
             report.AppendLine("| figure | value | unit | target | met | detail |");
             report.AppendLine("|---|---|---|---|---|---|");
@@ -59,7 +59,7 @@ internal static class BenchCommand
             foreach (var failure in failures)
             {
                 report.AppendLine();
-                report.AppendLine($"Suite failed: {failure}");
+                report.AppendLine(CultureInfo.InvariantCulture, $"Suite failed: {failure}");
             }
 
             AtomicFile.WriteAllText(Path.Combine(outputDir, "report.md"), report.ToString());

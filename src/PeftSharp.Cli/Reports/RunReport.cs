@@ -8,6 +8,9 @@ namespace PeftSharp.Cli.Reports;
 /// <summary>The <c>report.md</c> (with PNG plots beside it) each training run and each demo writes.</summary>
 internal static class RunReport
 {
+    private static readonly string[] MetricNames = ["accuracy", "macro_f1", "mcc"];
+
+
     /// <summary>
     /// A training run's report in <paramref name="output"/>: configuration, data, metrics table, the
     /// loss and validation curves, and, for methods whose ranks move or differ, the rank plots.
@@ -15,7 +18,7 @@ internal static class RunReport
     public static string WriteTrain(string output, string method, string configJson, string data, TrainerOptions options, TrainResult run, EvaluationResult? test)
     {
         var report = new StringBuilder();
-        report.AppendLine($"# peft train: {method}");
+        report.AppendLine(CultureInfo.InvariantCulture, $"# peft train: {method}");
         report.AppendLine();
         report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Data: `{data}`; {run.Steps} optimizer steps, batch {options.BatchSize} × {options.GradientAccumulation}, lr {options.LearningRate}, {options.Schedule} schedule, seed {options.Seed}; {run.SecondsPerStep:F3} s/step."));
         report.AppendLine();
@@ -42,7 +45,7 @@ internal static class RunReport
             if (evaluations.Count > 0)
             {
                 Charts.Lines(Path.Combine(output, "metrics.png"), $"{method}: validation metrics", "optimizer step", "value",
-                    [.. new[] { "accuracy", "macro_f1", "mcc" }.Select(k => (k, (IReadOnlyList<double>)evaluations.Select(e => (double)e["step"]!.GetValue<int>()).ToList(), (IReadOnlyList<double>)evaluations.Select(e => e[k]!.GetValue<double>()).ToList()))]);
+                    [.. MetricNames.Select(k => (k, (IReadOnlyList<double>)evaluations.Select(e => (double)e["step"]!.GetValue<int>()).ToList(), (IReadOnlyList<double>)evaluations.Select(e => e[k]!.GetValue<double>()).ToList()))]);
                 report.AppendLine();
                 report.AppendLine("![validation metrics](metrics.png)");
             }
@@ -81,7 +84,7 @@ internal static class RunReport
             [.. rows.Select(r => (r.Method, (IReadOnlyList<double>)Enumerable.Range(1, r.Losses.Count).Select(i => (double)i).ToList(), (IReadOnlyList<double>)Smooth(r.Losses, 20)))]);
         report.AppendLine("![training loss](loss.png)");
         report.AppendLine();
-        Charts.Frontier(Path.Combine(output, "frontier.png"), "Test metric vs adapter parameters", rows.FirstOrDefault()?.Metric ?? "metric",
+        Charts.Frontier(Path.Combine(output, "frontier.png"), "Test metric vs adapter parameters", (rows.Count > 0 ? rows[0].Metric : null) ?? "metric",
             [.. rows.Select(r => (r.Method, (double)r.AdapterParams, r.Value))]);
         report.AppendLine("![budget vs metric](frontier.png)");
         foreach (var row in rows.Where(r => r.OutputDirectory is not null))
@@ -111,12 +114,12 @@ internal static class RunReport
 
         Charts.RankHeatmap(Path.Combine(runDirectory, "ranks.png"), $"{method}: final rank per module", records[^1].Ranks);
         report.AppendLine();
-        report.AppendLine($"![{method} ranks]({linkPrefix}ranks.png)");
+        report.AppendLine(CultureInfo.InvariantCulture, $"![{method} ranks]({linkPrefix}ranks.png)");
         if (records.Count > 1)
         {
             Charts.RankEvolution(Path.Combine(runDirectory, "rank-evolution.png"), $"{method}: rank per module over training", records);
             report.AppendLine();
-            report.AppendLine($"![{method} rank evolution]({linkPrefix}rank-evolution.png)");
+            report.AppendLine(CultureInfo.InvariantCulture, $"![{method} rank evolution]({linkPrefix}rank-evolution.png)");
         }
     }
 

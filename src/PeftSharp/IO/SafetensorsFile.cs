@@ -130,7 +130,7 @@ public sealed class SafetensorsFile : IDisposable
             throw new KeyNotFoundException($"{FilePath}: no tensor named '{name}'");
         }
 
-        SafetensorsDType.TryParse(entry.DType, out var type, out _);
+        _ = SafetensorsDType.TryParse(entry.DType, out var type, out _);
         var tensor = empty(entry.Shape, dtype: type, device: CPU);
         try
         {

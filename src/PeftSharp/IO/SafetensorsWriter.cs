@@ -6,6 +6,9 @@ namespace PeftSharp.IO;
 /// <summary>Writes safetensors files the way the reference Python writer lays them out.</summary>
 public static class SafetensorsWriter
 {
+    private static readonly JsonSerializerOptions IndexJsonOptions = new() { WriteIndented = true };
+
+
     /// <summary>
     /// Writes <paramref name="tensors"/> to <paramref name="path"/> atomically. Tensors are ordered by
     /// dtype (larger elements first) then by name, the header is compact JSON with <c>__metadata__</c>
@@ -140,7 +143,7 @@ public static class SafetensorsWriter
             ["weight_map"] = weightMap,
         };
         var indexPath = Path.Combine(directory, SafetensorsCheckpoint.IndexFileName);
-        AtomicFile.WriteAllText(indexPath, JsonSerializer.Serialize(index, new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(indexPath, JsonSerializer.Serialize(index, IndexJsonOptions));
         return indexPath;
     }
 }
