@@ -47,6 +47,10 @@ internal sealed class HfPreTokenizer
         if (element is { } value)
         {
             AddSteps(value, reader, field, steps, ref byteLevel, depth: 0);
+            if (steps.Count > JsonFieldReader.MaxSteps)
+            {
+                throw reader.Error(field, $"{steps.Count} steps, more than the {JsonFieldReader.MaxSteps} accepted (real files use at most 5)");
+            }
         }
 
         return new HfPreTokenizer(steps, byteLevel);
