@@ -41,6 +41,11 @@ internal sealed class HfDecoder
 
         var steps = new List<Func<List<string>, List<string>>>();
         AddSteps(value, reader, field, steps, depth: 0);
+        if (steps.Count > JsonFieldReader.MaxSteps)
+        {
+            throw reader.Error(field, $"{steps.Count} steps, more than the {JsonFieldReader.MaxSteps} accepted (real files use at most 5)");
+        }
+
         return new HfDecoder(steps);
     }
 

@@ -35,6 +35,10 @@ internal sealed class HfNormalizer
         if (element is { } value)
         {
             AddSteps(value, reader, field, steps, depth: 0);
+            if (steps.Count > JsonFieldReader.MaxSteps)
+            {
+                throw reader.Error(field, $"{steps.Count} steps, more than the {JsonFieldReader.MaxSteps} accepted (real files use at most 5)");
+            }
         }
 
         return new HfNormalizer(steps);

@@ -47,6 +47,10 @@ internal sealed class HfPreTokenizer
         if (element is { } value)
         {
             AddSteps(value, reader, field, steps, ref byteLevel, depth: 0);
+            if (steps.Count > JsonFieldReader.MaxSteps)
+            {
+                throw reader.Error(field, $"{steps.Count} steps, more than the {JsonFieldReader.MaxSteps} accepted (real files use at most 5)");
+            }
         }
 
         return new HfPreTokenizer(steps, byteLevel);
@@ -79,6 +83,12 @@ internal sealed class HfPreTokenizer
                 steps.Add((pieces, _) => SplitAll(pieces, splitter, behavior, invert));
                 break;
             case "ByteLevel":
+                if (byteLevel)
+                {
+                    // Each ByteLevel re-encodes the previous one's output, doubling non-ASCII text: stacked ones grow exponentially.
+                    throw reader.Error(field + ".type", "a second ByteLevel step is not supported (it would re-encode byte-level text)");
+                }
+
                 var addPrefixSpace = reader.Bool(element, "add_prefix_space", field + ".add_prefix_space", true);
                 var useRegex = reader.Bool(element, "use_regex", field + ".use_regex", true);
                 var gpt2 = useRegex ? RegexSplitter.Create(Gpt2Pattern, literal: false, reader.File, field) : null;

@@ -9,6 +9,12 @@ namespace PeftSharp.Models.Tokenizers;
 /// </summary>
 internal sealed class JsonFieldReader
 {
+    /// <summary>
+    /// The most steps a normalizer, pre-tokenizer or decoder chain may have: each step runs on every
+    /// encode or decode (a streaming decoder decodes per id), so a chain of thousands multiplies all work.
+    /// </summary>
+    public const int MaxSteps = 32;
+
     public JsonFieldReader(string file) => File = file;
 
     /// <summary>The file name used in messages.</summary>
