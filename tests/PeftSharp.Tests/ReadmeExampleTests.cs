@@ -4,6 +4,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using PeftSharp.Adapters;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace PeftSharp.Tests;
 
@@ -11,7 +12,7 @@ namespace PeftSharp.Tests;
 /// The ```csharp blocks of README.md, each compiled in memory as a console program (with the SDK's
 /// implicit usings) against the loaded PeftSharp and TorchSharp assemblies, and run.
 /// </summary>
-public sealed partial class ReadmeExampleTests
+public sealed partial class ReadmeExampleTests(ITestOutputHelper log)
 {
     [GeneratedRegex(@"^```csharp\n(.*?)^```", RegexOptions.Singleline | RegexOptions.Multiline)]
     private static partial Regex CSharpBlock();
@@ -88,14 +89,19 @@ public sealed partial class ReadmeExampleTests
     public void TheLibraryExampleCompilesAndRuns()
     {
         var output = CompileAndRun(Blocks()[0]);
+        log.WriteLine(output);
         Assert.Contains("trainable params:", output);
         Assert.Contains("merged model has", output);
+        var saved = Regex.Match(output, "saved to (.*);").Groups[1].Value;
+        Assert.True(File.Exists(Path.Combine(saved, "adapter_model.safetensors")), output);
+        Directory.Delete(saved, recursive: true);
     }
 
     [Fact]
     public void TheCustomLoopExampleCompilesRunsAndPrunesRanks()
     {
         var output = CompileAndRun(Blocks()[1]);
+        log.WriteLine(output);
         var totals = RankLine().Matches(output).ToDictionary(m => m.Groups[1].Value, m => int.Parse(m.Groups[2].Value));
         Assert.True(totals.ContainsKey("before") && totals.ContainsKey("after"), output);
         Assert.Equal(16, totals["before"]);
