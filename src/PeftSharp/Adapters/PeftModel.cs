@@ -49,7 +49,10 @@ public partial class PeftModel
     /// <summary>Every <c>modules_to_save</c> wrapper, by its module name.</summary>
     public IReadOnlyList<SavedModule> SavedModules => _saved;
 
-    /// <summary>Things that were accepted but look like mistakes (pattern keys that matched nothing, ...).</summary>
+    /// <summary>
+    /// Things that were accepted but look like mistakes (pattern keys that matched nothing, an adaptive
+    /// method trained without its <see cref="TrainingController"/> hooks — see <see cref="BeginTraining"/>, ...).
+    /// </summary>
     public IReadOnlyList<string> Warnings => _warnings;
 
     /// <summary>
