@@ -88,6 +88,7 @@ public sealed class TrainingSessionTests : IDisposable
         var mine = new Mlp(8, 16, 3);
         var minePeft = PeftModel.Create(mine, PruningSora());
         TrainWithSession(minePeft, mine, steps);
+        Assert.Equal(steps, ((SoraController)minePeft.GetController()!).GateOptimizer.StepCount);
 
         manual_seed(3);
         var theirs = new Mlp(8, 16, 3);
