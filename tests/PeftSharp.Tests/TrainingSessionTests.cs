@@ -1,5 +1,6 @@
 using PeftSharp.Adapters;
 using PeftSharp.Methods.AdaLora;
+using PeftSharp.Methods.DyLora;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Methods.Sora;
 using PeftSharp.Training;
@@ -98,6 +99,8 @@ public sealed class TrainingSessionTests : IDisposable
         var options = new TrainerOptions { MaxSteps = steps, LearningRate = LearningRate, WeightDecay = 0, WarmupRatio = 0, Schedule = LearningRateSchedule.Constant, MaxGradNorm = 0, LogEvery = 0 };
         new TrainingLoop(task, options, ParameterGroups.ForAdapter(theirsPeft, options), theirsPeft).Run();
 
+        Assert.True(theirsPeft.GetEffectiveRanks().Count > 0);
+        Assert.Empty(theirsPeft.Warnings);
         foreach (var (want, got) in Gates(theirsPeft).Zip(Gates(minePeft)))
         {
             TestUtil.AssertClose(got, want, 1e-6, 1e-6);
@@ -119,6 +122,36 @@ public sealed class TrainingSessionTests : IDisposable
         Assert.Equal(8, peft.GetEffectiveRanks().Values.Sum());
         TrainWithSession(peft, model, 20);
         Assert.Equal(4, peft.GetEffectiveRanks().Values.Sum());
+        Assert.Empty(peft.Warnings);
+    }
+
+    [Fact]
+    public void ACustomDyLoraLoopSamplesTheRankOfEachStepAndEndsAtTheEvaluationRank()
+    {
+        manual_seed(8);
+        var model = new Mlp(8, 16, 3);
+        var config = new DyLoraConfig { R = 4, TargetModules = TargetModules.FromNames("fc1"), RankSeed = 1 };
+        var peft = PeftModel.Create(model, config);
+        var path = peft.AdaptedModules[0].Layer.GetPath("default");
+        var (x, y) = Data();
+        var ranks = new List<int>();
+        using (var session = peft.BeginTraining(LearningRate))
+        {
+            using var optimizer = optim.AdamW(session.Parameters, lr: LearningRate);
+            for (var step = 0; step < 8; step++)
+            {
+                using var scope = NewDisposeScope();
+                ranks.Add(path.Rank);
+                Assert.Equal(DyLoraController.RankForStep(1, step, 4), path.Rank);
+                session.Backward(nn.functional.cross_entropy(model.forward(x), y));
+                optimizer.step();
+                session.AfterOptimizerStep();
+                optimizer.zero_grad();
+            }
+        }
+
+        Assert.True(ranks.Distinct().Count() > 1, string.Join(", ", ranks));
+        Assert.Equal(4, path.Rank);
         Assert.Empty(peft.Warnings);
     }
 
