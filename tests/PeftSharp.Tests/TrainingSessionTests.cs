@@ -215,6 +215,15 @@ public sealed class TrainingSessionTests : IDisposable
     }
 
     [Fact]
+    public void BeginTrainingRefusesAnInactiveAdapter()
+    {
+        var peft = PeftModel.Create(new Mlp(8, 16, 3), new LoraConfig { R = 2, TargetModules = TargetModules.FromNames("fc1") });
+        peft.AddAdapter("other", new LoraConfig { R = 2, TargetModules = TargetModules.FromNames("fc2") });
+        var error = Assert.Throws<InvalidOperationException>(() => peft.BeginTraining(LearningRate, "other"));
+        Assert.Contains("SetAdapter", error.Message);
+    }
+
+    [Fact]
     public void TheTypedPeftModelNeedsNoCasts()
     {
         manual_seed(7);

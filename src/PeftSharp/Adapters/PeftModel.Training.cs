@@ -14,12 +14,18 @@ public partial class PeftModel
     /// method's <see cref="TrainingController"/> hooks in their documented order. Dispose it after the last step.
     /// </summary>
     /// <param name="learningRate">Your optimizer's base learning rate; controllers with their own optimizer (SoRA's gates) use it.</param>
-    /// <param name="adapterName">The adapter to train (default: the active adapter).</param>
+    /// <param name="adapterName">The adapter whose controller runs (default: the first active adapter); it must be active.</param>
+    /// <exception cref="InvalidOperationException"><paramref name="adapterName"/> is not active (call <see cref="SetAdapter"/> first).</exception>
     public TrainingSession BeginTraining(double learningRate, string? adapterName = null)
     {
         ThrowIfUnloaded();
         var name = adapterName ?? ActiveAdapter;
         GetConfig(name);
+        if (!_active.Contains(name))
+        {
+            throw new InvalidOperationException($"adapter '{name}' is not active (active: {string.Join(", ", _active)}); call SetAdapter(\"{name}\") before BeginTraining");
+        }
+
         return new TrainingSession(this, name, learningRate);
     }
 
