@@ -221,6 +221,7 @@ public sealed class TrainingLoop
         optimizer.step();
         controller?.OnOptimizerStep(step, _options.LearningRate, factor);
         controller?.OnAfterOptimizerStep(step);
+        _peft?.NoteControllerStep();
         optimizer.zero_grad();
         foreach (var parameter in owned)
         {

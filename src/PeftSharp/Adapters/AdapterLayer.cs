@@ -14,6 +14,7 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
     private readonly Dictionary<string, LowRankPath> _paths = new(StringComparer.Ordinal);
     private readonly List<string> _active = [];
     private readonly List<string> _merged = [];
+    private readonly Dictionary<string, long> _trainingForwards = new(StringComparer.Ordinal);
 
     /// <summary>Wraps <paramref name="baseLayer"/> (a <see cref="TorchSharp.Modules.Linear"/> or <see cref="Layers.Conv1D"/>) and freezes its parameters.</summary>
     public AdapterLayer(nn.Module<Tensor, Tensor> baseLayer) : base(nameof(AdapterLayer))
@@ -112,6 +113,20 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>How many forwards in training mode added <paramref name="adapterName"/>'s path (the skipped-hooks warning reads it).</summary>
+    internal long TrainingForwardsOf(string adapterName) => _trainingForwards.GetValueOrDefault(adapterName);
+
+    private void CountTrainingForward(IReadOnlyList<string> active)
+    {
+        foreach (var name in active)
+        {
+            if (!_merged.Contains(name))
+            {
+                _trainingForwards[name] = _trainingForwards.GetValueOrDefault(name) + 1;
+            }
+        }
+    }
+
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
@@ -140,6 +155,11 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
         if (pending == 0)
         {
             return base_layer.forward(input);
+        }
+
+        if (training)
+        {
+            CountTrainingForward(active);
         }
 
         // Paths work on 2-D (tokens, features) tensors so they can accumulate into the base output in place.

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace PeftSharp.Adapters;
 
 /// <summary>PEFT-compatible checkpoints: <c>adapter_config.json</c> + <c>adapter_model.safetensors</c>.</summary>
-public sealed partial class PeftModel
+public partial class PeftModel
 {
     /// <summary>The weights file name PEFT writes.</summary>
     public const string WeightsFileName = "adapter_model.safetensors";
@@ -33,6 +33,7 @@ public sealed partial class PeftModel
     public void SavePretrained(string directory, IEnumerable<string>? adapterNames = null, bool trainingState = false)
     {
         ThrowIfUnloaded();
+        WarnIfHooksSkipped("saving");
         foreach (var name in (adapterNames ?? _adapterOrder).ToList())
         {
             var config = GetConfig(name);

@@ -7,9 +7,10 @@ namespace PeftSharp.Adapters;
 /// A model with adapters injected (PEFT's <c>PeftModel</c>). <see cref="Create"/> rewrites the
 /// model in place: every targeted linear layer becomes an <see cref="AdapterLayer"/>, every module
 /// in <c>modules_to_save</c> a <see cref="ModulesToSaveWrapper"/>, and all base parameters are
-/// frozen. Use <see cref="Model"/> for the forward.
+/// frozen. Use <see cref="Model"/> for the forward. <see cref="Create{TModel}"/> returns the typed
+/// <see cref="PeftModel{TModel}"/>, whose <c>Model</c> and <c>MergeAndUnload</c> need no casts.
 /// </summary>
-public sealed partial class PeftModel
+public partial class PeftModel
 {
     private const string DefaultAdapter = "default";
     private readonly Dictionary<string, AdapterConfig> _configs = new(StringComparer.Ordinal);
@@ -22,7 +23,7 @@ public sealed partial class PeftModel
     private List<string> _active = [];
     private bool _unloaded;
 
-    private PeftModel(nn.Module model)
+    private protected PeftModel(nn.Module model)
     {
         Model = model;
     }
@@ -48,7 +49,10 @@ public sealed partial class PeftModel
     /// <summary>Every <c>modules_to_save</c> wrapper, by its module name.</summary>
     public IReadOnlyList<SavedModule> SavedModules => _saved;
 
-    /// <summary>Things that were accepted but look like mistakes (pattern keys that matched nothing, ...).</summary>
+    /// <summary>
+    /// Things that were accepted but look like mistakes (pattern keys that matched nothing, an adaptive
+    /// method trained without its <see cref="TrainingController"/> hooks — see <see cref="BeginTraining"/>, ...).
+    /// </summary>
     public IReadOnlyList<string> Warnings => _warnings;
 
     /// <summary>
@@ -65,8 +69,33 @@ public sealed partial class PeftModel
     public static PeftModel Create(nn.Module model, AdapterConfig config, string adapterName = DefaultAdapter, Generator? generator = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var peft = new PeftModel(model);
-        foreach (var parameter in model.parameters())
+        return Initialize(new PeftModel(model), config, adapterName, generator);
+    }
+
+    /// <summary>
+    /// Injects an adapter into <paramref name="model"/> like <see cref="Create(nn.Module, AdapterConfig, string, Generator?)"/>,
+    /// returning a <see cref="PeftModel{TModel}"/> whose <see cref="PeftModel{TModel}.Model"/> is a
+    /// <typeparamref name="TModel"/> and whose <see cref="PeftModel{TModel}.MergeAndUnload"/> returns one.
+    /// </summary>
+    /// <typeparam name="TModel">The model's type.</typeparam>
+    /// <param name="model">Any TorchSharp module tree; it is modified in place.</param>
+    /// <param name="config">The adapter's method and targets.</param>
+    /// <param name="adapterName">The adapter's name.</param>
+    /// <param name="generator">Random generator for adapter initialisation (null: the global one).</param>
+    /// <exception cref="TargetModulesNotFoundException">The targets match no module.</exception>
+    /// <exception cref="UnsupportedTargetModuleException">A target is not a linear layer.</exception>
+    /// <exception cref="PeftConfigurationException">The configuration is invalid.</exception>
+    public static PeftModel<TModel> Create<TModel>(TModel model, AdapterConfig config, string adapterName = DefaultAdapter, Generator? generator = null)
+        where TModel : nn.Module
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return Initialize(new PeftModel<TModel>(model), config, adapterName, generator);
+    }
+
+    private static T Initialize<T>(T peft, AdapterConfig config, string adapterName, Generator? generator)
+        where T : PeftModel
+    {
+        foreach (var parameter in peft.Model.parameters())
         {
             parameter.requires_grad = false;
         }
@@ -242,6 +271,7 @@ public sealed partial class PeftModel
             GetConfig(name);
         }
 
+        WarnIfHooksSkipped("merging");
         foreach (var module in _layers)
         {
             module.Layer.Merge(names.Where(module.Layer.HasAdapter), safeMerge);
@@ -279,7 +309,13 @@ public sealed partial class PeftModel
         return Restore(keepTrainedCopies: false);
     }
 
-    /// <summary>The trainable parameters, each tensor once (shared tensors are not repeated).</summary>
+    /// <summary>
+    /// Every parameter with <c>requires_grad</c> (the active adapters' paths, <c>modules_to_save</c>
+    /// copies and trainable biases), each tensor once (shared tensors are not repeated). This includes
+    /// parameters a method's controller steps with its own optimizer (SoRA's gates,
+    /// <see cref="TrainingController.OwnedParameters"/>): for your optimizer use
+    /// <see cref="TrainingSession.Parameters"/> from <see cref="BeginTraining"/> instead, which leaves them out.
+    /// </summary>
     public IReadOnlyList<Parameter> GetTrainableParameters() =>
         UniqueParameters().Where(p => p.requires_grad).ToList();
 
@@ -290,6 +326,7 @@ public sealed partial class PeftModel
     public Dictionary<string, int> GetEffectiveRanks(string? adapterName = null)
     {
         var name = adapterName ?? ActiveAdapter;
+        WarnIfHooksSkipped("reading the effective ranks");
         return ModulesOf(name).ToDictionary(m => m.Name, m => m.Layer.GetPath(name).EffectiveRank, StringComparer.Ordinal);
     }
 

@@ -10,6 +10,8 @@ namespace PeftSharp.Adapters;
 /// controller's own optimizer, if any) → <see cref="OnAfterOptimizerStep"/> →
 /// zero grad; <see cref="OnTrainingEnd"/> (the finalize hook) once after the last step. With gradient accumulation each
 /// hook still runs once per optimizer step. Every hook is a no-op unless a method overrides it.
+/// A training loop of your own runs these hooks through <see cref="TrainingSession"/>
+/// (<see cref="PeftModel.BeginTraining"/>) rather than calling them directly.
 /// </summary>
 public abstract class TrainingController
 {
