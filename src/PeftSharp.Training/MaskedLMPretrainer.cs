@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using PeftSharp.IO;
 using PeftSharp.Models;
 using TorchSharp;
@@ -39,12 +38,16 @@ public sealed record PretrainOptions
 
     /// <summary>Seed of every random choice.</summary>
     public int Seed { get; init; }
+
+    /// <summary>The encoder architecture to pretrain (<see cref="MaskedLMArchitecture.Bert"/> by default).</summary>
+    public MaskedLMArchitecture Architecture { get; init; } = MaskedLMArchitecture.Bert;
 }
 
 /// <summary>
-/// Pretrains a small BERT (<c>BertForMaskedLM</c>) from scratch on a text corpus: builds a
-/// WordPiece vocabulary, packs the tokenized corpus into fixed-length sequences, and trains with
-/// BERT's masking recipe. The result is a Hugging Face model directory.
+/// Pretrains a small masked-LM encoder (<see cref="PretrainOptions.Architecture"/>: BERT's
+/// <c>BertForMaskedLM</c> or a DeBERTa-v3 style <c>DebertaV2ForMaskedLM</c>) from scratch on a text
+/// corpus: builds a WordPiece vocabulary, packs the tokenized corpus into fixed-length sequences, and
+/// trains with BERT's masking recipe. The result is a Hugging Face model directory.
 /// </summary>
 public static class MaskedLMPretrainer
 {
@@ -67,17 +70,8 @@ public static class MaskedLMPretrainer
         var sequences = Pack(texts, tokenizer, options.SequenceLength);
         log.WriteLine($"vocabulary {vocab.Count} tokens; {sequences.Count} sequences of {options.SequenceLength} tokens ({clock.Elapsed.TotalSeconds:F0} s)");
 
-        var config = BertConfig.Read(new ConfigJson(new JsonObject
-        {
-            ["architectures"] = new JsonArray("BertForMaskedLM"), ["model_type"] = "bert", ["vocab_size"] = vocab.Count,
-            ["hidden_size"] = options.Hidden, ["num_hidden_layers"] = options.Layers, ["num_attention_heads"] = options.Heads,
-            ["intermediate_size"] = 4 * options.Hidden, ["hidden_act"] = "gelu", ["hidden_dropout_prob"] = 0.1, ["attention_probs_dropout_prob"] = 0.1,
-            ["max_position_embeddings"] = options.SequenceLength, ["type_vocab_size"] = 2, ["layer_norm_eps"] = 1e-12, ["pad_token_id"] = 0,
-            ["initializer_range"] = 0.02, ["position_embedding_type"] = "absolute",
-        }, "pretrain"));
-        var model = new BertForMaskedLM(config);
-        InitializeLikeBert(model);
-
+        var model = options.Architecture.Create(new MaskedLMShape(vocab.Count, options.Hidden, options.Layers, options.Heads, options.SequenceLength, tokenizer.PadTokenId));
+        log.WriteLine($"{options.Architecture.Name} {model.ArchitectureName}: {options.Layers} layers, hidden {options.Hidden}, {options.Heads} heads");
         var decay = model.named_parameters().Where(p => !IsNoDecay(p.name)).Select(p => p.parameter).ToList();
         var noDecay = model.named_parameters().Where(p => IsNoDecay(p.name)).Select(p => p.parameter).ToList();
         ParameterGroup[] groups = [new("decay", decay, options.LearningRate, 0.01), new("no_decay", noDecay, options.LearningRate, 0.0)];
@@ -134,24 +128,4 @@ public static class MaskedLMPretrainer
     }
 
     private static bool IsNoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal) || name == "cls.predictions.bias";
-
-    private static void InitializeLikeBert(nn.Module model)
-    {
-        using var noGrad = no_grad();
-        foreach (var (name, parameter) in model.named_parameters())
-        {
-            if (name.Contains("LayerNorm.weight", StringComparison.Ordinal))
-            {
-                parameter.fill_(1.0);
-            }
-            else if (name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal))
-            {
-                parameter.zero_();
-            }
-            else
-            {
-                parameter.normal_(0, 0.02);
-            }
-        }
-    }
 }

@@ -12,7 +12,7 @@ namespace PeftSharp.Training;
 /// </summary>
 public sealed class MaskedLanguageModelingTask : TrainingTask, IDisposable
 {
-    private readonly BertForMaskedLM _model;
+    private readonly PretrainedModel _model;
     private readonly TextTokenizer _tokenizer;
     private readonly IReadOnlyList<long[]> _sequences;
     private readonly int _batchSize;
@@ -25,11 +25,17 @@ public sealed class MaskedLanguageModelingTask : TrainingTask, IDisposable
     private int _cursor;
 
     /// <summary>Creates the task over <paramref name="sequences"/> (each <paramref name="sequenceLength"/> token ids, see <see cref="MaskedLMPretrainer.Pack"/>).</summary>
-    public MaskedLanguageModelingTask(BertForMaskedLM model, TextTokenizer tokenizer, IReadOnlyList<long[]> sequences, int sequenceLength, int vocabularySize, int batchSize, double maskProbability, int seed)
+    /// <exception cref="ArgumentException"><paramref name="model"/> is not a masked LM, or there are no sequences.</exception>
+    public MaskedLanguageModelingTask(PretrainedModel model, TextTokenizer tokenizer, IReadOnlyList<long[]> sequences, int sequenceLength, int vocabularySize, int batchSize, double maskProbability, int seed)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(sequences);
+        if (model.Task != ModelTask.MaskedLanguageModeling)
+        {
+            throw new ArgumentException($"{model.ArchitectureName} is not a masked LM", nameof(model));
+        }
+
         if (sequences.Count == 0)
         {
             throw new ArgumentException("no sequences to train on (the corpus is shorter than one sequence)", nameof(sequences));

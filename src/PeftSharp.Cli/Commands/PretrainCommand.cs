@@ -1,10 +1,11 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using PeftSharp.Models;
 using PeftSharp.Training;
 
 namespace PeftSharp.Cli.Commands;
 
-/// <summary><c>peft pretrain</c>: masked-LM pretraining of a small BERT from scratch on text corpora.</summary>
+/// <summary><c>peft pretrain</c>: masked-LM pretraining of a small BERT or DeBERTa-v3 style encoder from scratch on text corpora.</summary>
 internal static class PretrainCommand
 {
     public static readonly string[] DefaultCorpus = ["data/corpus/moby-dick.txt", "data/sotu-era/train.jsonl", "data/spam/train.jsonl"];
@@ -18,13 +19,17 @@ internal static class PretrainCommand
         var vocab = new Option<int>("--vocab-size") { Description = "WordPiece vocabulary size.", DefaultValueFactory = _ => 6000 };
         var layers = new Option<int>("--layers") { Description = "Encoder layers.", DefaultValueFactory = _ => 4 };
         var hidden = new Option<int>("--hidden") { Description = "Hidden size (heads = hidden / 64).", DefaultValueFactory = _ => 256 };
+        var arch = new Option<string>("--arch") { Description = "Encoder architecture: bert (BertForMaskedLM, absolute positions) or deberta (DeBERTa-v3 style DebertaV2ForMaskedLM: relative attention, position buckets, no absolute positions).", DefaultValueFactory = _ => MaskedLMArchitecture.Bert.Name };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
-        var command = new Command("pretrain", "Pretrain a small BERT (masked LM) from scratch on text corpora; writes config.json, model.safetensors (fp16) and vocab.txt.\n\nExample:\n  peft pretrain --output models/base --steps 3000")
+        var command = new Command("pretrain", "Pretrain a small BERT or DeBERTa-v3 style encoder (masked LM) from scratch on text corpora; writes config.json, model.safetensors (fp16) and the WordPiece tokenizer (vocab.txt, tokenizer_config.json).\n\nExamples:\n  peft pretrain --output models/base --steps 3000\n  peft pretrain --arch deberta --output models/deberta-base --steps 3000")
         {
-            corpus, output, steps, batch, vocab, layers, hidden, seed,
+            corpus, output, steps, batch, vocab, layers, hidden, arch, seed,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
+            var name = result.GetValue(arch)!;
+            var architecture = MaskedLMArchitecture.Find(name)
+                ?? throw new PeftException($"--arch: '{name}' is not a known architecture ({string.Join(", ", MaskedLMArchitecture.All.Select(a => a.Name))})");
             var texts = ReadTexts(result.GetValue(corpus)!);
             var options = new PretrainOptions
             {
@@ -35,6 +40,7 @@ internal static class PretrainCommand
                 Hidden = result.GetValue(hidden),
                 Heads = Math.Max(1, result.GetValue(hidden) / 64),
                 Seed = result.GetValue(seed),
+                Architecture = architecture,
             };
             ProgressDisplay.Run((progressFor, log) => MaskedLMPretrainer.Run(texts, result.GetValue(output)!.FullName, options, log, progressFor("pretrain")));
             return Program.Success;
