@@ -90,13 +90,13 @@ public sealed class AdaLoraConfig : LowRankConfig
 
     /// <summary>
     /// The paper's DeBERTa-v3 GLUE setting scaled to <paramref name="totalSteps"/>: the six matrices of
-    /// <see cref="DebertaAllMatrices"/>, otherwise as <see cref="ForEncoderClassification"/> (init_r 12 →
+    /// <see cref="DebertaAllMatrices"/>, otherwise as <see cref="AdaLoraMethod.CreateTrainingConfig(int)"/> (init_r 12 →
     /// target_r 8, alpha 32, orthogonality weight 0.1, tinit 10 %, tfinal 30 %); classifier and pooler
     /// trained in full.
     /// </summary>
     public static AdaLoraConfig ForDebertaAllMatrices(int totalSteps)
     {
-        var config = ForEncoderClassification(totalSteps);
+        var config = AdaLoraMethod.Instance.CreateTrainingConfig(totalSteps);
         config.TargetModules = DebertaAllMatrices;
         return config;
     }
