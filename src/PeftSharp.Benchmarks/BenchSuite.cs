@@ -74,7 +74,7 @@ public static class BenchSuite
         Suite("recovery", "rank recovery (AdaLoRA, SoRA)", () => records.AddRange(RankRecoveryBench.Run(options.Root, options.Quick ? 100 : 400, Path.Combine(options.Output, "recovery"), log)));
         Suite("memory", "memory over a long run", () => records.AddRange(MemoryBench.Run(options.Root, options.Quick ? 1000 : 5000, options.Quick ? ["lora"] : null, log)));
         Suite("throughput", "encoder training throughput", () => records.AddRange(ModelThroughput.Run(3, log)));
-        Suite("decode", "decoder generation: KV cache vs recomputing the prefix (SmolLM2-135M shape)", () => records.AddRange(DecodeBench.Run(log)));
+        Suite("decode", "decoder generation: KV cache vs recomputing the prefix (SmolLM2-135M shape)", () => records.AddRange(options.Quick ? DecodeBench.Run(log, batches: [1]) : DecodeBench.Run(log)));
         Suite("deberta", $"DeBERTa-v3 LoRA step / BERT LoRA step ({layers} layers, d {hidden})", () => records.AddRange(DebertaBench.Run(layers, hidden, options.Quick ? 5 : 7, log)));
         Suite("load", "loading a Llama-3.2-1B-shaped bf16 checkpoint (peak RSS in a child process)", () => records.AddRange(LoadBench.Run(LoadBench.PeftChildCommand(), log)));
         return (records, quality, failures);

@@ -14,8 +14,8 @@ namespace PeftSharp.Benchmarks;
 /// </summary>
 public static class DecodeBench
 {
-    /// <summary>Runs every (dtype, batch) pair; <paramref name="promptLength"/> prompt tokens, <paramref name="newTokens"/> generated.</summary>
-    public static IReadOnlyList<BenchRecord> Run(TextWriter log, int promptLength = 32, int newTokens = 32)
+    /// <summary>Runs every (dtype, batch) pair; <paramref name="promptLength"/> prompt tokens, <paramref name="newTokens"/> generated; <paramref name="batches"/> null: 1 and 8.</summary>
+    public static IReadOnlyList<BenchRecord> Run(TextWriter log, int promptLength = 32, int newTokens = 32, IReadOnlyList<int>? batches = null)
     {
         var records = new List<BenchRecord>();
         var bandwidth = CopyBandwidth();
@@ -26,7 +26,7 @@ public static class DecodeBench
             manual_seed(0);
             var model = new DecoderForCausalLM(SmolLm2Config(), dtype);
             model.eval();
-            foreach (var batch in new[] { 1, 8 })
+            foreach (var batch in batches ?? [1, 8])
             {
                 var generator = new Generator(1);
                 var prompts = Enumerable.Range(0, batch).Select(_ => randint(0, 49152, [promptLength], generator: generator).data<long>().ToArray()).ToList();
