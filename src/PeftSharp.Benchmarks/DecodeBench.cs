@@ -14,16 +14,19 @@ namespace PeftSharp.Benchmarks;
 /// </summary>
 public static class DecodeBench
 {
-    /// <summary>Runs every (dtype, batch) pair; <paramref name="promptLength"/> prompt tokens, <paramref name="newTokens"/> generated.</summary>
-    public static IReadOnlyList<BenchRecord> Run(TextWriter log, int promptLength = 32, int newTokens = 32)
+    /// <summary>Runs every (dtype, batch) pair; <paramref name="promptLength"/> prompt tokens, <paramref name="newTokens"/> generated; <paramref name="batches"/> null: 1 and 8.</summary>
+    public static IReadOnlyList<BenchRecord> Run(TextWriter log, int promptLength = 32, int newTokens = 32, IReadOnlyList<int>? batches = null)
     {
         var records = new List<BenchRecord>();
+        var bandwidth = CopyBandwidth();
+        records.Add(new BenchRecord("memory copy bandwidth", bandwidth / 1e9, "GB/s", Detail: "a 512 MB float32 tensor copy_ (read + write bytes / time, median of 5); the bound of batch-1 decoding"));
+        log.WriteLine(records[^1]);
         foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
         {
             manual_seed(0);
             var model = new DecoderForCausalLM(SmolLm2Config(), dtype);
             model.eval();
-            foreach (var batch in new[] { 1, 8 })
+            foreach (var batch in batches ?? [1, 8])
             {
                 var generator = new Generator(1);
                 var prompts = Enumerable.Range(0, batch).Select(_ => randint(0, 49152, [promptLength], generator: generator).data<long>().ToArray()).ToList();
@@ -35,6 +38,15 @@ public static class DecodeBench
                 records.Add(new BenchRecord(name, recomputed / cached, "ratio", Detail: string.Create(CultureInfo.InvariantCulture,
                     $"KV cache {tokens / cached:F1} tokens/s, recompute {tokens / recomputed:F1} tokens/s ({promptLength}-token prompts, {newTokens} new tokens)")));
                 log.WriteLine(records[^1]);
+                if (batch == 1)
+                {
+                    // Each decoded token reads every weight once (the tied embedding as the output head).
+                    var weightBytes = model.parameters().Sum(p => p.numel() * p.ElementSize);
+                    var limit = bandwidth / weightBytes;
+                    records.Add(new BenchRecord($"decode tokens/s / memory-bandwidth limit ({(dtype == ScalarType.Float32 ? "fp32" : "bf16")}, batch 1)", tokens / cached / limit, "ratio", Detail: string.Create(CultureInfo.InvariantCulture,
+                        $"KV cache {tokens / cached:F1} tokens/s; {weightBytes / 1e6:F0} MB of weights per token at {bandwidth / 1e9:F1} GB/s: limit {limit:F1} tokens/s")));
+                    log.WriteLine(records[^1]);
+                }
             }
         }
 
@@ -49,6 +61,23 @@ public static class DecodeBench
         ["max_position_embeddings"] = 8192, ["rms_norm_eps"] = 1e-5, ["rope_theta"] = 100000.0, ["tie_word_embeddings"] = true,
         ["eos_token_id"] = 0, ["hidden_act"] = "silu",
     }, "SmolLM2-135M-shaped config.json"));
+
+    /// <summary>Bytes per second moved by copying a 512 MB float32 tensor (bytes read + written over the median time of 5).</summary>
+    public static double CopyBandwidth()
+    {
+        using var source = rand(128L << 20);
+        using var target = empty_like(source);
+        target.copy_(source);
+        var times = new List<double>();
+        for (var i = 0; i < 5; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            target.copy_(source);
+            times.Add(clock.Elapsed.TotalSeconds);
+        }
+
+        return 2.0 * source.numel() * source.ElementSize / times.Order().ElementAt(2);
+    }
 
     /// <summary>Seconds for the decode steps alone (median of 3): generating all tokens minus generating one (the prefill).</summary>
     private static double DecodeSeconds(DecoderForCausalLM model, List<long[]> prompts, GenerationOptions options)

@@ -139,7 +139,7 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
     {
         var json = ModelConfig.LoadJson(baseDirectory);
         var root = (System.Text.Json.Nodes.JsonObject)json.Root.DeepClone();
-        var modelType = root["model_type"]?.GetValue<string>();
+        var modelType = StringValue(json, root["model_type"], "model_type");
         root["architectures"] = new System.Text.Json.Nodes.JsonArray(SequenceClassificationArchitecture(modelType));
         root["id2label"] = new System.Text.Json.Nodes.JsonObject(labels.Select((l, i) => KeyValuePair.Create(i.ToString(System.Globalization.CultureInfo.InvariantCulture), (System.Text.Json.Nodes.JsonNode?)l)));
         root["label2id"] = new System.Text.Json.Nodes.JsonObject(labels.Select((l, i) => KeyValuePair.Create(l, (System.Text.Json.Nodes.JsonNode?)i)));
@@ -167,16 +167,27 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
     public static PretrainedModel Create(ConfigJson json) => Create(json, null);
 
     /// <summary>Builds a randomly initialised model from a parsed <c>config.json</c> with its weights in <paramref name="dtype"/> (null: float32).</summary>
+    /// <exception cref="ConfigFormatException">The config is malformed or names an architecture PeftSharp does not implement.</exception>
     public static PretrainedModel Create(ConfigJson json, ScalarType? dtype)
     {
-        var architecture = json.Root["architectures"] is System.Text.Json.Nodes.JsonArray { Count: > 0 } names ? names[0]?.GetValue<string>() : null;
-        if (architecture is "LlamaForCausalLM" or "MistralForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" or "Phi3ForCausalLM" ||
-            (architecture is null && json.Root["model_type"]?.GetValue<string>() is "llama" or "mistral" or "qwen2" or "qwen3" or "phi3"))
+        var config = ReadConfig(json);
+        var architecture = config.Architectures.Count > 0 ? config.Architectures[0] : null;
+        if (config is Decoders.DecoderConfig decoder)
         {
-            return new Decoders.DecoderForCausalLM(new Decoders.DecoderConfig(json), dtype ?? ScalarType.Float32);
+            return new Decoders.DecoderForCausalLM(decoder, dtype ?? ScalarType.Float32);
         }
 
-        var model = CreateEncoderOrGpt2(json);
+        PretrainedModel model = config switch
+        {
+            BertConfig bert when architecture == "BertForMaskedLM" => new BertForMaskedLM(bert),
+            BertConfig bert when architecture == "RobertaForMaskedLM" => new RobertaForMaskedLM(bert),
+            BertConfig bert when architecture == "RobertaForSequenceClassification" || (architecture is null && bert.IsRoberta) => new RobertaForSequenceClassification(bert),
+            BertConfig bert => new BertForSequenceClassification(bert),
+            Gpt2Config gpt2 => new Gpt2LMHeadModel(gpt2),
+            DebertaV2Config deberta when architecture == "DebertaV2ForMaskedLM" => new DebertaV2ForMaskedLM(deberta),
+            DebertaV2Config deberta => new DebertaV2ForSequenceClassification(deberta),
+            _ => throw json.Error("architectures", $"'{architecture}' is not implemented"),
+        };
         if (dtype is { } d && d != ScalarType.Float32)
         {
             TorchSharp.ModuleExtensionMethods.to(model, d);
@@ -185,20 +196,36 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
         return model;
     }
 
-    private static PretrainedModel CreateEncoderOrGpt2(ConfigJson json)
+    /// <summary>
+    /// Reads a parsed <c>config.json</c> through the configuration class of the family it names (by
+    /// its first architecture, else its model type) without building a model: a
+    /// <see cref="BertConfig"/>, <see cref="Gpt2Config"/>, <see cref="DebertaV2Config"/> or
+    /// <see cref="Decoders.DecoderConfig"/>.
+    /// </summary>
+    /// <exception cref="ConfigFormatException">The config is malformed or names an architecture PeftSharp does not implement; the message names the file and the field.</exception>
+    public static ModelConfig ReadConfig(ConfigJson json)
     {
-        var architecture = json.Root["architectures"] is System.Text.Json.Nodes.JsonArray { Count: > 0 } list ? list[0]?.GetValue<string>() : null;
-        var modelType = json.Root["model_type"]?.GetValue<string>();
+        ArgumentNullException.ThrowIfNull(json);
+        var architecture = json.Root["architectures"] is System.Text.Json.Nodes.JsonArray { Count: > 0 } names ? StringValue(json, names[0], "architectures[0]") : null;
+        var modelType = StringValue(json, json.Root["model_type"], "model_type");
         return (architecture, modelType) switch
         {
-            ("BertForSequenceClassification", _) or (null, "bert") => new BertForSequenceClassification(BertConfig.Read(json)),
-            ("RobertaForSequenceClassification", _) or (null, "roberta") => new RobertaForSequenceClassification(BertConfig.Read(json)),
-            ("BertForMaskedLM", _) => new BertForMaskedLM(BertConfig.Read(json)),
-            ("RobertaForMaskedLM", _) => new RobertaForMaskedLM(BertConfig.Read(json)),
-            ("GPT2LMHeadModel", _) or (null, "gpt2") => new Gpt2LMHeadModel(Gpt2Config.Read(json)),
-            ("DebertaV2ForSequenceClassification", _) or (null, "deberta-v2") => new DebertaV2ForSequenceClassification(new DebertaV2Config(json)),
-            ("DebertaV2ForMaskedLM", _) => new DebertaV2ForMaskedLM(new DebertaV2Config(json)),
-            _ => throw json.Error("architectures", $"'{architecture ?? modelType}' is not implemented (BertForSequenceClassification, BertForMaskedLM, RobertaForSequenceClassification, RobertaForMaskedLM, GPT2LMHeadModel, DebertaV2ForSequenceClassification, DebertaV2ForMaskedLM, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)"),
+            ("LlamaForCausalLM" or "MistralForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" or "Phi3ForCausalLM", _)
+                or (null, "llama" or "mistral" or "qwen2" or "qwen3" or "phi3") => new Decoders.DecoderConfig(json),
+            ("BertForSequenceClassification" or "BertForMaskedLM", _) or (null, "bert") => BertConfig.Read(json),
+            ("RobertaForSequenceClassification" or "RobertaForMaskedLM", _) or (null, "roberta") => BertConfig.Read(json),
+            ("GPT2LMHeadModel", _) or (null, "gpt2") => Gpt2Config.Read(json),
+            ("DebertaV2ForSequenceClassification" or "DebertaV2ForMaskedLM", _) or (null, "deberta-v2") => new DebertaV2Config(json),
+            _ => throw json.Error(
+                architecture is null ? "model_type" : "architectures",
+                $"'{architecture ?? modelType}' is not implemented (BertForSequenceClassification, BertForMaskedLM, RobertaForSequenceClassification, RobertaForMaskedLM, GPT2LMHeadModel, DebertaV2ForSequenceClassification, DebertaV2ForMaskedLM, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)"),
         };
     }
+
+    private static string? StringValue(ConfigJson json, System.Text.Json.Nodes.JsonNode? node, string field) => node switch
+    {
+        null => null,
+        System.Text.Json.Nodes.JsonValue value when value.TryGetValue<string>(out var text) => text,
+        _ => throw json.Error(field, $"must be a string, got {node.ToJsonString()}"),
+    };
 }

@@ -261,6 +261,6 @@ public sealed class DecoderConfig : ModelConfig
 
         // Qwen2/Qwen3 keep full attention in the first max_window_layers layers.
         var firstSliding = Family is DecoderFamily.Qwen2 or DecoderFamily.Qwen3 ? file.MaxWindowLayers ?? 28 : 0;
-        return Enumerable.Range(0, NumHiddenLayers).Select(i => i >= firstSliding ? window : null).ToList();
+        return new LayerWindows(NumHiddenLayers, firstSliding, window);
     }
 }

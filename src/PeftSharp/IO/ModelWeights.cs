@@ -77,8 +77,8 @@ public static class ModelWeights
         {
             foreach (var (fileName, target) in plan)
             {
-                using var tensor = checkpoint.Read(fileName);
-                target.copy_(tensor);
+                // Straight into the parameter when the dtypes match; one temporary tensor otherwise.
+                checkpoint.ReadInto(fileName, target);
             }
         }
 

@@ -68,6 +68,17 @@ public sealed class SafetensorsCheckpoint : IDisposable
     public SafetensorsEntry Entry(string name) =>
         _owners.TryGetValue(name, out var file) ? file.Entries.First(e => e.Name == name) : throw new KeyNotFoundException($"{Path}: no tensor named '{name}'");
 
+    /// <summary>Reads tensor <paramref name="name"/> into <paramref name="target"/> (see <see cref="SafetensorsFile.ReadInto"/>).</summary>
+    public void ReadInto(string name, Tensor target)
+    {
+        if (!_owners.TryGetValue(name, out var file))
+        {
+            throw new KeyNotFoundException($"{Path}: no tensor named '{name}'");
+        }
+
+        file.ReadInto(name, target);
+    }
+
     /// <summary>Reads tensor <paramref name="name"/> (CPU, stored dtype). The caller owns it.</summary>
     public Tensor Read(string name) =>
         _owners.TryGetValue(name, out var file) ? file.Read(name) : throw new KeyNotFoundException($"{Path}: no tensor named '{name}'");

@@ -121,6 +121,50 @@ public sealed class SafetensorsFile : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Reads tensor <paramref name="name"/> into <paramref name="target"/>: straight into its storage
+    /// when it is a contiguous CPU tensor of the stored dtype and shape (no temporary copy), otherwise
+    /// through a temporary tensor converted by <c>copy_</c>.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
+    public void ReadInto(string name, Tensor target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        if (!_entries.TryGetValue(name, out var entry))
+        {
+            throw new KeyNotFoundException($"{FilePath}: no tensor named '{name}'");
+        }
+
+        SafetensorsDType.TryParse(entry.DType, out var type, out _);
+        var length = entry.End - entry.Begin;
+        if (target.dtype != type || target.device_type != DeviceType.CPU || !target.is_contiguous() || !entry.Shape.SequenceEqual(target.shape) || length != target.NumberOfElements * target.ElementSize)
+        {
+            using var tensor = Read(name);
+            target.copy_(tensor);
+            return;
+        }
+
+        try
+        {
+            if (length > 0)
+            {
+                _stream.Position = DataStart + entry.Begin;
+                if (length <= int.MaxValue)
+                {
+                    _stream.ReadExactly(target.bytes);
+                }
+                else
+                {
+                    target.ReadBytesFromStream(_stream, 1 << 20);
+                }
+            }
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new SafetensorsFormatException(FilePath, $"tensor '{name}' is cut short by the end of the file", e);
+        }
+    }
+
     /// <summary>Reads one tensor (CPU, the file's dtype). The caller owns the result.</summary>
     /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
     public Tensor Read(string name)
