@@ -102,7 +102,7 @@ public sealed partial class ReadmeExampleTests(ITestOutputHelper log)
     {
         var output = CompileAndRun(Blocks()[1]);
         log.WriteLine(output);
-        var totals = RankLine().Matches(output).ToDictionary(m => m.Groups[1].Value, m => int.Parse(m.Groups[2].Value));
+        var totals = RankLine().Matches(output).ToDictionary(m => m.Groups[1].Value, m => int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(totals.ContainsKey("before") && totals.ContainsKey("after"), output);
         Assert.Equal(16, totals["before"]);
         Assert.True(totals["after"] < totals["before"], output);

@@ -135,7 +135,7 @@ public sealed class SafetensorsFile : IDisposable
             throw new KeyNotFoundException($"{FilePath}: no tensor named '{name}'");
         }
 
-        SafetensorsDType.TryParse(entry.DType, out var type, out _);
+        _ = SafetensorsDType.TryParse(entry.DType, out var type, out _);
         var length = entry.End - entry.Begin;
         if (target.dtype != type || target.device_type != DeviceType.CPU || !target.is_contiguous() || !entry.Shape.SequenceEqual(target.shape) || length != target.NumberOfElements * target.ElementSize)
         {
