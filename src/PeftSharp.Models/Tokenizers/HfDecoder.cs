@@ -73,7 +73,7 @@ internal sealed class HfDecoder
                 break;
             case "Replace":
                 var splitter = HfNormalizer.ReadPattern(element, reader, field);
-                var content = reader.String(reader.Required(element, "content", field + ".content"), field + ".content");
+                var content = HfNormalizer.Inserted(reader, reader.String(reader.Required(element, "content", field + ".content"), field + ".content"), field + ".content");
                 steps.Add(tokens => tokens.Select(t => HfNormalizer.Replace(t, splitter, content)).ToList());
                 break;
             case "ByteFallback":

@@ -87,12 +87,12 @@ internal sealed class HfNormalizer
                 steps.Add(text => left && right ? text.Trim() : left ? text.TrimStart() : right ? text.TrimEnd() : text);
                 break;
             case "Prepend":
-                var prepend = reader.String(reader.Required(element, "prepend", field + ".prepend"), field + ".prepend");
+                var prepend = Inserted(reader, reader.String(reader.Required(element, "prepend", field + ".prepend"), field + ".prepend"), field + ".prepend");
                 steps.Add(text => text.Length == 0 ? text : prepend + text);
                 break;
             case "Replace":
                 var splitter = ReadPattern(element, reader, field);
-                var content = reader.String(reader.Required(element, "content", field + ".content"), field + ".content");
+                var content = Inserted(reader, reader.String(reader.Required(element, "content", field + ".content"), field + ".content"), field + ".content");
                 steps.Add(text => Replace(text, splitter, content));
                 break;
             default:
@@ -118,6 +118,18 @@ internal sealed class HfNormalizer
 
         throw reader.Error(field + ".pattern", "expected {\"String\": ...} or {\"Regex\": ...}");
     }
+
+    /// <summary>The most characters a normalizer or decoder step may insert (real tokenizers insert one, such as "▁").</summary>
+    internal const int MaxInsertedLength = 256;
+
+    /// <summary>
+    /// <paramref name="text"/>, checked as text a step inserts: a longer one multiplies every input's
+    /// length (the fuzzer found a 10,000-character prepend making a 19 KB file allocate 171 MB).
+    /// </summary>
+    internal static string Inserted(JsonFieldReader reader, string text, string field) =>
+        text.Length <= MaxInsertedLength
+            ? text
+            : throw reader.Error(field, $"{text.Length} characters to insert, more than the {MaxInsertedLength} accepted");
 
     /// <summary>Replaces every match of <paramref name="splitter"/> in <paramref name="text"/> with <paramref name="content"/>.</summary>
     internal static string Replace(string text, RegexSplitter splitter, string content)
