@@ -9,37 +9,20 @@ internal static class ChatCommand
 {
     public static Command Create()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Hugging Face decoder directory with tokenizer.json and a chat template.", Required = true };
-        var adapter = new Option<DirectoryInfo?>("--adapter") { Description = "PEFT adapter directory." };
-        var merge = new Option<bool>("--merge") { Description = "Merge the adapter into the base weights before chatting." };
-        var dtype = new Option<string>("--dtype") { Description = "dtype to hold the base weights in: fp32, bf16 or fp16.", DefaultValueFactory = _ => "fp32" };
-        dtype.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
-        var tokenizerDir = new Option<DirectoryInfo?>("--tokenizer") { Description = "Directory with tokenizer.json, tokenizer_config.json and the chat template (default: --base)." };
+        var decoder = new DecoderLoader();
         var system = new Option<string?>("--system") { Description = "A system message that starts every conversation." };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens per reply.", DefaultValueFactory = _ => 256 };
-        var temperature = new Option<double?>("--temperature") { Description = "Sample at this temperature (default: greedy)." };
-        var topP = new Option<double?>("--top-p") { Description = "Sample from the smallest set of tokens whose probability reaches P." };
-        var topK = new Option<int?>("--top-k") { Description = "Sample from the K most likely tokens." };
-        var seed = new Option<ulong?>("--seed") { Description = "Seed of the sampling generator." };
         var command = new Command("chat", "Chat with a decoder LLM (and an optional adapter) in the terminal: replies stream as they are generated; /reset starts over, /exit quits.\n\nExample:\n  peft chat --base models/decoder --adapter runs/chat/best")
         {
-            baseDir, adapter, merge, dtype, tokenizerDir, system, maxNew, temperature, topP, topK, seed,
+            system, maxNew,
         };
+        decoder.AddTo(command);
         command.SetAction(result => Program.Guarded(() =>
         {
-            var sampling = result.GetValue(temperature) is not null || result.GetValue(topP) is not null || result.GetValue(topK) is not null;
-            var options = new GenerationOptions
-            {
-                MaxNewTokens = result.GetValue(maxNew),
-                DoSample = sampling,
-                Temperature = result.GetValue(temperature) ?? 1.0,
-                TopP = result.GetValue(topP) ?? 1.0,
-                TopK = result.GetValue(topK) ?? 0,
-                Seed = result.GetValue(seed),
-            };
+            var options = decoder.Generation(result, result.GetValue(maxNew));
             options.Validate();
-            var model = DecoderLoader.Load(result.GetValue(baseDir)!.FullName, result.GetValue(adapter)?.FullName, result.GetValue(dtype)!, result.GetValue(merge));
-            var encoder = PromptEncoder.Load(result.GetValue(tokenizerDir)?.FullName ?? result.GetValue(baseDir)!.FullName);
+            var model = decoder.Model(result);
+            var encoder = decoder.Encoder(result);
             var tokenizer = encoder.Tokenizer ?? throw new ArgumentException("peft chat needs tokenizer.json in --base or --tokenizer");
             _ = encoder.Template;
             var systemMessage = result.GetValue(system);

@@ -13,51 +13,36 @@ internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Hugging Face decoder directory (config.json + model.safetensors or a sharded index; optional generation_config.json and tokenizer files).", Required = true };
-        var adapter = new Option<DirectoryInfo?>("--adapter") { Description = "PEFT adapter directory (adapter_config.json + adapter_model.safetensors)." };
-        var merge = new Option<bool>("--merge") { Description = "Merge the adapter into the base weights (computed in fp32) before generating." };
-        var dtype = new Option<string>("--dtype") { Description = "dtype to hold the base weights in: fp32, bf16 or fp16.", DefaultValueFactory = _ => "fp32" };
-        dtype.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
+        var decoder = new DecoderLoader();
         var data = new Option<FileInfo>("--data") { Description = "Input JSONL: records with input_ids, prompt (encoded with the tokenizer's special tokens) or messages (rendered with the chat template, generation prompt added).", Required = true };
-        var tokenizerDir = new Option<DirectoryInfo?>("--tokenizer") { Description = "Directory with tokenizer.json, tokenizer_config.json and the chat template (default: --base)." };
         var output = new Option<FileInfo>("--output") { Description = "Output JSONL: {\"output_ids\": new tokens, \"text\": their decoding when a tokenizer is available}, one per input, in order.", Required = true };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate per record.", DefaultValueFactory = _ => 32 };
         var greedy = new Option<bool>("--greedy") { Description = "Take the most likely token each step (the default unless a sampling option is given)." };
-        var temperature = new Option<double?>("--temperature") { Description = "Sample at this temperature." };
-        var topP = new Option<double?>("--top-p") { Description = "Sample from the smallest set of tokens whose probability reaches P." };
-        var topK = new Option<int?>("--top-k") { Description = "Sample from the K most likely tokens." };
         var penalty = new Option<double>("--repetition-penalty") { Description = "Penalise tokens already in the prompt or output (1: off).", DefaultValueFactory = _ => 1.0 };
-        var seed = new Option<ulong?>("--seed") { Description = "Seed of the sampling generator (default: random)." };
         var batchSize = new Option<int>("--batch-size") { Description = "Records generated together (left-padded).", DefaultValueFactory = _ => 1 };
         var stop = new Option<string[]>("--stop") { Description = "Stop a record once its decoded output contains this text (repeatable; needs a tokenizer).", AllowMultipleArgumentsPerToken = false };
         var command = new Command("generate", "Generate text with a decoder LLM and an optional PEFT adapter.\n\nExample:\n  peft generate --base model/ --adapter adapter/ --data prompts.jsonl --output out.jsonl --greedy --max-new-tokens 64")
         {
-            baseDir, adapter, merge, dtype, tokenizerDir, data, output, maxNew, greedy, temperature, topP, topK, penalty, seed, batchSize, stop,
+            data, output, maxNew, greedy, penalty, batchSize, stop,
         };
+        decoder.AddTo(command);
         command.SetAction(result => Program.Guarded(() =>
         {
-            var sampling = result.GetValue(temperature) is not null || result.GetValue(topP) is not null || result.GetValue(topK) is not null;
-            if (sampling && result.GetValue(greedy))
+            if (decoder.Samples(result) && result.GetValue(greedy))
             {
                 throw new ArgumentException("--greedy cannot be combined with --temperature, --top-p or --top-k");
             }
 
-            var options = new GenerationOptions
+            var options = decoder.Generation(result, result.GetValue(maxNew)) with
             {
-                MaxNewTokens = result.GetValue(maxNew),
-                DoSample = sampling,
-                Temperature = result.GetValue(temperature) ?? 1.0,
-                TopP = result.GetValue(topP) ?? 1.0,
-                TopK = result.GetValue(topK) ?? 0,
                 RepetitionPenalty = result.GetValue(penalty),
-                Seed = result.GetValue(seed),
                 BatchSize = result.GetValue(batchSize),
                 StopStrings = result.GetValue(stop) ?? [],
             };
             Check(options);
 
-            var model = DecoderLoader.Load(result.GetValue(baseDir)!.FullName, result.GetValue(adapter)?.FullName, result.GetValue(dtype)!, result.GetValue(merge));
-            var encoder = PromptEncoder.Load(result.GetValue(tokenizerDir)?.FullName ?? result.GetValue(baseDir)!.FullName);
+            var model = decoder.Model(result);
+            var encoder = decoder.Encoder(result);
             if (options.StopStrings.Count > 0 && encoder.Tokenizer is null)
             {
                 throw new ArgumentException("--stop needs a tokenizer (tokenizer.json in --base or --tokenizer) to decode the output");
