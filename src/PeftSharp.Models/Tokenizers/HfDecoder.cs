@@ -40,34 +40,20 @@ internal sealed class HfDecoder
         }
 
         var steps = new List<Func<List<string>, List<string>>>();
-        AddSteps(value, reader, field, steps, depth: 0);
-        if (steps.Count > JsonFieldReader.MaxSteps)
+        foreach (var (component, componentField, type) in reader.Components(value, field, "decoders"))
         {
-            throw reader.Error(field, $"{steps.Count} steps, more than the {JsonFieldReader.MaxSteps} accepted (real files use at most 5)");
+            AddStep(component, reader, componentField, type, steps);
         }
+
+        reader.CheckStepCount(steps.Count, field);
 
         return new HfDecoder(steps);
     }
 
-    private static void AddSteps(JsonElement element, JsonFieldReader reader, string field, List<Func<List<string>, List<string>>> steps, int depth)
+    private static void AddStep(JsonElement element, JsonFieldReader reader, string field, string type, List<Func<List<string>, List<string>>> steps)
     {
-        var type = reader.Type(element, field);
         switch (type)
         {
-            case "Sequence":
-                if (depth > 8)
-                {
-                    throw reader.Error(field, "sequences nested more than 8 deep");
-                }
-
-                var items = reader.Array(reader.Required(element, "decoders", field + ".decoders"), field + ".decoders");
-                var i = 0;
-                foreach (var item in items.EnumerateArray())
-                {
-                    AddSteps(item, reader, $"{field}.decoders[{i++}]", steps, depth + 1);
-                }
-
-                break;
             case "ByteLevel":
                 steps.Add(ByteLevel);
                 break;

@@ -34,35 +34,21 @@ internal sealed class HfNormalizer
         var steps = new List<Func<string, string>>();
         if (element is { } value)
         {
-            AddSteps(value, reader, field, steps, depth: 0);
-            if (steps.Count > JsonFieldReader.MaxSteps)
+            foreach (var (component, componentField, type) in reader.Components(value, field, "normalizers"))
             {
-                throw reader.Error(field, $"{steps.Count} steps, more than the {JsonFieldReader.MaxSteps} accepted (real files use at most 5)");
+                AddStep(component, reader, componentField, type, steps);
             }
+
+            reader.CheckStepCount(steps.Count, field);
         }
 
         return new HfNormalizer(steps);
     }
 
-    private static void AddSteps(JsonElement element, JsonFieldReader reader, string field, List<Func<string, string>> steps, int depth)
+    private static void AddStep(JsonElement element, JsonFieldReader reader, string field, string type, List<Func<string, string>> steps)
     {
-        var type = reader.Type(element, field);
         switch (type)
         {
-            case "Sequence":
-                if (depth > 8)
-                {
-                    throw reader.Error(field, "sequences nested more than 8 deep");
-                }
-
-                var items = reader.Array(reader.Required(element, "normalizers", field + ".normalizers"), field + ".normalizers");
-                var i = 0;
-                foreach (var item in items.EnumerateArray())
-                {
-                    AddSteps(item, reader, $"{field}.normalizers[{i++}]", steps, depth + 1);
-                }
-
-                break;
             case "NFC":
                 steps.Add(text => text.Normalize(NormalizationForm.FormC));
                 break;

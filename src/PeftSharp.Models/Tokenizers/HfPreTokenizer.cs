@@ -46,35 +46,21 @@ internal sealed class HfPreTokenizer
         var byteLevel = false;
         if (element is { } value)
         {
-            AddSteps(value, reader, field, steps, ref byteLevel, depth: 0);
-            if (steps.Count > JsonFieldReader.MaxSteps)
+            foreach (var (component, componentField, type) in reader.Components(value, field, "pretokenizers"))
             {
-                throw reader.Error(field, $"{steps.Count} steps, more than the {JsonFieldReader.MaxSteps} accepted (real files use at most 5)");
+                AddStep(component, reader, componentField, type, steps, ref byteLevel);
             }
+
+            reader.CheckStepCount(steps.Count, field);
         }
 
         return new HfPreTokenizer(steps, byteLevel);
     }
 
-    private static void AddSteps(JsonElement element, JsonFieldReader reader, string field, List<Func<List<string>, bool, List<string>>> steps, ref bool byteLevel, int depth)
+    private static void AddStep(JsonElement element, JsonFieldReader reader, string field, string type, List<Func<List<string>, bool, List<string>>> steps, ref bool byteLevel)
     {
-        var type = reader.Type(element, field);
         switch (type)
         {
-            case "Sequence":
-                if (depth > 8)
-                {
-                    throw reader.Error(field, "sequences nested more than 8 deep");
-                }
-
-                var items = reader.Array(reader.Required(element, "pretokenizers", field + ".pretokenizers"), field + ".pretokenizers");
-                var i = 0;
-                foreach (var item in items.EnumerateArray())
-                {
-                    AddSteps(item, reader, $"{field}.pretokenizers[{i++}]", steps, ref byteLevel, depth + 1);
-                }
-
-                break;
             case "Split":
                 var splitter = HfNormalizer.ReadPattern(element, reader, field);
                 var behavior = reader.String(reader.Required(element, "behavior", field + ".behavior"), field + ".behavior");

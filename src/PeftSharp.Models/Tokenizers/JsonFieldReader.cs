@@ -47,6 +47,45 @@ internal sealed class JsonFieldReader
 
     public ConfigFormatException Error(string field, string problem) => new(File, field, problem);
 
+    /// <summary>
+    /// The components of a chain field (normalizer, pre-tokenizer, decoder), in order: the element itself,
+    /// or the leaves of a <c>Sequence</c> whose list is <paramref name="listName"/> (nested at most 8 deep),
+    /// each with its field path and type. Lazy, so errors come in document order.
+    /// </summary>
+    public IEnumerable<(JsonElement Element, string Field, string Type)> Components(JsonElement element, string field, string listName, int depth = 0)
+    {
+        var type = Type(element, field);
+        if (type != "Sequence")
+        {
+            yield return (element, field, type);
+            yield break;
+        }
+
+        if (depth > 8)
+        {
+            throw Error(field, "sequences nested more than 8 deep");
+        }
+
+        var items = Array(Required(element, listName, field + "." + listName), field + "." + listName);
+        var i = 0;
+        foreach (var item in items.EnumerateArray())
+        {
+            foreach (var leaf in Components(item, $"{field}.{listName}[{i++}]", listName, depth + 1))
+            {
+                yield return leaf;
+            }
+        }
+    }
+
+    /// <summary>Refuses a chain of more than <see cref="MaxSteps"/> steps (each runs on every text).</summary>
+    public void CheckStepCount(int steps, string field)
+    {
+        if (steps > MaxSteps)
+        {
+            throw Error(field, $"{steps} steps, more than the {MaxSteps} accepted (real files use at most 5)");
+        }
+    }
+
     /// <summary>The property <paramref name="name"/> of <paramref name="obj"/>, or null when absent or JSON null.</summary>
     public static JsonElement? Optional(JsonElement obj, string name) =>
         obj.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
