@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
-using PeftSharp.Methods.Lora;
 using PeftSharp.Models;
 using static TorchSharp.torch;
 
@@ -45,7 +44,7 @@ public static class DebertaBench
 
     private static Action Step(PretrainedModel model, string[] targets, Tensor ids, Tensor labels)
     {
-        var peft = PeftModel.Create(model, new LoraConfig { R = 8, LoraAlpha = 16, TargetModules = TargetModules.FromNames(targets), ModulesToSave = ["classifier"] });
+        var peft = PeftModel.Create(model, MethodStepBench.Baseline(8, TargetModules.FromNames(targets)));
         var optimizer = optim.AdamW(peft.GetTrainableParameters(), lr: 1e-4);
         model.train();
         return () =>

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using PeftSharp.Adapters;
-using PeftSharp.Methods.Lora;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -21,7 +20,7 @@ public static class EngineBench
         var config = ModelThroughput.EncoderConfig(layers, hidden, hidden / 64, dropout: 0);
         var ids = randint(0, 8000, [batch, seq]);
         var labels = randint(0, 4, [batch]);
-        var peft = MethodStepBench.Step(config, ids, labels, new LoraConfig { R = rank, LoraAlpha = 16, TargetModules = TargetModules.FromNames("query", "value"), ModulesToSave = ["classifier"] });
+        var peft = MethodStepBench.Step(config, ids, labels, MethodStepBench.Baseline(rank));
         manual_seed(0);
         using var reference = new ReferenceEncoder(layers, hidden, hidden / 64, 4 * hidden, 8000, 512, 4, rank, 2.0);
         var (ratio, peftMs, refMs) = SideBySide.Compare(rounds, 2, peft, reference.Step(ids, labels));

@@ -1,11 +1,5 @@
 using System.Diagnostics;
 using PeftSharp.Adapters;
-using PeftSharp.Methods.AdaLora;
-using PeftSharp.Methods.DyLora;
-using PeftSharp.Methods.Lora;
-using PeftSharp.Methods.Sara;
-using PeftSharp.Methods.Sora;
-using PeftSharp.Methods.TiedLora;
 using PeftSharp.Models;
 using static TorchSharp.torch;
 
@@ -14,24 +8,23 @@ namespace PeftSharp.Benchmarks;
 /// <summary>
 /// Each adaptive method's training step (controller hooks, extra loss, forward, backward, AdamW and
 /// the method's own optimizer, zero grad) against a LoRA step at the same rank on the same encoder and
-/// batch, measured side by side; plus the SVD cost of SARA/Mo-SARA's rank choice at injection.
+/// batch, measured side by side; plus the cost of injection where a method declares it (SARA/Mo-SARA's SVDs).
+/// The settings and tolerances are the methods' <see cref="BenchmarkKind.StepTime"/> and <see cref="BenchmarkKind.Injection"/> variants.
 /// </summary>
 public static class MethodStepBench
 {
     private static readonly TargetModules Targets = TargetModules.FromNames("query", "value");
 
-    /// <summary>Each adaptive method with its target ratio from the benchmark issue.</summary>
-    public static readonly IReadOnlyList<(string Name, double Target, Func<AdapterConfig> Create)> Methods =
-    [
-        ("dylora", 1.03, () => new DyLoraConfig { R = 8, LoraAlpha = 16, TargetModules = Targets, ModulesToSave = ["classifier"] }),
-        ("sora", 1.05, () => new SoraConfig { R = 8, LoraAlpha = 16, TargetModules = Targets, ModulesToSave = ["classifier"] }),
-        ("mosara", 1.05, () => new MoSaraConfig { Threshold = 1.0, KMin = 8, KMax = 8, NumSets = 4, TargetModules = Targets, ModulesToSave = ["classifier"] }),
-        ("tied_lora", 1.03, () => { var c = TiedLoraConfig.FromPreset("TL6"); c.TargetModules = Targets; c.ModulesToSave = ["classifier"]; return c; }),
+    /// <summary>The settings the step benchmarks give a method: <paramref name="targets"/> (default query and value) adapted at rank <paramref name="rank"/>, classifier trained in full.</summary>
+    public static BenchmarkSettings Settings(int rank = 8, TargetModules? targets = null) => new(targets ?? Targets, ["classifier"], Rank: rank);
 
-        // PEFT's schedule defaults (tinit 0, tfinal 0, deltaT 1): importance update and masking on
-        // every step, the allocator's most expensive setting.
-        ("adalora", 1.10, () => new AdaLoraConfig { InitR = 8, TargetR = 4, LoraAlpha = 16, TInit = 0, TFinal = 0, DeltaT = 1, TotalStep = 100_000, TargetModules = Targets, ModulesToSave = ["classifier"] }),
-    ];
+    /// <summary>Each registered method's variants of <paramref name="kind"/>, with the method's name.</summary>
+    public static IEnumerable<(AdapterMethod Method, BenchmarkVariant Variant)> Variants(BenchmarkKind kind) =>
+        AdapterMethodRegistry.All.SelectMany(m => m.BenchmarkVariants().Where(v => v.Kind == kind).Select(v => (m, v)));
+
+    /// <summary>The step-time baseline (LoRA) at <paramref name="rank"/> on <paramref name="targets"/> (default query and value) with the classifier trained in full.</summary>
+    public static AdapterConfig Baseline(int rank, TargetModules? targets = null) =>
+        Variants(BenchmarkKind.StepTime).Single(v => v.Variant.Baseline).Variant.Create(Settings(rank, targets));
 
     /// <summary>Runs the comparisons on an encoder of <paramref name="layers"/> × <paramref name="hidden"/> (12 × 768 is the issue's shape).</summary>
     public static IReadOnlyList<BenchRecord> Run(int layers, int hidden, int rounds, IReadOnlyCollection<string>? only, TextWriter log)
@@ -41,28 +34,21 @@ public static class MethodStepBench
         var config = ModelThroughput.EncoderConfig(layers, hidden, hidden / 64);
         var ids = randint(0, 8000, [8, 128]);
         var labels = randint(0, 4, [8]);
-        if (only is null || only.Contains("sara") || only.Contains("mosara"))
+        foreach (var (_, variant) in Variants(BenchmarkKind.Injection).Where(v => only is null || only.Contains(v.Method.Name)))
         {
-            foreach (var (name, create) in new (string, Func<AdapterConfig>)[]
-            {
-                ("SARA rank choice at injection (singular values)", () => new SaraConfig { Threshold = 0.1, TargetModules = Targets }),
-                ("Mo-SARA injection (full SVD and bases)", () => new MoSaraConfig { Threshold = 0.1, TargetModules = Targets }),
-            })
-            {
-                manual_seed(0);
-                var model = new BertForSequenceClassification(config);
-                var clock = Stopwatch.StartNew();
-                var peft = PeftModel.Create(model, create());
-                records.Add(new BenchRecord(name, clock.Elapsed.TotalSeconds, "s", Detail: $"{peft.AdaptedModules.Count} weights of {hidden}×{hidden}"));
-                log.WriteLine(records[^1]);
-            }
+            manual_seed(0);
+            var model = new BertForSequenceClassification(config);
+            var clock = Stopwatch.StartNew();
+            var peft = PeftModel.Create(model, variant.Create(Settings()));
+            records.Add(new BenchRecord(variant.Name, clock.Elapsed.TotalSeconds, "s", Detail: $"{peft.AdaptedModules.Count} weights of {hidden}×{hidden}"));
+            log.WriteLine(records[^1]);
         }
 
-        var lora = Step(config, ids, labels, new LoraConfig { R = 8, LoraAlpha = 16, TargetModules = Targets, ModulesToSave = ["classifier"] });
-        foreach (var (name, target, create) in Methods.Where(m => only is null || only.Contains(m.Name)))
+        var lora = Step(config, ids, labels, Baseline(8));
+        foreach (var (_, variant) in Variants(BenchmarkKind.StepTime).Where(v => !v.Variant.Baseline && (only is null || only.Contains(v.Method.Name))))
         {
-            var (ratio, methodMs, loraMs) = SideBySide.Compare(rounds, 3, Step(config, ids, labels, create()), lora);
-            records.Add(new BenchRecord($"{name} training step / LoRA step", ratio, "ratio", target, Detail: FormattableString.Invariant($"{methodMs:F1} ms vs {loraMs:F1} ms; {shape}")));
+            var (ratio, methodMs, loraMs) = SideBySide.Compare(rounds, 3, Step(config, ids, labels, variant.Create(Settings())), lora);
+            records.Add(new BenchRecord($"{variant.Name} training step / LoRA step", ratio, "ratio", variant.Tolerance, Detail: FormattableString.Invariant($"{methodMs:F1} ms vs {loraMs:F1} ms; {shape}")));
             log.WriteLine(records[^1]);
         }
 

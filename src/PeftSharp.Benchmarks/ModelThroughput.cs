@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
-using PeftSharp.Methods.Lora;
 using PeftSharp.Models;
 using static TorchSharp.torch;
 
@@ -34,7 +33,7 @@ public static class ModelThroughput
         manual_seed(0);
         var full = new BertForSequenceClassification(config);
         var lora = new BertForSequenceClassification(config);
-        PeftModel.Create(lora, new LoraConfig { R = 8, LoraAlpha = 16, TargetModules = TargetModules.FromNames("query", "value"), ModulesToSave = ["classifier"] });
+        PeftModel.Create(lora, MethodStepBench.Baseline(8));
         full.train();
         lora.train();
         var ids = randint(0, 8000, [8, 128]);

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
-using PeftSharp.Methods.Lora;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Benchmarks;
@@ -35,7 +34,7 @@ public static class PythonBench
         manual_seed(1);
         var ids = randint(1, 8000, [batch, seq]);
         var labels = randint(0, 4, [batch]);
-        var (model, step) = MethodStepBench.Build(config, ids, labels, new LoraConfig { R = rank, LoraAlpha = 16, TargetModules = TargetModules.FromNames("query", "value"), ModulesToSave = ["classifier"] });
+        var (model, step) = MethodStepBench.Build(config, ids, labels, MethodStepBench.Baseline(rank));
         using (no_grad())
         {
             // B starts at zero; make the adapters live so the loss check covers their math.

@@ -2,12 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
-using PeftSharp.Methods.AdaLora;
-using PeftSharp.Methods.DyLora;
-using PeftSharp.Methods.Lora;
-using PeftSharp.Methods.Sara;
-using PeftSharp.Methods.Sora;
-using PeftSharp.Methods.TiedLora;
 using PeftSharp.Models;
 using PeftSharp.Training;
 
@@ -28,47 +22,13 @@ public sealed record QualityRow(string Name, string Method, EvaluationResult Tes
 /// </summary>
 public static class QualityBench
 {
-    private static readonly TargetModules QueryValue = TargetModules.FromNames("query", "value");
+    private static readonly BenchmarkSettings Encoder = new(TargetModules.FromNames("query", "value"), ["classifier", "pooler"]);
 
-    private static T Q<T>(T config) where T : AdapterConfig
-    {
-        config.TargetModules = QueryValue;
-        config.ModulesToSave = ["classifier", "pooler"];
-        return config;
-    }
-
-    private static LoraConfig Lora(int r) => Q(new LoraConfig { R = r, LoraAlpha = 16, LoraDropout = 0.1 });
-
-    /// <summary>The configurations: all of them, or the quick subset (one per method).</summary>
-    public static List<(string Name, string Method, Func<int, AdapterConfig> Create)> Configurations(bool quick)
-    {
-        var all = new List<(string, string, Func<int, AdapterConfig>, bool Quick)>
-        {
-            ("lora r=8", "lora", _ => Lora(8), true),
-            ("lora r=7", "lora", _ => Lora(7), false),
-            ("lora r=4", "lora", _ => Lora(4), false),
-            ("lora r=2", "lora", _ => Lora(2), false),
-            ("lora r=1", "lora", _ => Lora(1), false),
-            ("adalora 12→8 (budget 64)", "adalora", AdaLoraMethod.Instance.CreateTrainingConfig, true),
-            ("adalora 4→2 (budget 16)", "adalora", t => { var c = AdaLoraMethod.Instance.CreateTrainingConfig(t); c.InitR = 4; c.TargetR = 2; return c; }, false),
-            ("adalora 2→1 (budget 8)", "adalora", t => { var c = AdaLoraMethod.Instance.CreateTrainingConfig(t); c.InitR = 2; c.TargetR = 1; return c; }, false),
-            ("dylora r_max=8", "dylora", t => DyLoraMethod.Instance.CreateTrainingConfig(t), true),
-            ("sora r_max=8", "sora", t => SoraMethod.Instance.CreateTrainingConfig(t), true),
-            ("sara lora form (m=0.1)", "sara", t => SaraMethod.Instance.CreateTrainingConfig(t), true),
-            ("sara svd form (m=0.1)", "sara", t => { var c = SaraMethod.Instance.CreateTrainingConfig(t); c.Form = SaraForm.Svd; return c; }, false),
-            ("mosara E=4 (m=0.1)", "mosara", t => MoSaraMethod.Instance.CreateTrainingConfig(t), true),
-            ("mosara E=4 raw routing", "mosara", t => { var c = MoSaraMethod.Instance.CreateTrainingConfig(t); c.RouteRawInput = true; return c; }, false),
-            ("mosara E=4 + output vector", "mosara", t => { var c = MoSaraMethod.Instance.CreateTrainingConfig(t); c.OutputVector = true; return c; }, false),
-            ("mosara E=4 random bases", "mosara", t => { var c = MoSaraMethod.Instance.CreateTrainingConfig(t); c.Basis = MoSaraBasis.Random; return c; }, false),
-            ("sara svd form + orthogonality 0.1", "sara", t => { var c = SaraMethod.Instance.CreateTrainingConfig(t); c.Form = SaraForm.Svd; c.OrthRegWeight = 0.1; return c; }, false),
-        };
-        foreach (var preset in new[] { "TL1", "TL2", "TL3", "TL4", "TL5", "TL6", "VeRA" })
-        {
-            all.Add(($"tied_lora {preset} r=8", "tied_lora", _ => Q(TiedLoraConfig.FromPreset(preset, 8)), preset == "TL6"));
-        }
-
-        return [.. all.Where(c => !quick || c.Quick).Select(c => (c.Item1, c.Item2, c.Item3))];
-    }
+    /// <summary>The configurations, the methods' <see cref="BenchmarkKind.Quality"/> variants in registry order: all of them, or the quick subset (one per method).</summary>
+    public static List<(string Name, string Method, Func<int, AdapterConfig> Create)> Configurations(bool quick) =>
+        [.. MethodStepBench.Variants(BenchmarkKind.Quality)
+            .Where(v => !quick || v.Variant.Quick)
+            .Select(v => (v.Variant.Name, v.Method.Name, (Func<int, AdapterConfig>)(steps => v.Variant.Create(Encoder with { TotalSteps = steps }))))];
 
     /// <summary>Trains every configuration (filtered by name prefixes in <paramref name="only"/>) and computes the claims.</summary>
     public static (List<QualityRow> Rows, List<BenchRecord> Records) Run(string root, int steps, bool quick, IReadOnlyCollection<string>? only, string output, TextWriter log, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
@@ -87,9 +47,9 @@ public static class QualityBench
         }
 
         var records = Claims(rows);
-        if (!quick && (only is null || only.Contains("sora-schedule")))
+        foreach (var (method, variant) in MethodStepBench.Variants(BenchmarkKind.RankSchedule).Where(v => !quick && (only is null || only.Contains($"{v.Method.Name}-schedule"))))
         {
-            records.Add(SoraSchedule(baseDir, data, Path.Combine(output, "sora-schedule"), options, log));
+            records.Add(RankSchedule(variant, baseDir, data, Path.Combine(output, $"{method.Name}-schedule"), options, log));
         }
 
         if (!quick && rows.Any(r => r.Name == "dylora r_max=8") && (only is null || only.Contains("dylora-ranks")))
@@ -137,8 +97,8 @@ public static class QualityBench
         return records;
     }
 
-    /// <summary>Trains one configuration and evaluates its published best adapter on the test split.</summary>
-    public static (EvaluationResult Test, long AdapterParams, int TotalRank) Train(string baseDir, string data, string output, TrainerOptions options, Func<int, AdapterConfig> create, IProgress<TrainingProgress>? progress = null)
+    /// <summary>Trains one configuration and evaluates its published best adapter on the test split (and gives the total rank it started with).</summary>
+    public static (EvaluationResult Test, long AdapterParams, int TotalRank, int InitialRank) Train(string baseDir, string data, string output, TrainerOptions options, Func<int, AdapterConfig> create, IProgress<TrainingProgress>? progress = null)
     {
         if (Directory.Exists(output))
         {
@@ -154,40 +114,38 @@ public static class QualityBench
         var runOptions = options with { OutputDirectory = output };
         var peft = PeftModel.Create(model, create(runOptions.TotalSteps(train.Examples.Count)));
         var adapterParams = peft.GetAdapterParameterCount();
+        var initialRank = peft.GetEffectiveRanks().Values.Sum();
         new Trainer(model, peft, tokenizer, runOptions, null, progress).Train(train, validation);
         var best = Trainer.ForSavedAdapter(baseDir, Path.Combine(output, "best"), train.Labels, tokenizer, runOptions);
         var rank = best.Peft.GetEffectiveRanks().Values.Sum();
-        return (best.Evaluate(test), adapterParams, rank);
+        return (best.Evaluate(test), adapterParams, rank, initialRank);
     }
 
-    /// <summary>SoRA r_max 8 with the linear ξ schedule; the record is the largest fraction of ranks removed at ≤ 0.5 point validation loss from the first stage.</summary>
-    private static BenchRecord SoraSchedule(string baseDir, string data, string output, TrainerOptions options, TextWriter log)
+    /// <summary>
+    /// A <see cref="BenchmarkKind.RankSchedule"/> run (SoRA's linear ξ schedule) of 6 stages of 100 steps; the record is
+    /// the largest fraction of ranks removed at ≤ 0.5 point validation accuracy from the first stage.
+    /// </summary>
+    private static BenchRecord RankSchedule(BenchmarkVariant variant, string baseDir, string data, string output, TrainerOptions options, TextWriter log)
     {
         const int stages = 6, stageSteps = 100;
-        var config = SoraMethod.Instance.CreateTrainingConfig(0);
-        config.LambdaSchedule = SoraLambdaSchedule.Linear;
-        config.SparseLambda2 = 1e-4;
-        config.MaxLambda = 2e-3;
-        config.LambdaNum = stages;
-        config.LambdaStageSteps = stageSteps;
+        var config = variant.Create(Encoder with { TotalSteps = stages * stageSteps, Stages = stages });
         var run = options with { MaxSteps = stages * stageSteps, EvalEvery = stageSteps, Schedule = LearningRateSchedule.Constant };
-        var (test, _, rank) = Train(baseDir, data, output, run, _ => config);
+        var (test, _, rank, total) = Train(baseDir, data, output, run, _ => config);
         var evals = File.ReadLines(Path.Combine(output, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).Where(o => o.ContainsKey("accuracy")).ToList();
         var ranks = File.ReadLines(Path.Combine(output, "ranks.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
-        var total = ranks[0]["ranks"]!.AsObject().Count * config.R;
-        log.WriteLine("  SoRA ξ schedule: stage, step, non-zero gates, validation accuracy");
+        log.WriteLine($"  {variant.Name} rank schedule: stage, step, non-zero ranks, validation accuracy");
         var curve = new List<(double Removed, double Accuracy)>();
         foreach (var e in evals)
         {
             var step = e["step"]!.GetValue<int>();
-            var gates = ranks.Last(r => r["step"]!.GetValue<int>() <= step)["ranks"]!.AsObject().Sum(kv => kv.Value!.GetValue<int>());
-            curve.Add((1 - gates / (double)total, e["accuracy"]!.GetValue<double>()));
-            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {curve.Count}, {step}, {gates}, {curve[^1].Accuracy:F4}"));
+            var live = ranks.Last(r => r["step"]!.GetValue<int>() <= step)["ranks"]!.AsObject().Sum(kv => kv.Value!.GetValue<int>());
+            curve.Add((1 - live / (double)total, e["accuracy"]!.GetValue<double>()));
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {curve.Count}, {step}, {live}, {curve[^1].Accuracy:F4}"));
         }
 
         var dense = curve[0].Accuracy;
         var removed = curve.Where(c => c.Accuracy >= dense - 0.005).Max(c => c.Removed);
-        return new BenchRecord("SoRA: ranks removed within 0.5 point of its dense start", removed, "fraction", 0.30, AtLeast: true,
+        return new BenchRecord($"{variant.Name}: ranks removed within 0.5 point of its dense start", removed, "fraction", 0.30, AtLeast: true,
             Detail: string.Create(CultureInfo.InvariantCulture, $"dense start {dense:F4} (validation); best checkpoint pruned to {rank} ranks, test {test.Accuracy:F4}"));
     }
 
@@ -199,20 +157,21 @@ public static class QualityBench
         var tokenizer = TextTokenizer.TryLoad(baseDir)!;
         var worst = double.PositiveInfinity;
         var details = new List<string>();
-        foreach (var rank in new[] { 1, 2, 4, 8 })
+        var dylora = PeftModel.FromPretrained(PretrainedModel.ForSequenceClassification(baseDir, train.Labels, out _), dyloraBest);
+        RankCuts.Score(dylora, 1, 8, (rank, cut) =>
         {
-            if (rows.FirstOrDefault(r => r.Name == $"lora r={rank}") is not { } lora)
+            if (rank is not (1 or 2 or 4 or 8) || rows.FirstOrDefault(r => r.Name == $"lora r={rank}") is not { } lora)
             {
-                continue;
+                return 0;
             }
 
             var model = PretrainedModel.ForSequenceClassification(baseDir, train.Labels, out _);
-            var peft = PeftModel.FromPretrained(model, dyloraBest);
-            DyLora.SetRank(peft, rank);
+            var peft = PeftModel.FromPretrained(model, cut);
             var accuracy = new Trainer(model, peft, tokenizer, new TrainerOptions()).Evaluate(test).Accuracy;
             worst = Math.Min(worst, (accuracy - lora.Test.Accuracy) * 100);
             details.Add(FormattableString.Invariant($"r{rank} {accuracy:F4} vs {lora.Test.Accuracy:F4}"));
-        }
+            return 0;
+        });
 
         if (details.Count == 0)
         {

@@ -1,8 +1,6 @@
 using System.Globalization;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
-using PeftSharp.Methods.AdaLora;
-using PeftSharp.Methods.Sora;
 using PeftSharp.Models;
 using PeftSharp.Training;
 
@@ -10,7 +8,7 @@ namespace PeftSharp.Benchmarks;
 
 /// <summary>
 /// Rank recovery: a teacher is the bundled base plus low-rank updates of known ranks in query/value
-/// (<see cref="RankRecoveryTask"/>); AdaLoRA and SoRA students learn the teacher's labels with the
+/// (<see cref="RankRecoveryTask"/>); students (the methods' <see cref="BenchmarkKind.RankRecovery"/> variants: AdaLoRA, SoRA) learn the teacher's labels with the
 /// teacher's head frozen, and the Spearman correlation of their final per-module ranks with the true
 /// ranks says whether their allocation finds where the change is.
 /// </summary>
@@ -29,11 +27,9 @@ public static class RankRecoveryBench
         var validation = ClassificationDataset.Load(Path.Combine(taskDir, "validation.jsonl"), labels: labels);
         var tokenizer = TextTokenizer.TryLoad(baseDir)!;
         var targetR = (int)Math.Round(truth.Values.Average());
-        var students = new (string Name, AdapterConfig Config)[]
-        {
-            ("adalora", new AdaLoraConfig { InitR = 8, TargetR = targetR, LoraAlpha = 16, OrthRegWeight = 0.1, TInit = steps / 10, TFinal = steps * 3 / 10, DeltaT = 10, TotalStep = steps, TargetModules = targets }),
-            ("sora", new SoraConfig { R = 8, LoraAlpha = 16, SparseLambda = 1, SparseLambda2 = 1e-4, LambdaSchedule = SoraLambdaSchedule.Linear, MaxLambda = 2e-3, LambdaNum = 5, LambdaStageSteps = Math.Max(1, steps / 5), TargetModules = targets }),
-        };
+        var students = MethodStepBench.Variants(BenchmarkKind.RankRecovery)
+            .Select(v => (v.Variant.Name, Config: v.Variant.Create(new BenchmarkSettings(targets, [], TotalSteps: steps, Rank: targetR))))
+            .ToList();
         var records = new List<BenchRecord>();
         foreach (var (name, config) in students)
         {

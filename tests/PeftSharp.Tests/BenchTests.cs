@@ -1,3 +1,4 @@
+using PeftSharp.Adapters;
 using PeftSharp.Benchmarks;
 using static TorchSharp.torch;
 using Xunit;
@@ -18,6 +19,37 @@ public sealed class BenchTests
         Assert.Equal(1.05, json["target"]!.GetValue<double>());
         Assert.True(json["met"]!.GetValue<bool>());
         Assert.Contains("NOT met", lower.ToString());
+    }
+
+    [Fact]
+    public void BenchmarksTakeTheirConfigurationsFromTheMethodsUnderThePublishedNames()
+    {
+        // Every variant builds valid settings with the benchmark's targets; names are unique per benchmark.
+        foreach (var kind in Enum.GetValues<BenchmarkKind>())
+        {
+            var variants = MethodStepBench.Variants(kind).ToList();
+            Assert.Equal(variants.Count, variants.Select(v => v.Variant.Name).Distinct().Count());
+            foreach (var (method, variant) in variants)
+            {
+                var config = variant.Create(new BenchmarkSettings(TargetModules.FromNames("query", "value"), ["classifier"], TotalSteps: 600, Rank: 4, Stages: 6));
+                Assert.Same(method, config.Method);
+                Assert.Equal(["classifier"], config.ModulesToSave!);
+                config.Validate();
+            }
+        }
+
+        Assert.Single(MethodStepBench.Variants(BenchmarkKind.StepTime), v => v.Variant.Baseline);
+        Assert.All(MethodStepBench.Variants(BenchmarkKind.StepTime).Where(v => !v.Variant.Baseline), v => Assert.NotNull(v.Variant.Tolerance));
+        Assert.Equal(4, ((LowRankConfig)MethodStepBench.Baseline(4)).R);
+
+        // The quality rows published in docs/benchmarks.md are still produced under the same names, one quick row per method.
+        var doc = File.ReadAllLines(Path.Combine(SideBySide.FindRepository(), "docs", "benchmarks.md"));
+        var start = Array.FindIndex(doc, l => l.StartsWith("| configuration | test accuracy", StringComparison.Ordinal));
+        var published = doc.Skip(start + 2).TakeWhile(l => l.StartsWith('|')).Select(l => l.Split('|')[1].Trim()).ToList();
+        Assert.True(published.Count >= 10, $"{published.Count} published rows");
+        var names = QualityBench.Configurations(quick: false).Select(c => c.Name).ToList();
+        Assert.All(published, name => Assert.Contains(name, names));
+        Assert.Equal(AdapterMethodRegistry.All.Select(m => m.Name), QualityBench.Configurations(quick: true).Select(c => c.Method));
     }
 
     [Fact]

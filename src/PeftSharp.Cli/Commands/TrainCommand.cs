@@ -3,7 +3,6 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
-using PeftSharp.Methods.Lora;
 using PeftSharp.Models;
 using PeftSharp.Training;
 
@@ -16,7 +15,7 @@ internal static class TrainCommand
     {
         var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
         var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train.jsonl and validation.jsonl (test.jsonl optional).", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
-        var method = new Option<string>("--method") { Description = "Adapter method (lora, ...).", DefaultValueFactory = _ => "lora" };
+        var method = new Option<string>("--method") { Description = $"Adapter method ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))}).", DefaultValueFactory = _ => AdapterMethodRegistry.All[0].Name };
         var config = new Option<FileInfo?>("--adapter-config") { Description = "adapter_config.json to use instead of the method's recommended configuration." };
         var output = new Option<DirectoryInfo>("--output") { Description = "Run folder (metrics.jsonl, best/, checkpoint/).", DefaultValueFactory = _ => new DirectoryInfo("runs/train") };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 3, Description = "Epochs." };
@@ -159,34 +158,12 @@ internal static class TrainCommand
 
             if (result.GetValue(ranks) is { } range)
             {
-                var (from, to) = ParseRange(range);
-                // One load serves the check and every cut: exporting reads the adapter, it does not change it.
+                var (from, to) = RankCuts.ParseRange(range);
+                // One load serves every cut: exporting reads the adapter, it does not change it.
                 var (_, source) = Loaded(adapterDir);
-                var largest = source.AdaptedModules.Max(m => m.Layer.GetPath(source.ActiveAdapter).Rank);
-                if (to > largest)
-                {
-                    throw new ArgumentException($"--ranks {range} goes beyond the adapter's largest rank ({largest}); use --ranks {from}..{Math.Max(from, largest)}");
-                }
-
-                var accuracy = new List<double>();
-                var rows = new List<string>();
-                var scratch = Directory.CreateTempSubdirectory("peft-eval-ranks-");
-                try
-                {
-                    for (var rank = from; rank <= to; rank++)
-                    {
-                        var cut = Path.Combine(scratch.FullName, rank.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                        source.ExportPlainLora(cut, maxRanks: source.AdaptedModules.ToDictionary(m => m.Name, _ => rank));
-                        var atRank = Score(cut, $"rank {rank}");
-                        accuracy.Add(atRank.Accuracy);
-                        rows.Add(FormattableString.Invariant($"| {rank} | {atRank.Accuracy:F4} | {atRank.MacroF1:F4} | {atRank.Mcc:F4} |"));
-                    }
-                }
-                finally
-                {
-                    scratch.Delete(recursive: true);
-                }
-
+                var scores = RankCuts.Score(source, from, to, (rank, cut) => Score(cut, $"rank {rank}"));
+                var accuracy = scores.Select(s => s.Accuracy).ToList();
+                var rows = scores.Select((s, i) => FormattableString.Invariant($"| {from + i} | {s.Accuracy:F4} | {s.MacroF1:F4} | {s.Mcc:F4} |")).ToList();
                 Console.WriteLine("| rank | accuracy | macro-F1 | MCC |");
                 Console.WriteLine("|---|---|---|---|");
                 rows.ForEach(Console.WriteLine);
@@ -201,16 +178,5 @@ internal static class TrainCommand
             return Program.Success;
         }));
         return command;
-    }
-
-    private static (int From, int To) ParseRange(string range)
-    {
-        var parts = range.Split("..");
-        if (parts.Length == 2 && int.TryParse(parts[0], out var from) && int.TryParse(parts[1], out var to) && from >= 1 && to >= from)
-        {
-            return (from, to);
-        }
-
-        throw new ArgumentException($"--ranks must look like 1..8, got '{range}'");
     }
 }

@@ -49,6 +49,13 @@ public abstract class AdapterMethod
         yield return ("default", CreateConfig());
     }
 
+    /// <summary>
+    /// The settings the benchmarks run for the method: its quality presets and ablations, the settings
+    /// of its timing runs and their tolerances (none by default). Benchmarks take them from here and
+    /// name no method.
+    /// </summary>
+    public virtual IEnumerable<BenchmarkVariant> BenchmarkVariants() => [];
+
     /// <summary>Creates the handler for the method's conformance cases, or null.</summary>
     public virtual IConformanceHandler? CreateConformanceHandler() => null;
 

@@ -62,6 +62,19 @@ public abstract class AdapterMethod<TConfig> : AdapterMethod
         return config;
     }
 
+    /// <summary>
+    /// A benchmark variant whose settings <paramref name="create"/> builds, with the benchmark's targets
+    /// and fully trained modules set on them.
+    /// </summary>
+    protected static BenchmarkVariant Benchmark(BenchmarkKind kind, string name, Func<BenchmarkSettings, TConfig> create) =>
+        new(kind, name, settings =>
+        {
+            var config = create(settings);
+            config.TargetModules = settings.Targets;
+            config.ModulesToSave = settings.ModulesToSave.Count > 0 ? [.. settings.ModulesToSave] : null;
+            return config;
+        });
+
     /// <summary>A deep copy of <paramref name="config"/> made through <c>adapter_config.json</c> (so it keeps exactly what a saved file keeps).</summary>
     protected static TConfig CopyThroughJson(TConfig config) => (TConfig)AdapterConfigFile.Copy(config);
 

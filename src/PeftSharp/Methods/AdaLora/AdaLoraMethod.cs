@@ -41,6 +41,39 @@ public sealed class AdaLoraMethod : AdapterMethod<AdaLoraConfig>
         yield return ("masks", new AdaLoraConfig { InitR = 2, TotalStep = 100, RankPattern = new(StringComparer.Ordinal) { ["q.lora_E"] = [true, false] } });
     }
 
+    /// <summary>
+    /// Quality: the preset (12 → 8, final budget 64) and the budgets 16 (4 → 2) and 8 (2 → 1). Step time:
+    /// PEFT's schedule defaults (tinit 0, tfinal 0, deltaT 1), importance update and masking on every
+    /// step, the allocator's most expensive setting. Rank recovery: 8 → the teacher's mean rank.
+    /// </summary>
+    public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
+    {
+        yield return Benchmark(BenchmarkKind.Quality, "adalora 12→8 (budget 64)", s => CreateTrainingConfig(s.TotalSteps)) with { Quick = true };
+        foreach (var (initR, targetR) in new[] { (4, 2), (2, 1) })
+        {
+            yield return Benchmark(BenchmarkKind.Quality, $"adalora {initR}→{targetR} (budget {8 * targetR})", s =>
+            {
+                var config = CreateTrainingConfig(s.TotalSteps);
+                config.InitR = initR;
+                config.TargetR = targetR;
+                return config;
+            });
+        }
+
+        yield return Benchmark(BenchmarkKind.StepTime, "adalora", s => new AdaLoraConfig { InitR = s.Rank, TargetR = s.Rank / 2, LoraAlpha = 16, TInit = 0, TFinal = 0, DeltaT = 1, TotalStep = 100_000 }) with { Tolerance = 1.10 };
+        yield return Benchmark(BenchmarkKind.RankRecovery, "adalora", s => new AdaLoraConfig
+        {
+            InitR = 8,
+            TargetR = s.Rank,
+            LoraAlpha = 16,
+            OrthRegWeight = 0.1,
+            TInit = s.TotalSteps / 10,
+            TFinal = s.TotalSteps * 3 / 10,
+            DeltaT = 10,
+            TotalStep = s.TotalSteps,
+        });
+    }
+
     /// <inheritdoc />
     public override IConformanceHandler CreateConformanceHandler() => new AdaLoraConformance();
 

@@ -30,6 +30,13 @@ public sealed class DyLoraMethod : AdapterMethod<DyLoraConfig>
         yield return ("strict-eval-rank", new DyLoraConfig { StrictFreeze = true, FrozenMode = false, EvalRank = 4, RankSeed = 3 });
     }
 
+    /// <summary>Quality: the preset. Step time: r_max at the benchmark's rank, alpha 16.</summary>
+    public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
+    {
+        yield return Benchmark(BenchmarkKind.Quality, "dylora r_max=8", s => CreateTrainingConfig(s.TotalSteps)) with { Quick = true };
+        yield return Benchmark(BenchmarkKind.StepTime, "dylora", s => new DyLoraConfig { R = s.Rank, LoraAlpha = 16 }) with { Tolerance = 1.03 };
+    }
+
     /// <inheritdoc />
     public override IConformanceHandler CreateConformanceHandler() => new DyLoraConformance();
 

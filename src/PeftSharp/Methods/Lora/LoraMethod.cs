@@ -32,6 +32,20 @@ public sealed class LoraMethod : AdapterMethod<LoraConfig>
         yield return ("patterns", new LoraConfig { RankPattern = new(StringComparer.Ordinal) { ["q"] = 4 }, AlphaPattern = new(StringComparer.Ordinal) { ["v"] = 32 } });
     }
 
+    /// <summary>
+    /// Quality: the preset at ranks 8, 7, 4, 2 and 1 (the references of the adaptive methods' claims).
+    /// Step time: the baseline every method's step is measured against, at the benchmark's rank with alpha 16.
+    /// </summary>
+    public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
+    {
+        foreach (var r in new[] { 8, 7, 4, 2, 1 })
+        {
+            yield return Benchmark(BenchmarkKind.Quality, $"lora r={r}", s => AtRank(CreateTrainingConfig(s.TotalSteps), r)) with { Quick = r == 8 };
+        }
+
+        yield return Benchmark(BenchmarkKind.StepTime, "lora", s => new LoraConfig { R = s.Rank, LoraAlpha = 16 }) with { Baseline = true };
+    }
+
     /// <inheritdoc />
     public override IConformanceHandler CreateConformanceHandler() => new LoraConformance();
 
@@ -54,5 +68,11 @@ public sealed class LoraMethod : AdapterMethod<LoraConfig>
                 }
             }
         }
+    }
+
+    private static LoraConfig AtRank(LoraConfig config, int r)
+    {
+        config.R = r;
+        return config;
     }
 }

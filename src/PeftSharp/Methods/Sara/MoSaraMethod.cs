@@ -30,6 +30,20 @@ public sealed class MoSaraMethod : SaraRankMethod<MoSaraConfig>
         yield return ("random-bases", new MoSaraConfig { Basis = MoSaraBasis.Random, BasisSeed = 5, RouteRawInput = true, OutputVector = true, NumSets = 2 });
     }
 
+    /// <summary>
+    /// Quality: the preset and its ablations (routing on the raw input, the output vector, random bases).
+    /// Step time: k fixed at the benchmark's rank, 4 sets. Injection: the full SVD and the bases.
+    /// </summary>
+    public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
+    {
+        yield return Benchmark(BenchmarkKind.Quality, "mosara E=4 (m=0.1)", s => CreateTrainingConfig(s.TotalSteps)) with { Quick = true };
+        yield return Benchmark(BenchmarkKind.Quality, "mosara E=4 raw routing", s => With(CreateTrainingConfig(s.TotalSteps), c => c.RouteRawInput = true));
+        yield return Benchmark(BenchmarkKind.Quality, "mosara E=4 + output vector", s => With(CreateTrainingConfig(s.TotalSteps), c => c.OutputVector = true));
+        yield return Benchmark(BenchmarkKind.Quality, "mosara E=4 random bases", s => With(CreateTrainingConfig(s.TotalSteps), c => c.Basis = MoSaraBasis.Random));
+        yield return Benchmark(BenchmarkKind.StepTime, "mosara", s => new MoSaraConfig { Threshold = 1.0, KMin = s.Rank, KMax = s.Rank, NumSets = 4 }) with { Tolerance = 1.05 };
+        yield return Benchmark(BenchmarkKind.Injection, "Mo-SARA injection (full SVD and bases)", _ => new MoSaraConfig { Threshold = 0.1 });
+    }
+
     /// <inheritdoc />
     protected override LowRankPath CreatePath(MoSaraConfig config, string moduleName, LinearTarget target, AdapterBuildContext context)
     {
@@ -70,6 +84,12 @@ public sealed class MoSaraMethod : SaraRankMethod<MoSaraConfig>
         }
 
         return (basisA.MoveToOuterDisposeScope(), basisB.MoveToOuterDisposeScope());
+    }
+
+    private static MoSaraConfig With(MoSaraConfig config, Action<MoSaraConfig> change)
+    {
+        change(config);
+        return config;
     }
 
     /// <summary>A hash of <paramref name="text"/> that is the same in every process (string.GetHashCode is randomised).</summary>

@@ -37,6 +37,18 @@ public sealed class SaraMethod : SaraRankMethod<SaraConfig>
         yield return ("svd-form", new SaraConfig { Form = SaraForm.Svd, OrthRegWeight = 0.1, RankRule = SaraRankRule.Exceeds, CountPreceding = true, KMax = 4 });
     }
 
+    /// <summary>
+    /// Quality: the preset (LoRA form), the SVD form, and the SVD form with the orthogonality term.
+    /// Injection: the rank choice from each weight's singular values.
+    /// </summary>
+    public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
+    {
+        yield return Benchmark(BenchmarkKind.Quality, "sara lora form (m=0.1)", s => CreateTrainingConfig(s.TotalSteps)) with { Quick = true };
+        yield return Benchmark(BenchmarkKind.Quality, "sara svd form (m=0.1)", s => InForm(CreateTrainingConfig(s.TotalSteps), SaraForm.Svd, 0));
+        yield return Benchmark(BenchmarkKind.Quality, "sara svd form + orthogonality 0.1", s => InForm(CreateTrainingConfig(s.TotalSteps), SaraForm.Svd, 0.1));
+        yield return Benchmark(BenchmarkKind.Injection, "SARA rank choice at injection (singular values)", _ => new SaraConfig { Threshold = 0.1 });
+    }
+
     /// <inheritdoc />
     public override IConformanceHandler CreateConformanceHandler() => new SaraConformance();
 
@@ -54,4 +66,11 @@ public sealed class SaraMethod : SaraRankMethod<SaraConfig>
         config.Form == SaraForm.Svd && config.OrthRegWeight > 0
             ? new SaraController(PathsOf<SaraPath>(adapterName, modules), config.OrthRegWeight)
             : null;
+
+    private static SaraConfig InForm(SaraConfig config, SaraForm form, double orthRegWeight)
+    {
+        config.Form = form;
+        config.OrthRegWeight = orthRegWeight;
+        return config;
+    }
 }

@@ -36,6 +36,19 @@ public sealed class SoraMethod : AdapterMethod<SoraConfig>
         yield return ("schedule", new SoraConfig { ThresholdMode = SoraThresholdMode.Proximal, LambdaSchedule = SoraLambdaSchedule.Linear, MaxLambda = 1e-3, LambdaNum = 4, LambdaStageSteps = 10, GateLearningRate = 0.01 });
     }
 
+    /// <summary>
+    /// Quality: the preset. Step time: r_max at the benchmark's rank, alpha 16. Rank recovery and the
+    /// ξ schedule: the linear schedule (ξ from 1e-4 up to 2e-3, one stage per fifth of the run or per
+    /// benchmark stage).
+    /// </summary>
+    public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
+    {
+        yield return Benchmark(BenchmarkKind.Quality, "sora r_max=8", s => CreateTrainingConfig(s.TotalSteps)) with { Quick = true };
+        yield return Benchmark(BenchmarkKind.StepTime, "sora", s => new SoraConfig { R = s.Rank, LoraAlpha = 16 }) with { Tolerance = 1.05 };
+        yield return Benchmark(BenchmarkKind.RankRecovery, "sora", s => Scheduled(new SoraConfig { R = 8, LoraAlpha = 16, SparseLambda = 1 }, 5, Math.Max(1, s.TotalSteps / 5)));
+        yield return Benchmark(BenchmarkKind.RankSchedule, "SoRA", s => Scheduled(CreateTrainingConfig(s.TotalSteps), s.Stages, Math.Max(1, s.TotalSteps / s.Stages)));
+    }
+
     /// <inheritdoc />
     public override IConformanceHandler CreateConformanceHandler() => new SoraConformance();
 
@@ -46,4 +59,14 @@ public sealed class SoraMethod : AdapterMethod<SoraConfig>
     /// <inheritdoc />
     protected override TrainingController? CreateController(SoraConfig config, string adapterName, IReadOnlyList<AdaptedModule> modules) =>
         new SoraController(PathsOf<SoraPath>(adapterName, modules), config);
+
+    private static SoraConfig Scheduled(SoraConfig config, int stages, int stageSteps)
+    {
+        config.LambdaSchedule = SoraLambdaSchedule.Linear;
+        config.SparseLambda2 = 1e-4;
+        config.MaxLambda = 2e-3;
+        config.LambdaNum = stages;
+        config.LambdaStageSteps = stageSteps;
+        return config;
+    }
 }

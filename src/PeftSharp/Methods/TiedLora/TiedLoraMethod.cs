@@ -14,6 +14,8 @@ public sealed class TiedLoraMethod : AdapterMethod<TiedLoraConfig>
     {
     }
 
+    private static readonly string[] Presets = ["TL1", "TL2", "TL3", "TL4", "TL5", "TL6", "VeRA"];
+
     /// <summary>The method.</summary>
     public static TiedLoraMethod Instance { get; } = new();
 
@@ -28,12 +30,25 @@ public sealed class TiedLoraMethod : AdapterMethod<TiedLoraConfig>
     /// <inheritdoc />
     public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
     {
-        foreach (var preset in new[] { "TL1", "TL2", "TL3", "TL4", "TL5", "TL6", "VeRA" })
+        foreach (var preset in Presets)
         {
             yield return (preset, TiedLoraConfig.FromPreset(preset, 4));
         }
 
         yield return ("untied-kaiming", new TiedLoraConfig { TieAB = false, InitAB = TiedLoraInit.Kaiming, ScaleByAlphaOverR = true });
+    }
+
+    /// <summary>Quality: every preset at rank 8 (TL6 in the quick subset) and VeRA at rank 64. Step time: TL6.</summary>
+    public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
+    {
+        foreach (var preset in Presets)
+        {
+            yield return Benchmark(BenchmarkKind.Quality, $"tied_lora {preset} r=8", _ => TiedLoraConfig.FromPreset(preset, 8)) with { Quick = preset == "TL6" };
+        }
+
+        yield return Benchmark(BenchmarkKind.Quality, "tied_lora VeRA r=64", _ => TiedLoraConfig.FromPreset("VeRA", 64));
+
+        yield return Benchmark(BenchmarkKind.StepTime, "tied_lora", s => TiedLoraConfig.FromPreset("TL6", s.Rank)) with { Tolerance = 1.03 };
     }
 
     /// <inheritdoc />
