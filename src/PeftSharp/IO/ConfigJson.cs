@@ -59,6 +59,42 @@ public sealed class ConfigJson
         return Parse(bytes, path);
     }
 
+    /// <summary>
+    /// The records of a JSON Lines file, one object per non-blank line (a leading byte-order mark is
+    /// dropped), each parsed as <see cref="Parse"/> does and named <c>path:line</c> in its errors.
+    /// </summary>
+    /// <exception cref="ConfigFormatException">The file does not exist, or a line is not such an object.</exception>
+    public static IEnumerable<ConfigJson> ReadLines(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new ConfigFormatException(path, null, "the file does not exist", e);
+        }
+
+        return Records(bytes, path);
+    }
+
+    private static IEnumerable<ConfigJson> Records(byte[] bytes, string path)
+    {
+        var start = bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0;
+        for (var number = 1; start <= bytes.Length; number++)
+        {
+            var end = Array.IndexOf(bytes, (byte)'\n', start);
+            end = end < 0 ? bytes.Length : end;
+            var line = bytes.AsMemory(start, end - start);
+            start = end + 1;
+            if (line.Span.Trim(" \t\r"u8).Length > 0)
+            {
+                yield return Parse(line.Span, $"{path}:{number}");
+            }
+        }
+    }
+
     /// <summary>Parses UTF-8 JSON that must be one object, at most 64 levels deep, with no key repeated within an object.</summary>
     /// <exception cref="ConfigFormatException">The bytes are not such JSON.</exception>
     public static ConfigJson Parse(ReadOnlySpan<byte> utf8, string path)

@@ -1,0 +1,31 @@
+namespace PeftSharp.Training.CausalLanguageModeling;
+
+/// <summary>The built-in generation metrics by name, and the sets a task reports.</summary>
+public static class GenerationMetrics
+{
+    /// <summary>Exact match of the whole completion, g2p's word accuracy.</summary>
+    public const string WordAccuracy = "word_accuracy";
+
+    /// <summary>Levenshtein distance over space-separated tokens per reference token, g2p's phoneme error rate.</summary>
+    public const string PhonemeErrorRate = "phoneme_error_rate";
+
+    private static readonly IGenerationMetric[] BuiltIn =
+    [
+        new ExactMatchMetric(WordAccuracy),
+        new TokenErrorRateMetric(PhonemeErrorRate),
+        new ExactMatchMetric(),
+        new TokenErrorRateMetric(),
+    ];
+
+    /// <summary>Every built-in metric.</summary>
+    public static IReadOnlyList<IGenerationMetric> All => BuiltIn;
+
+    /// <summary>Grapheme-to-phoneme's metrics: word accuracy and phoneme error rate.</summary>
+    public static IReadOnlyList<IGenerationMetric> G2p { get; } = [BuiltIn[0], BuiltIn[1]];
+
+    /// <summary>The built-in metric called <paramref name="name"/> (ordinal, any case).</summary>
+    /// <exception cref="ArgumentException">No built-in metric has that name (the message lists them).</exception>
+    public static IGenerationMetric Find(string name) =>
+        BuiltIn.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ArgumentException($"unknown generation metric '{name}' (known: {string.Join(", ", BuiltIn.Select(m => m.Name))})", nameof(name));
+}
