@@ -44,39 +44,25 @@ public sealed class ConfigJson
 
     /// <summary>Parses a file that must hold one JSON object.</summary>
     /// <exception cref="ConfigFormatException">The file is not a JSON object.</exception>
-    public static ConfigJson Load(string path)
-    {
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (FileNotFoundException e)
-        {
-            throw new ConfigFormatException(path, null, "the file does not exist", e);
-        }
-
-        return Parse(bytes, path);
-    }
+    public static ConfigJson Load(string path) => Parse(ReadBytes(path), path);
 
     /// <summary>
     /// The records of a JSON Lines file, one object per non-blank line (a leading byte-order mark is
     /// dropped), each parsed as <see cref="Parse"/> does and named <c>path:line</c> in its errors.
     /// </summary>
     /// <exception cref="ConfigFormatException">The file does not exist, or a line is not such an object.</exception>
-    public static IEnumerable<ConfigJson> ReadLines(string path)
+    public static IEnumerable<ConfigJson> ReadLines(string path) => Records(ReadBytes(path), path);
+
+    private static byte[] ReadBytes(string path)
     {
-        byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            return File.ReadAllBytes(path);
         }
         catch (FileNotFoundException e)
         {
             throw new ConfigFormatException(path, null, "the file does not exist", e);
         }
-
-        return Records(bytes, path);
     }
 
     private static IEnumerable<ConfigJson> Records(byte[] bytes, string path)
