@@ -1,5 +1,8 @@
 using System.Text.Json.Nodes;
+using System.Globalization;
+using PeftSharp.Adapters;
 using PeftSharp.IO;
+using PeftSharp.Methods.DyLora;
 using PeftSharp.Models;
 using PeftSharp.Models.Decoders;
 using PeftSharp.Models.Tokenizers;
@@ -115,6 +118,54 @@ public sealed class GenerativeEvaluatorTests : IDisposable
         }
 
         Assert.False(model.training);
+    }
+
+    [Fact]
+    public void PeftEvalScoresADecoderAdapterByGenerationAndAtEveryDyLoraRank()
+    {
+        var (model, encoder) = TinyModel();
+        var baseDir = Path.Combine(_temp.FullName, "model");
+        model.SavePretrained(baseDir);
+        var peft = PeftModel.Create(model, new DyLoraConfig { R = 2, LoraAlpha = 4, TargetModules = TargetModules.FromNames("q_proj", "v_proj", "o_proj") });
+        using (no_grad())
+        {
+            var generator = new Generator(3);
+            foreach (var (_, parameter) in model.named_parameters().Where(p => p.name.Contains("lora_B", StringComparison.Ordinal)))
+            {
+                parameter.copy_(randn(parameter.shape, generator: generator) * 2);
+            }
+        }
+
+        var adapterDir = Path.Combine(_temp.FullName, "adapter");
+        peft.SavePretrained(adapterDir);
+        var dataDir = Path.Combine(_temp.FullName, "g2p");
+        Directory.CreateDirectory(dataDir);
+        var examples = Prompts.Select((p, i) => new GenerationExample(p, i % 2 == 0 ? " K AE T" : " S T AO R M")).ToList();
+        File.WriteAllLines(Path.Combine(dataDir, "test.jsonl"), examples.Select(e => new JsonObject { ["prompt"] = e.Prompt, ["completion"] = e.Completion }.ToJsonString()));
+
+        // In process, independently of the CLI's rank cuts: the adapter as saved, then DyLoRA's own rank switch.
+        var reloaded = PeftModel.FromPretrained(PretrainedModel.FromPretrained(baseDir), adapterDir);
+        var evaluator = new GenerativeEvaluator(PromptEncoder.Load(baseDir));
+        var full = evaluator.Evaluate((DecoderForCausalLM)reloaded.Model, examples);
+        DyLora.SetRank(reloaded, 1);
+        var rankOne = evaluator.Evaluate((DecoderForCausalLM)reloaded.Model, examples);
+
+        var (code, output, error) = Cli.Peft("eval", "--base", baseDir, "--adapter", adapterDir, "--data", dataDir, "--split", "test");
+        Assert.True(code == 0, error);
+        var json = JsonNode.Parse(output)!;
+        Assert.Equal(full.Metrics[GenerationMetrics.WordAccuracy], json["word_accuracy"]!.GetValue<double>(), 12);
+        Assert.Equal(full.Metrics[GenerationMetrics.PhonemeErrorRate], json["phoneme_error_rate"]!.GetValue<double>(), 12);
+        Assert.Equal(Prompts.Length, json["count"]!.GetValue<int>());
+        Assert.Equal(full.Samples.Select(s => s.Generated), json["samples"]!.AsArray().Select(s => (string)s!["generated"]!));
+
+        (code, output, error) = Cli.Peft("eval", "--base", baseDir, "--adapter", adapterDir, "--data", Path.Combine(dataDir, "test.jsonl"), "--ranks", "1..2");
+        Assert.True(code == 0, error);
+        string Row(int rank, GenerativeEvaluation e) =>
+            string.Create(CultureInfo.InvariantCulture, $"| {rank} | {e.Metrics[GenerationMetrics.WordAccuracy]:F4} | {e.Metrics[GenerationMetrics.PhonemeErrorRate]:F4} |");
+        Assert.Contains("| rank | word_accuracy | phoneme_error_rate |", output);
+        Assert.Contains(Row(1, rankOne), output);
+        Assert.Contains(Row(2, full), output);
+        Assert.True(File.Exists(Path.Combine(adapterDir, "metric-by-rank.png")));
     }
 
     /// <summary>A random one-layer Llama with the llama2 fixture's tokenizer (the evaluator reads it as a model directory would hold it).</summary>

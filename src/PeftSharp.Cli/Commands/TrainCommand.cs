@@ -4,7 +4,9 @@ using System.Text.Json;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
 using PeftSharp.Models;
+using PeftSharp.Models.Decoders;
 using PeftSharp.Training;
+using PeftSharp.Training.CausalLanguageModeling;
 
 namespace PeftSharp.Cli.Commands;
 
@@ -128,55 +130,86 @@ internal static class TrainCommand
 
     public static Command CreateEval()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory (an encoder: classification metrics; a decoder: generation metrics).", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
         var adapter = new Option<DirectoryInfo>("--adapter") { Description = "Adapter directory (PEFT layout).", Required = true };
-        var data = new Option<FileInfo>("--data") { Description = "Labelled JSONL/CSV to evaluate on.", Required = true };
+        var data = new Option<FileInfo>("--data") { Description = "JSONL/CSV to evaluate on (labelled; prompt/completion records for a decoder), or a task directory holding <split>.jsonl.", Required = true };
+        var split = new Option<string>("--split") { Description = "The split a task directory given as --data is evaluated on.", DefaultValueFactory = _ => "test" };
         var labels = new Option<FileInfo?>("--labels-from") { Description = "Training file whose labels fix the label ids (default: --data)." };
         var ranks = new Option<string?>("--ranks") { Description = "Evaluate the adapter cut to every rank of a range such as 1..8 (DyLoRA: its prefix at that rank; other methods: the largest singular values); writes metric-by-rank.png beside the adapter." };
-        var command = new Command("eval", "Evaluate a trained adapter (accuracy, macro-F1, MCC).\n\nExamples:\n  peft eval --adapter runs/train/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl\n  peft eval --adapter runs/dylora/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl --ranks 1..8")
+        var command = new Command("eval", "Evaluate a trained adapter: accuracy, macro-F1 and MCC on an encoder; on a decoder, greedy generation scored by word accuracy and phoneme error rate (samples included).\n\nExamples:\n  peft eval --adapter runs/train/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl\n  peft eval --adapter runs/dylora/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl --ranks 1..8\n  peft eval --base models/decoder --adapter runs/g2p/best --data data/g2p --split test --ranks 1..8")
         {
-            baseDir, adapter, data, labels, ranks,
+            baseDir, adapter, data, split, labels, ranks,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
             var baseDirectory = result.GetValue(baseDir)!.FullName;
             var adapterDir = result.GetValue(adapter)!.FullName;
-            var labelSource = ClassificationDataset.Load((result.GetValue(labels) ?? result.GetValue(data))!.FullName);
-            var dataset = ClassificationDataset.Load(result.GetValue(data)!.FullName, labels: labelSource.Labels);
-            var tokenizer = TextTokenizer.TryLoad(baseDirectory) ?? throw new PeftException("the base model directory has no tokenizer");
-            (PretrainedModel Model, PeftModel Peft) Loaded(string directory)
-            {
-                var model = PretrainedModel.ForSequenceClassification(baseDirectory, labelSource.Labels, out _);
-                return (model, PeftModel.FromPretrained(model, directory));
-            }
-
-            EvaluationResult Score(string directory, string title)
-            {
-                var (model, peft) = Loaded(directory);
-                return ProgressDisplay.Run((progressFor, _) => new Trainer(model, peft, tokenizer, new TrainerOptions()).Evaluate(dataset, progressFor(title)));
-            }
-
+            var dataPath = result.GetValue(data)!.FullName;
+            dataPath = Directory.Exists(dataPath) ? Path.Combine(dataPath, $"{result.GetValue(split)}.jsonl") : dataPath;
+            var evaluation = PretrainedModel.ReadConfig(ModelConfig.LoadJson(baseDirectory)) is DecoderConfig
+                ? GenerativeEvaluation(baseDirectory, dataPath)
+                : ClassificationEvaluation(baseDirectory, dataPath, result.GetValue(labels)?.FullName ?? dataPath);
             if (result.GetValue(ranks) is { } range)
             {
                 var (from, to) = RankCuts.ParseRange(range);
                 // One load serves every cut: exporting reads the adapter, it does not change it.
-                var (_, source) = Loaded(adapterDir);
-                var scores = RankCuts.Score(source, from, to, (rank, cut) => Score(cut, $"rank {rank}"));
-                var accuracy = scores.Select(s => s.Accuracy).ToList();
-                var rows = scores.Select((s, i) => FormattableString.Invariant($"| {from + i} | {s.Accuracy:F4} | {s.MacroF1:F4} | {s.Mcc:F4} |")).ToList();
-                Console.WriteLine("| rank | accuracy | macro-F1 | MCC |");
-                Console.WriteLine("|---|---|---|---|");
-                rows.ForEach(Console.WriteLine);
+                var scores = RankCuts.Score(evaluation.Load(adapterDir), from, to, (rank, cut) => evaluation.Score(cut, $"rank {rank}").Values);
+                Console.WriteLine($"| rank | {string.Join(" | ", evaluation.Headers)} |");
+                Console.WriteLine($"|---|{string.Concat(evaluation.Headers.Select(_ => "---|"))}");
+                for (var i = 0; i < scores.Count; i++)
+                {
+                    Console.WriteLine(FormattableString.Invariant($"| {from + i} | {string.Join(" | ", scores[i].Select(v => v.ToString("F4", System.Globalization.CultureInfo.InvariantCulture)))} |"));
+                }
+
                 var plot = Path.Combine(adapterDir, "metric-by-rank.png");
-                Reports.Charts.Lines(plot, $"accuracy by rank ({Path.GetFileName(adapterDir.TrimEnd('/'))})", "rank", "accuracy", [("accuracy", Enumerable.Range(from, to - from + 1).Select(r => (double)r).ToList(), accuracy)]);
+                var metric = evaluation.Headers[0];
+                Reports.Charts.Lines(plot, $"{metric} by rank ({Path.GetFileName(adapterDir.TrimEnd('/'))})", "rank", metric, [(metric, Enumerable.Range(from, to - from + 1).Select(r => (double)r).ToList(), scores.Select(s => s[0]).ToList())]);
                 Console.WriteLine($"plot: {plot}");
                 return Program.Success;
             }
 
-            var score = Score(adapterDir, "evaluate");
-            Console.WriteLine(JsonSerializer.Serialize(new { loss = score.Loss, accuracy = score.Accuracy, macro_f1 = score.MacroF1, mcc = score.Mcc }));
+            Console.WriteLine(evaluation.Score(adapterDir, "evaluate").Json);
             return Program.Success;
         }));
         return command;
+    }
+
+    /// <summary>What <c>peft eval</c> runs for one kind of base: the table's metric names, loading an adapter, and scoring an adapter directory (metric values and the JSON line printed).</summary>
+    private sealed record Evaluation(IReadOnlyList<string> Headers, Func<string, PeftModel> Load, Func<string, string, (double[] Values, string Json)> Score);
+
+    private static Evaluation ClassificationEvaluation(string baseDirectory, string dataPath, string labelPath)
+    {
+        var labelSource = ClassificationDataset.Load(labelPath);
+        var dataset = ClassificationDataset.Load(dataPath, labels: labelSource.Labels);
+        var tokenizer = TextTokenizer.TryLoad(baseDirectory) ?? throw new PeftException("the base model directory has no tokenizer");
+        return new(["accuracy", "macro-F1", "MCC"], Load, (directory, title) =>
+        {
+            var peft = Load(directory);
+            var score = ProgressDisplay.Run((progressFor, _) => new Trainer((PretrainedModel)peft.Model, peft, tokenizer, new TrainerOptions()).Evaluate(dataset, progressFor(title)));
+            return ([score.Accuracy, score.MacroF1, score.Mcc], JsonSerializer.Serialize(new { loss = score.Loss, accuracy = score.Accuracy, macro_f1 = score.MacroF1, mcc = score.Mcc }));
+        });
+
+        PeftModel Load(string directory) => PeftModel.FromPretrained(PretrainedModel.ForSequenceClassification(baseDirectory, labelSource.Labels, out _), directory);
+    }
+
+    private static Evaluation GenerativeEvaluation(string baseDirectory, string dataPath)
+    {
+        var examples = GenerationExample.ReadJsonLines(dataPath);
+        var evaluator = new GenerativeEvaluator(PromptEncoder.Load(baseDirectory));
+        return new([.. evaluator.Options.Metrics.Select(m => m.Name)], Load, (directory, _) =>
+        {
+            var result = evaluator.Evaluate((DecoderForCausalLM)Load(directory).Model, examples);
+            var json = new System.Text.Json.Nodes.JsonObject();
+            foreach (var (name, value) in result.Metrics)
+            {
+                json[name] = value;
+            }
+
+            json["count"] = result.Count;
+            json["samples"] = new System.Text.Json.Nodes.JsonArray([.. result.Samples.Select(s => new System.Text.Json.Nodes.JsonObject { ["prompt"] = s.Prompt, ["reference"] = s.Reference, ["generated"] = s.Generated })]);
+            return ([.. result.Metrics.Values], json.ToJsonString());
+        });
+
+        PeftModel Load(string directory) => PeftModel.FromPretrained(PretrainedModel.FromPretrained(baseDirectory), directory);
     }
 }
