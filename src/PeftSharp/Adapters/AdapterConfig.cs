@@ -16,9 +16,13 @@ public abstract class AdapterConfig
     /// <summary>PEFT task types a config may name.</summary>
     public static IReadOnlyList<string> TaskTypes { get; } = ["SEQ_CLS", "SEQ_2_SEQ_LM", "CAUSAL_LM", "TOKEN_CLS", "QUESTION_ANS", "FEATURE_EXTRACTION"];
 
-    /// <summary>The method these settings configure.</summary>
+    /// <summary>
+    /// The method these settings configure: the registered method whose <see cref="AdapterMethod.ConfigType"/>
+    /// is this type (a method outside <see cref="AdapterMethodRegistry"/> overrides this).
+    /// </summary>
     [JsonIgnore]
-    public abstract AdapterMethod Method { get; }
+    public virtual AdapterMethod Method => AdapterMethodRegistry.ForConfig(GetType())
+        ?? throw new InvalidOperationException($"{GetType().Name} is the settings type of no registered method; register the method or override {nameof(Method)}");
 
     /// <summary>PEFT's <c>peft_type</c> for this method (for example <c>LORA</c>).</summary>
     [JsonIgnore]

@@ -27,6 +27,9 @@ public static class AdapterMethodRegistry
     /// <summary>Every registered method.</summary>
     public static IReadOnlyList<AdapterMethod> All => Methods;
 
+    /// <summary>The method whose settings type is <paramref name="configType"/>, or null.</summary>
+    public static AdapterMethod? ForConfig(Type configType) => Methods.FirstOrDefault(m => m.ConfigType == configType);
+
     /// <summary>The method called <paramref name="name"/> (short name or PEFT type, any case), or null.</summary>
     public static AdapterMethod? Find(string name) =>
         Methods.FirstOrDefault(m =>

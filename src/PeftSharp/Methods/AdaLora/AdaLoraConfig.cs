@@ -11,9 +11,6 @@ namespace PeftSharp.Methods.AdaLora;
 /// </summary>
 public sealed class AdaLoraConfig : LowRankConfig
 {
-    /// <inheritdoc />
-    public override AdapterMethod Method => AdaLoraMethod.Instance;
-
     /// <summary>Rank every module starts with (default 12).</summary>
     [JsonPropertyName("init_r")]
     public int InitR { get; set; } = 12;

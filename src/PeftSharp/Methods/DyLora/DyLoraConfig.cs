@@ -14,9 +14,6 @@ public sealed class DyLoraConfig : LowRankConfig
     /// <summary>Creates the defaults: r_max 8, alpha 16.</summary>
     public DyLoraConfig() => LoraAlpha = 16;
 
-    /// <inheritdoc />
-    public override AdapterMethod Method => DyLoraMethod.Instance;
-
     /// <summary>Frozen mode (the official default): only the newest component of the sampled rank learns.</summary>
     [JsonPropertyName("frozen_mode")]
     public bool FrozenMode { get; set; } = true;

@@ -8,9 +8,6 @@ namespace PeftSharp.Methods.Lora;
 /// <summary>LoRA (Hu et al., 2021): <c>ΔW = (alpha / r) · B · A</c>, PEFT's <c>LoraConfig</c>.</summary>
 public sealed class LoraConfig : LowRankConfig
 {
-    /// <inheritdoc />
-    public override AdapterMethod Method => LoraMethod.Instance;
-
     /// <summary>rsLoRA: scale by <c>alpha / √r</c> instead of <c>alpha / r</c>.</summary>
     [JsonPropertyName("use_rslora")]
     public bool UseRslora { get; set; }

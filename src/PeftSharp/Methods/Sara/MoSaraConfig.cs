@@ -13,9 +13,6 @@ namespace PeftSharp.Methods.Sara;
 /// </summary>
 public sealed class MoSaraConfig : SaraRankConfig
 {
-    /// <inheritdoc />
-    public override AdapterMethod Method => MoSaraMethod.Instance;
-
     /// <summary>E, the number of singular-value sets (default 4).</summary>
     [JsonPropertyName("num_sets")]
     public int NumSets { get; set; } = 4;

@@ -12,9 +12,6 @@ namespace PeftSharp.Methods.Sara;
 /// </summary>
 public sealed class SaraConfig : SaraRankConfig
 {
-    /// <inheritdoc />
-    public override AdapterMethod Method => SaraMethod.Instance;
-
     /// <summary>The path form (default <see cref="SaraForm.Lora"/>, the better of the two on the bundled tasks; see docs/methods/sara.md).</summary>
     [JsonPropertyName("form")]
     [JsonConverter(typeof(SnakeCaseEnumConverter<SaraForm>))]

@@ -17,9 +17,6 @@ public sealed class SoraConfig : LowRankConfig
     /// <summary>Creates the defaults: r_max 8, alpha 16.</summary>
     public SoraConfig() => LoraAlpha = 16;
 
-    /// <inheritdoc />
-    public override AdapterMethod Method => SoraMethod.Instance;
-
     /// <summary>Coefficient of the L1 term added to the loss, divided by the number of gate entries (official <c>sparse_lambda</c>, default 10).</summary>
     [JsonPropertyName("sparse_lambda")]
     public double SparseLambda { get; set; } = 10;

@@ -14,9 +14,6 @@ namespace PeftSharp.Methods.TiedLora;
 /// </summary>
 public sealed class TiedLoraConfig : LowRankConfig
 {
-    /// <inheritdoc />
-    public override AdapterMethod Method => TiedLoraMethod.Instance;
-
     /// <summary>A trains (default true).</summary>
     [JsonPropertyName("train_a")]
     public bool TrainA { get; set; } = true;
