@@ -97,6 +97,8 @@ public sealed class GenerativeEvaluatorTests : IDisposable
         Assert.Equal(0.0, own.Metrics[GenerationMetrics.PhonemeErrorRate]);
         Assert.Equal(Prompts.Length, own.Count);
         Assert.Equal([new GenerationSample(Prompts[0], references[0], references[0]), new GenerationSample(Prompts[1], references[1], references[1])], own.Samples);
+        var table = new GenerativeEvaluation(own.Metrics, [new GenerationSample("a|b ->", "X", "Y\nZ")], 1).SamplesMarkdown();
+        Assert.Equal("| prompt | reference | generated |\n|---|---|---|\n| a\\|b -> | X | Y Z |\n", table);
 
         // One reference with its first token substituted, one with a token added: 2 edits, 2 misses.
         var spoken = Enumerable.Range(0, Prompts.Length).Where(i => words[i].Length > 0).Take(2).ToArray();
