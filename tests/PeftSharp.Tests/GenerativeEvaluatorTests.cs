@@ -123,6 +123,30 @@ public sealed class GenerativeEvaluatorTests : IDisposable
     }
 
     [Fact]
+    public void ANewlineEndsTheCompletionOfEachRowOfABatch()
+    {
+        var (model, encoder) = TinyModel();
+        var tokenizer = encoder.Tokenizer!;
+        var newline = tokenizer.TokenToId("<0x0A>")!.Value;
+        using (no_grad())
+        {
+            // A long newline embedding (tied to the output layer): the model says a newline wherever its state leans that way.
+            model.named_parameters().Single(p => p.name.EndsWith("embed_tokens.weight", StringComparison.Ordinal)).parameter[newline].mul_(40);
+        }
+
+        const int steps = 8;
+        var greedy = Prompts.Select(p => DecoderGenerator.Generate(model, [encoder.EncodePrompt(p)], new GenerationOptions { MaxNewTokens = steps })[0]).ToList();
+        Assert.Contains(greedy, ids => Array.IndexOf(ids, (long)newline) is > 0 and < steps - 1);
+        var references = greedy.Select(ids => tokenizer.Decode(ids.TakeWhile(id => id != newline).Select(id => (int)id), skipSpecialTokens: true).Trim()).ToList();
+
+        var evaluator = new GenerativeEvaluator(encoder, new GenerativeEvaluatorOptions { Margin = 100, MaxNewTokens = steps, BatchSize = Prompts.Length });
+        var samples = evaluator.Generate(model, [.. Prompts.Select((p, i) => new GenerationExample(p, "X"))]);
+        Assert.Equal(references, samples.Select(s => s.Generated));
+        var unstopped = new GenerativeEvaluator(encoder, evaluator.Options with { StopAtNewline = false }).Generate(model, [.. Prompts.Select((p, i) => new GenerationExample(p, "X"))]);
+        Assert.Equal(greedy.Select(ids => tokenizer.Decode(ids.Select(id => (int)id), skipSpecialTokens: true).Trim()), unstopped.Select(s => s.Generated));
+    }
+
+    [Fact]
     public void PeftEvalScoresADecoderAdapterByGenerationAndAtEveryDyLoraRank()
     {
         var (model, encoder) = TinyModel();

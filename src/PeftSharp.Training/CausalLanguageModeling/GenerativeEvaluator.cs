@@ -58,7 +58,7 @@ public sealed class GenerativeEvaluator
                 };
 
                 // Greedy rows are independent: cutting a row to its own bound equals generating it with that bound.
-                var outputs = DecoderGenerator.Generate(model, [.. batch.Select(e => _encoder.EncodePrompt(e.Prompt))], generation, Decode);
+                var outputs = DecoderGenerator.Generate(model, [.. batch.Select(e => _encoder.EncodePrompt(e.Prompt))], generation, LastToken);
                 samples.AddRange(batch.Select((e, i) => new GenerationSample(e.Prompt, e.Completion.Trim(), Completion(outputs[i].Take(bounds[i])))));
             }
         }
@@ -69,6 +69,12 @@ public sealed class GenerativeEvaluator
 
         return samples;
     }
+
+    /// <summary>
+    /// The text of the newest token, for the newline stop: a newline is one byte and so lies whole in
+    /// one token, and checking each new token as it comes finds it as decoding the whole output every step would.
+    /// </summary>
+    private string LastToken(IReadOnlyList<long> ids) => ids.Count == 0 ? "" : Decode([ids[^1]]);
 
     private string Decode(IReadOnlyList<long> ids) => _tokenizer.Decode(ids.Select(id => (int)id), skipSpecialTokens: true);
 
