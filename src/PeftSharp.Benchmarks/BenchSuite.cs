@@ -1,3 +1,4 @@
+using PeftSharp.Adapters;
 using PeftSharp.Training;
 
 namespace PeftSharp.Benchmarks;
@@ -71,8 +72,8 @@ public static class BenchSuite
             records.AddRange(claims);
         });
         Suite("baseline", "TF-IDF + logistic regression baseline", () => records.AddRange(BaselineBench.Run(options.Root, log)));
-        Suite("recovery", "rank recovery (AdaLoRA, SoRA)", () => records.AddRange(RankRecoveryBench.Run(options.Root, options.Quick ? 100 : 400, Path.Combine(options.Output, "recovery"), log)));
-        Suite("memory", "memory over a long run", () => records.AddRange(MemoryBench.Run(options.Root, options.Quick ? 1000 : 5000, options.Quick ? ["lora"] : null, log)));
+        Suite("recovery", $"rank recovery ({string.Join(", ", MethodStepBench.Variants(BenchmarkKind.RankRecovery).Select(v => v.Method.Name))})", () => records.AddRange(RankRecoveryBench.Run(options.Root, options.Quick ? 100 : 400, Path.Combine(options.Output, "recovery"), log)));
+        Suite("memory", "memory over a long run", () => records.AddRange(MemoryBench.Run(options.Root, options.Quick ? 1000 : 5000, options.Quick ? [AdapterMethodRegistry.All[0].Name] : null, log)));
         Suite("throughput", "encoder training throughput", () => records.AddRange(ModelThroughput.Run(3, log)));
         Suite("decode", "decoder generation: KV cache vs recomputing the prefix (SmolLM2-135M shape)", () => records.AddRange(options.Quick ? DecodeBench.Run(log, batches: [1]) : DecodeBench.Run(log)));
         Suite("deberta", $"DeBERTa-v3 LoRA step / BERT LoRA step ({layers} layers, d {hidden})", () => records.AddRange(DebertaBench.Run(layers, hidden, options.Quick ? 5 : 7, log)));
