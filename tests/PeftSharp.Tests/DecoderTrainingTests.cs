@@ -232,7 +232,7 @@ public sealed class DecoderTrainingTests
         peft.MergeAdapter();
         Assert.True(layer.Target.Weight.equal(expected).all().item<bool>());
         var merged = model.Forward(ids).to(ScalarType.Float32);
-        var tolerance = dtype == ScalarType.BFloat16 ? 0.1 : 0.02;
+        var tolerance = dtype == ScalarType.BFloat16 ? 0.03 : 0.005;
         var scale = unmerged.abs().max().item<float>();
         var difference = (merged - unmerged).abs().max().item<float>();
         Assert.True(difference <= tolerance * scale, $"merged and unmerged logits differ by {difference} (scale {scale})");
