@@ -329,6 +329,12 @@ public sealed class DecoderTrainingTests
             }
         }
 
+        // A padding mask on top of the packed rows changes nothing for the real tokens.
+        var real = ids.ne(0).to(ScalarType.Int64);
+        var masked = model.Forward(ids, real, positions, cache: null, lastPositionOnly: false);
+        var keep = real.to(ScalarType.Bool).unsqueeze(-1);
+        Assert.True(masked.masked_select(keep).allclose(packedLogits.masked_select(keep), rtol: 1e-5, atol: 1e-5));
+
         // Without restarting positions the row is one sequence: the examples see each other.
         var joined = model.Forward(ids);
         Assert.False(joined.allclose(packedLogits, rtol: 1e-3, atol: 1e-3));

@@ -41,8 +41,9 @@ public sealed class DecoderModel : nn.Module
     /// <param name="attentionMask">1 for real tokens, 0 for padding, over the cached and new positions <c>(batch, past+T)</c>; null: all real.</param>
     /// <param name="positionIds">
     /// RoPE positions <c>(batch, T)</c>; null: from the mask (cumulative count of real tokens − 1) or past…past+T−1.
-    /// Given without a mask or cache, positions that restart inside a row mark packed examples (transformers'
-    /// <c>DataCollatorWithFlattening</c>): each token then attends only within its example.
+    /// Given without a cache, positions that restart inside a row mark packed examples (transformers'
+    /// <c>DataCollatorWithFlattening</c>): each token then attends only within its example (and, with a
+    /// mask, only to real tokens).
     /// </param>
     /// <param name="cache">The KV cache, or null to attend within <paramref name="inputIds"/> only.</param>
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null)
@@ -57,7 +58,7 @@ public sealed class DecoderModel : nn.Module
         }
 
         var padding = attentionMask is not null && !attentionMask.all().item<bool>() ? attentionMask : null;
-        var segments = positionIds is not null && attentionMask is null && past == 0 ? CausalMask.Segments(positionIds) : null;
+        var segments = positionIds is not null && past == 0 ? CausalMask.Segments(positionIds) : null;
         positionIds ??= attentionMask is null
             ? arange(past, past + length, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0).expand(batch, length)
             : PositionsFromMask(attentionMask).narrow(1, past, length);
