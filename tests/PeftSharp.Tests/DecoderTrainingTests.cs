@@ -74,12 +74,13 @@ public sealed class DecoderTrainingTests
     };
 
     [Theory]
-    [InlineData("lora")]
-    [InlineData("dora")]
-    [InlineData("tied-lora")]
-    public void CheckpointedGradientsEqualPlainGradientsWithDropoutReplayed(string method)
+    [InlineData("lora", ScalarType.Float32)]
+    [InlineData("dora", ScalarType.Float32)]
+    [InlineData("tied-lora", ScalarType.Float32)]
+    [InlineData("lora", ScalarType.BFloat16)]
+    public void CheckpointedGradientsEqualPlainGradientsWithDropoutReplayed(string method, ScalarType dtype)
     {
-        var model = Tiny(attentionDropout: 0.2);
+        var model = Tiny(dtype, attentionDropout: 0.2);
         var peft = PeftModel.Create(model, Method(method), generator: new Generator(3));
         model.train();
         var trainable = peft.GetTrainableParameters();
