@@ -243,6 +243,39 @@ public sealed class DecoderTrainingTests
         Assert.True(drift <= 0.02 * baseWeight.to(ScalarType.Float32).abs().max().item<float>(), $"unmerge drifted by {drift}");
     }
 
+    [Fact]
+    public void AdaptersLoadedOntoABf16BaseStayFp32()
+    {
+        var directory = Directory.CreateTempSubdirectory("peftsharp-bf16-adapter-");
+        try
+        {
+            var model = Tiny(ScalarType.BFloat16);
+            var peft = PeftModel.Create(model, new LoraConfig { TargetModules = TargetModules.AllLinear, R = 4, InitLoraWeights = LoraInit.Random }, generator: new Generator(3));
+            peft.SavePretrained(directory.FullName);
+            var reloaded = Tiny(ScalarType.BFloat16);
+            PeftModel.FromPretrained(reloaded, directory.FullName);
+            var saved = peft.GetTrainableParameters();
+            var read = reloaded.named_parameters().Where(p => p.name.Contains("lora_", StringComparison.Ordinal)).Select(p => p.parameter).ToList();
+            Assert.Equal(saved.Count, read.Count);
+            Assert.All(read, p => Assert.Equal(ScalarType.Float32, p.dtype));
+            for (var i = 0; i < saved.Count; i++)
+            {
+                Assert.True(saved[i].equal(read[i]).all().item<bool>());
+            }
+
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            model.eval();
+            reloaded.eval();
+            var ids = RandomIds(1, 9, 4);
+            Assert.True(model.Forward(ids).equal(reloaded.Forward(ids)).all().item<bool>());
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
     private static CausalLmExample Example(ulong seed, int length, int prompt)
     {
         using var scope = NewDisposeScope();
