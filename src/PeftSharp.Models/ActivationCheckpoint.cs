@@ -11,6 +11,13 @@ namespace PeftSharp.Models;
 /// back-propagates the incoming gradient, returning the input's gradient and the trainable
 /// parameters' gradients, which autograd accumulates as usual.
 /// </summary>
+/// <remarks>
+/// The replayed state is the default CPU generator's (the one <c>nn.Dropout</c> and SDPA's dropout draw
+/// from); a block drawing from its own <see cref="torch.Generator"/> or from a device generator would not
+/// be replayed. The recomputation runs inside libtorch's backward through a native callback, where an
+/// exception cannot be propagated to the caller: the block must not fail the second time it runs on the
+/// inputs it already accepted once.
+/// </remarks>
 public static class ActivationCheckpoint
 {
     /// <summary>
