@@ -97,7 +97,8 @@ public sealed class DecoderAttention : nn.Module
             v = RepeatHeads(v, heads / kv);
         }
 
-        var context = nn.functional.scaled_dot_product_attention(q, k, v, mask, 0.0, causal && mask is null);
+        var dropout = training ? _config.AttentionDropout : 0.0;
+        var context = nn.functional.scaled_dot_product_attention(q, k, v, mask, dropout, causal && mask is null);
         var output = o_proj.forward(context.transpose(1, 2).reshape(batch, length, heads * dim));
         return output.MoveToOuterDisposeScope();
     }

@@ -76,6 +76,12 @@ public sealed class DecoderConfig : ModelConfig
             throw json.Error("partial_rotary_factor", $"{rotaryFactor} gives {RotaryDim} rotary dimensions of head_dim {HeadDim}; need an even number in 2…head_dim");
         }
 
+        AttentionDropout = file.AttentionDropout ?? 0.0;
+        if (AttentionDropout is not (>= 0 and < 1))
+        {
+            throw json.Error("attention_dropout", $"must lie in [0, 1), got {AttentionDropout}");
+        }
+
         // Bias flags as each transformers class reads them.
         var attentionBias = file.AttentionBias ?? false;
         (QkvBias, OutputBias) = Family switch
@@ -130,6 +136,9 @@ public sealed class DecoderConfig : ModelConfig
 
     /// <summary>Rotary embedding parameters.</summary>
     public RopeSettings Rope { get; }
+
+    /// <summary>Dropout on the attention probabilities in training (<c>attention_dropout</c>, default 0).</summary>
+    public double AttentionDropout { get; }
 
     /// <summary>True when q/k/v projections have a bias.</summary>
     public bool QkvBias { get; }

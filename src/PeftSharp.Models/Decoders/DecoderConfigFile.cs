@@ -51,6 +51,9 @@ internal sealed record DecoderConfigFile
     [JsonPropertyName("partial_rotary_factor")]
     public double? PartialRotaryFactor { get; init; }
 
+    [JsonPropertyName("attention_dropout")]
+    public double? AttentionDropout { get; init; }
+
     [JsonPropertyName("attention_bias")]
     public bool? AttentionBias { get; init; }
 

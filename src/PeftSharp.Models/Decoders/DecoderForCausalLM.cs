@@ -45,6 +45,19 @@ public sealed class DecoderForCausalLM : PretrainedModel
     /// <summary>The backbone.</summary>
     public DecoderModel Backbone => model;
 
+    /// <summary>
+    /// Turns on activation checkpointing per decoder layer (transformers' <c>gradient_checkpointing_enable()</c>):
+    /// in training, each layer's activations are recomputed in the backward instead of kept. Gradients are
+    /// unchanged; memory falls to about one hidden state per layer plus one layer's activations.
+    /// </summary>
+    public void EnableGradientCheckpointing() => model.GradientCheckpointing = true;
+
+    /// <summary>Turns activation checkpointing off (transformers' <c>gradient_checkpointing_disable()</c>).</summary>
+    public void DisableGradientCheckpointing() => model.GradientCheckpointing = false;
+
+    /// <summary>True when the layers are checkpointed in training (see <see cref="EnableGradientCheckpointing"/>).</summary>
+    public bool IsGradientCheckpointing => model.GradientCheckpointing;
+
     /// <summary>The weight the logits are computed with: <c>lm_head.weight</c>, or the embedding table itself when tied.</summary>
     public Tensor OutputEmbeddings => lm_head is null ? model.TokenEmbeddings : (BaseOf(lm_head) as TorchSharp.Modules.Linear)?.weight ?? throw new InvalidOperationException("lm_head is wrapped; its base weight is not reachable");
 

@@ -23,6 +23,13 @@ public sealed class DecoderModel : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>
+    /// transformers' <c>gradient_checkpointing</c>: in training with gradient enabled and no KV cache, each
+    /// layer keeps only its input and recomputes its activations in the backward (dropout replayed
+    /// exactly), trading one extra layer forward for the memory of its activations.
+    /// </summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <summary>The token embedding table (also the output head when embeddings are tied).</summary>
     public Parameter TokenEmbeddings => embed_tokens.weight!;
 
@@ -32,7 +39,12 @@ public sealed class DecoderModel : nn.Module
     /// </summary>
     /// <param name="inputIds">Token ids.</param>
     /// <param name="attentionMask">1 for real tokens, 0 for padding, over the cached and new positions <c>(batch, past+T)</c>; null: all real.</param>
-    /// <param name="positionIds">RoPE positions <c>(batch, T)</c>; null: from the mask (cumulative count of real tokens − 1) or past…past+T−1.</param>
+    /// <param name="positionIds">
+    /// RoPE positions <c>(batch, T)</c>; null: from the mask (cumulative count of real tokens − 1) or past…past+T−1.
+    /// Given without a cache, positions that restart inside a row mark packed examples (transformers'
+    /// <c>DataCollatorWithFlattening</c>): each token then attends only within its example (and, with a
+    /// mask, only to real tokens).
+    /// </param>
     /// <param name="cache">The KV cache, or null to attend within <paramref name="inputIds"/> only.</param>
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null)
     {
@@ -46,6 +58,7 @@ public sealed class DecoderModel : nn.Module
         }
 
         var padding = attentionMask is not null && !attentionMask.all().item<bool>() ? attentionMask : null;
+        var segments = positionIds is not null && past == 0 ? CausalMask.Segments(positionIds) : null;
         positionIds ??= attentionMask is null
             ? arange(past, past + length, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0).expand(batch, length)
             : PositionsFromMask(attentionMask).narrow(1, past, length);
@@ -53,21 +66,34 @@ public sealed class DecoderModel : nn.Module
         var hidden = embed_tokens.forward(inputIds);
         var (cos, sin) = _rotary.Compute(positionIds, hidden.dtype);
         var masks = new Dictionary<int, (Tensor? Mask, bool Causal)>();
+        var checkpoint = GradientCheckpointing && training && cache is null && is_grad_enabled();
         for (var i = 0; i < layers.Count; i++)
         {
             var window = _config.SlidingWindows[i];
             var key = window ?? 0;
             if (!masks.TryGetValue(key, out var mask))
             {
-                var built = CausalMask.Build(padding, past, length, window, hidden.dtype, hidden.device, out var causal);
+                var built = CausalMask.Build(padding, past, length, window, hidden.dtype, hidden.device, out var causal, segments);
                 masks[key] = mask = (built, causal);
             }
 
-            hidden = layers[i].Forward(hidden, _rotary, cos, sin, mask.Mask, mask.Causal, cache, i);
+            hidden = checkpoint
+                ? CheckpointedLayer(i, hidden, cos, sin, mask.Mask, mask.Causal)
+                : layers[i].Forward(hidden, _rotary, cos, sin, mask.Mask, mask.Causal, cache, i);
         }
 
         cache?.Advance((int)length);
         return norm.forward(hidden).MoveToOuterDisposeScope();
+    }
+
+    private Tensor CheckpointedLayer(int index, Tensor hidden, Tensor cos, Tensor sin, Tensor? mask, bool causal)
+    {
+        var layer = layers[index];
+        return ActivationCheckpoint.Run(
+            (input, tables) => layer.Forward(input, _rotary, tables[0]!, tables[1]!, tables[2], causal, null, index),
+            hidden,
+            [cos, sin, mask],
+            layer.parameters());
     }
 
     /// <summary>transformers' generation positions: cumulative count of real tokens − 1, padding at 1.</summary>

@@ -222,12 +222,14 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
             using (no_grad())
             using (NewDisposeScope())
             {
+                // A bf16/fp16 weight is merged in fp32 and rounded once (PEFT #1388): adding a rounded
+                // increment to a rounded weight drifts from the unmerged forward.
                 var weight = Target.Weight;
-                if (safeMerge)
+                if (safeMerge || IsLowPrecision(weight))
                 {
                     var merged = weight.to(ScalarType.Float32, copy: true);
                     path.MergeInto(Oriented(merged));
-                    if (!isfinite(merged).all().item<bool>())
+                    if (safeMerge && !isfinite(merged).all().item<bool>())
                     {
                         path.UnmergeFrom(Oriented(merged));
                         throw new InvalidOperationException($"merging adapter '{name}' produces NaN or Inf in the base weight; nothing was changed");
@@ -257,12 +259,24 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
             using (no_grad())
             using (NewDisposeScope())
             {
-                path.UnmergeFrom(Oriented(Target.Weight));
+                var weight = Target.Weight;
+                if (IsLowPrecision(weight))
+                {
+                    var unmerged = weight.to(ScalarType.Float32, copy: true);
+                    path.UnmergeFrom(Oriented(unmerged));
+                    weight.copy_(unmerged);
+                }
+                else
+                {
+                    path.UnmergeFrom(Oriented(weight));
+                }
             }
 
             _merged.RemoveAt(i);
         }
     }
+
+    private static bool IsLowPrecision(Tensor weight) => weight.dtype is ScalarType.BFloat16 or ScalarType.Float16;
 
     /// <summary>The weight as an <c>(out, in)</c> view (Conv1D stores it transposed).</summary>
     private Tensor Oriented(Tensor weight) => Target.FanInFanOut ? weight.t() : weight;

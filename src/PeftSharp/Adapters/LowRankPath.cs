@@ -51,7 +51,8 @@ public abstract class LowRankPath : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var delta = forward(input);
-        var sum = baseOutput + (delta.dtype == baseOutput.dtype ? delta : delta.to(baseOutput.dtype));
+        // An fp32 increment on a bf16/fp16 base is added in the wider type and rounded once, as PEFT does.
+        var sum = delta.dtype == baseOutput.dtype ? baseOutput + delta : (baseOutput + delta).to(baseOutput.dtype);
         return sum.MoveToOuterDisposeScope();
     }
 
