@@ -178,7 +178,7 @@ public sealed class DecoderContractTests : IDisposable
         Assert.Equal(2 * LinearNames(architecture).Length, peft.ModulesOf(peft.ActiveAdapter).Count);
         var ids = ContractDecoders.Ids();
         var before = Loss(model, ids);
-        Train(model, peft, ids, steps: 20, learningRate: 10 * info.RecommendedLearningRate(AdapterTask.CausalLanguageModeling)!.Value);
-        Assert.True(Loss(model, ids) < before - 1e-3, $"{method}: the causal-LM preset did not lower the loss");
+        Train(model, peft, ids, steps: 8, learningRate: 10 * info.RecommendedLearningRate(AdapterTask.CausalLanguageModeling)!.Value);
+        Assert.True(Loss(model, ids) < before - 1e-4, $"{method}: the causal-LM preset did not lower the loss");
     }
 }
