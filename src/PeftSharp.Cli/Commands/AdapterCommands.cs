@@ -71,10 +71,10 @@ internal static class AdapterCommands
     public static Command CreateMerge()
     {
         var adapter = new Argument<DirectoryInfo>("adapter") { Description = "Trained adapter directory (PEFT layout)." };
-        var output = new Option<DirectoryInfo>("--output") { Description = "Where to write the merged model (config.json, model.safetensors in the base's dtype, generation_config.json, tokenizer files and chat template).", Required = true };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Where to write the merged model (config.json, model.safetensors (a decoder in its base's dtype), generation_config.json, tokenizer files and chat template).", Required = true };
         var baseDir = BaseOption();
         var labels = LabelsOption();
-        var command = new Command("merge", "Merge an adapter into its base and write a plain Hugging Face checkpoint that loads with no adapter code: computed in fp32, stored in the base's dtype, tokenizer files and chat template copied.\n\nExamples:\n  peft merge runs/demo/lora/best --output out/merged --labels-from data/sotu-era/train.jsonl\n  peft merge runs/g2p/lora/best --base models/decoder --output out/decoder-merged")
+        var command = new Command("merge", "Merge an adapter into its base and write a plain Hugging Face checkpoint that loads with no adapter code: computed in fp32, a decoder stored in its base's dtype, tokenizer files and chat template copied.\n\nExamples:\n  peft merge runs/demo/lora/best --output out/merged --labels-from data/sotu-era/train.jsonl\n  peft merge runs/g2p/lora/best --base models/decoder --output out/decoder-merged")
         {
             adapter, output, baseDir, labels,
         };
@@ -85,7 +85,8 @@ internal static class AdapterCommands
             var (model, peft, _) = Load(baseDirectory, Existing(result.GetValue(adapter)!), result.GetValue(labels), null);
             peft.MergeAndUnload();
             var outputDir = result.GetValue(output)!.FullName;
-            var dtype = MergedModelWriter.StoredDType(baseDirectory);
+            // A decoder goes back to its base's dtype; an encoder (small) keeps the fp32 merge.
+            var dtype = model is PeftSharp.Models.Decoders.DecoderForCausalLM ? MergedModelWriter.StoredDType(baseDirectory) : TorchSharp.torch.ScalarType.Float32;
             MergedModelWriter.Write(model, baseDirectory, outputDir, dtype);
             Console.WriteLine($"merged {model.ArchitectureName} written to {outputDir} ({MergedModelWriter.TorchDTypeName(dtype)})");
             return Program.Success;
