@@ -170,8 +170,14 @@ public sealed class DecoderContractTests : IDisposable
         Assert.Null(config.ModulesToSave);
         Assert.NotNull(info.RecommendedLearningRate(AdapterTask.CausalLanguageModeling));
 
-        // The encoder preset is unchanged by the task argument.
-        Assert.Equal(AdapterConfigFile.ToJson(info.CreateTrainingConfig(20)!), AdapterConfigFile.ToJson(info.CreateTrainingConfig(20, AdapterTask.SequenceClassification)!));
+        Assert.Equal(TargetModulesKind.AllLinear, config.TargetModules!.Kind);
+
+        // The encoder preset stays what it was: query and value, classifier and pooler in full, SEQ_CLS.
+        var encoder = info.CreateTrainingConfig(20, AdapterTask.SequenceClassification)!;
+        Assert.Equal("SEQ_CLS", encoder.TaskType);
+        Assert.Equal(["query", "value"], encoder.TargetModules!.Names);
+        Assert.Equal(["classifier", "pooler"], encoder.ModulesToSave);
+        Assert.Null(info.RecommendedLearningRate(AdapterTask.SequenceClassification));
 
         var model = ContractDecoders.Create(architecture);
         var peft = PeftModel.Create(model, config, generator: new Generator(11));
