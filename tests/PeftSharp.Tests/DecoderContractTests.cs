@@ -187,4 +187,21 @@ public sealed class DecoderContractTests : IDisposable
         Train(model, peft, ids, steps: 8, learningRate: 10 * info.RecommendedLearningRate(AdapterTask.CausalLanguageModeling)!.Value);
         Assert.True(Loss(model, ids) < before - 1e-4, $"{method}: the causal-LM preset did not lower the loss");
     }
+
+    [Theory]
+    [MemberData(nameof(Presets))]
+    public void EveryPresetTrainsFp32AdaptersOnABf16Base(string architecture, string method)
+    {
+        var info = AdapterMethodRegistry.Find(method)!;
+        var model = ContractDecoders.Create(architecture);
+        model.to(ScalarType.BFloat16);
+        var peft = PeftModel.Create(model, info.CreateTrainingConfig(8, AdapterTask.CausalLanguageModeling)!, generator: new Generator(11));
+        Assert.All(peft.GetTrainableParameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+        Assert.All(peft.AdaptedModules, m => Assert.Equal(ScalarType.BFloat16, m.Layer.Target.Weight.dtype));
+        var ids = ContractDecoders.Ids();
+        var before = Loss(model, ids);
+        Train(model, peft, ids, steps: 8, learningRate: 10 * info.RecommendedLearningRate(AdapterTask.CausalLanguageModeling)!.Value);
+        Assert.True(Loss(model, ids) < before - 1e-3, $"{method}: training on a bf16 base did not lower the loss");
+        Assert.All(peft.AdaptedModules, m => Assert.Equal(ScalarType.BFloat16, m.Layer.Target.Weight.dtype));
+    }
 }
