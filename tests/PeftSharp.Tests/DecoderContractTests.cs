@@ -140,6 +140,9 @@ public sealed class DecoderContractTests : IDisposable
         var saved = AdapterConfigFile.Read(Path.Combine(dir, AdapterConfigFile.FileName));
         Assert.Equal("CAUSAL_LM", saved.TaskType);
         Assert.Equal("tiny-" + architecture, saved.BaseModelNameOrPath);
+
+        // all-linear is written as PEFT writes it: resolved to the projections' names.
+        Assert.Equal(LinearNames(architecture).Select(n => n[(n.IndexOf('.') + 1)..]).Order(StringComparer.Ordinal), saved.TargetModules!.Names.Order(StringComparer.Ordinal));
         var fresh = ContractDecoders.Create(architecture, seed: 99);
         fresh.load_state_dict(baseState);
         PeftModel.FromPretrained(fresh, dir);
