@@ -21,7 +21,7 @@ public enum ModelTask
 /// A Hugging Face architecture implemented in TorchSharp with Hugging Face's parameter names, so
 /// that <c>config.json</c> + <c>model.safetensors</c> load without conversion.
 /// </summary>
-public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHeadProvider
+public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHeadProvider, IModelNameProvider
 {
     /// <summary>Creates the model.</summary>
     protected PretrainedModel(string name, ModelConfig config) : base(name)
@@ -64,6 +64,13 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
 
     /// <summary>This architecture's name for the module BERT calls <paramref name="bertName"/> (the same name by default).</summary>
     protected virtual string EquivalentTargetName(string bertName) => bertName;
+
+    /// <summary>
+    /// Where the model came from, recorded by adapters as <c>base_model_name_or_path</c>: the Hugging Face
+    /// id in <c>config.json</c>'s <c>_name_or_path</c> when it holds one, else the name of the directory
+    /// it was loaded from; null for a model built in code.
+    /// </summary>
+    public string? NameOrPath { get; set; }
 
     /// <summary>Maps a checkpoint tensor name to this model's name, or null to skip it (tied copies, non-persistent buffers).</summary>
     protected internal abstract string? MapCheckpointName(string name);
@@ -114,6 +121,7 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
     {
         var model = Create(ModelConfig.LoadJson(directory), dtype);
         report = ModelWeights.Load(model, directory, model.MapCheckpointName, strict, model.MayBeMissing);
+        model.NameOrPath = NameOrPathOf(model.Config, directory);
         if (model is Decoders.DecoderForCausalLM decoder)
         {
             decoder.EosTokenIds = Decoders.GenerationConfig.EosTokenIds(directory) ?? decoder.EosTokenIds;
@@ -121,6 +129,18 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
 
         model.eval();
         return model;
+    }
+
+    /// <summary>The Hugging Face id of <c>_name_or_path</c> (<c>owner/name</c>, not a local path), else the directory's name.</summary>
+    private static string NameOrPathOf(ModelConfig config, string directory)
+    {
+        if (config.Json["_name_or_path"] is System.Text.Json.Nodes.JsonValue value && value.TryGetValue<string>(out var id)
+            && id.Count(c => c == '/') == 1 && !id.StartsWith('.') && !id.StartsWith('/') && !id.Contains('\\', StringComparison.Ordinal) && !Path.IsPathRooted(id))
+        {
+            return id;
+        }
+
+        return Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)));
     }
 
     /// <summary>Loads a model strictly (see <see cref="FromPretrained(string, bool, out WeightsLoadReport)"/>).</summary>
@@ -146,6 +166,7 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
         root.Remove("num_labels");
         var model = Create(new ConfigJson(root, json.Path));
         report = ModelWeights.Load(model, baseDirectory, model.MapCheckpointName, strict: false);
+        model.NameOrPath = NameOrPathOf(model.Config, baseDirectory);
         var missing = report.Missing.Where(n => !n.StartsWith("classifier.", StringComparison.Ordinal) && !n.StartsWith("pooler.", StringComparison.Ordinal) && !n.Contains(".pooler.", StringComparison.Ordinal)).ToList();
         if (missing.Count > 0)
         {

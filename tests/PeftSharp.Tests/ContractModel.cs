@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Xunit;
 
 namespace PeftSharp.Tests;
 
@@ -59,4 +60,52 @@ internal sealed class ContractModel : nn.Module<Tensor, Tensor>
         var pooled = nn.functional.tanh(pooler.forward(h.mean([1L])));
         return classifier.forward(pooled).MoveToOuterDisposeScope();
     }
+}
+
+/// <summary>
+/// Tiny random decoders for the decoder contract: a Llama (GQA, so k/v are narrower than q and o,
+/// tied embeddings) and a Phi-3 (fused <c>qkv_proj</c> and <c>gate_up_proj</c>, untied head).
+/// </summary>
+internal static class ContractDecoders
+{
+    public const int Vocabulary = 48;
+
+    public static TheoryData<string> Architectures() => ["llama", "phi3"];
+
+    /// <summary>The <c>config.json</c> of architecture <paramref name="modelType"/>.</summary>
+    public static System.Text.Json.Nodes.JsonObject Config(string modelType) => new()
+    {
+        ["architectures"] = new System.Text.Json.Nodes.JsonArray(modelType == "phi3" ? "Phi3ForCausalLM" : "LlamaForCausalLM"),
+        ["model_type"] = modelType, ["vocab_size"] = Vocabulary, ["hidden_size"] = 32, ["intermediate_size"] = 40, ["num_hidden_layers"] = 2,
+        ["num_attention_heads"] = 4, ["num_key_value_heads"] = 2, ["max_position_embeddings"] = 64, ["rms_norm_eps"] = 1e-5,
+        ["eos_token_id"] = 2, ["bos_token_id"] = 1, ["rope_theta"] = 10000.0, ["tie_word_embeddings"] = modelType != "phi3",
+        ["hidden_act"] = "silu", ["torch_dtype"] = "float32",
+    };
+
+    /// <summary>A decoder with seeded random weights (embeddings scaled so the logits are not flat).</summary>
+    public static PeftSharp.Models.Decoders.DecoderForCausalLM Create(string modelType, long seed = 7)
+    {
+        manual_seed(seed);
+        var model = (PeftSharp.Models.Decoders.DecoderForCausalLM)PeftSharp.Models.PretrainedModel.Create(new PeftSharp.IO.ConfigJson(Config(modelType), "config.json"));
+        model.eval();
+        return model;
+    }
+
+    /// <summary>Token ids <c>(batch, T)</c> in the vocabulary.</summary>
+    public static Tensor Ids(long seed = 5, long batch = 4, long length = 10) =>
+        randint(3, Vocabulary, [batch, length], generator: new Generator((ulong)seed));
+}
+
+/// <summary>A decoder seen as <c>ids → logits</c> (for <c>LossTask</c>).</summary>
+internal sealed class DecoderLogits : nn.Module<Tensor, Tensor>
+{
+    private readonly PeftSharp.Models.Decoders.DecoderForCausalLM decoder;
+
+    public DecoderLogits(PeftSharp.Models.Decoders.DecoderForCausalLM model) : base(nameof(DecoderLogits))
+    {
+        decoder = model;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input) => decoder.Forward(input);
 }

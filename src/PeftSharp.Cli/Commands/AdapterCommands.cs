@@ -12,8 +12,6 @@ namespace PeftSharp.Cli.Commands;
 /// <summary><c>peft export</c>, <c>peft merge</c> and <c>peft inspect</c>: what to do with a trained adapter.</summary>
 internal static class AdapterCommands
 {
-    private static readonly string[] TokenizerFiles = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"];
-
     private static Option<DirectoryInfo> BaseOption() => new("--base") { Description = "Base model directory the adapter was trained on.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
 
     private static Option<FileInfo?> LabelsOption() => new("--labels-from") { Description = "Training file whose labels fix the classifier's label order (default: the --eval file, else LABEL_0 … from the adapter's classifier)." };
@@ -73,27 +71,24 @@ internal static class AdapterCommands
     public static Command CreateMerge()
     {
         var adapter = new Argument<DirectoryInfo>("adapter") { Description = "Trained adapter directory (PEFT layout)." };
-        var output = new Option<DirectoryInfo>("--output") { Description = "Where to write the merged model (config.json, model.safetensors, tokenizer files).", Required = true };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Where to write the merged model (config.json, model.safetensors (a decoder in its base's dtype), generation_config.json, tokenizer files and chat template).", Required = true };
         var baseDir = BaseOption();
         var labels = LabelsOption();
-        var command = new Command("merge", "Merge an adapter into its base and write a plain Hugging Face checkpoint that loads with no adapter code.\n\nExample:\n  peft merge runs/demo/lora/best --output out/merged --labels-from data/sotu-era/train.jsonl")
+        var command = new Command("merge", "Merge an adapter into its base and write a plain Hugging Face checkpoint that loads with no adapter code: computed in fp32, a decoder stored in its base's dtype, tokenizer files and chat template copied.\n\nExamples:\n  peft merge runs/demo/lora/best --output out/merged --labels-from data/sotu-era/train.jsonl\n  peft merge runs/g2p/lora/best --base models/decoder --output out/decoder-merged")
         {
             adapter, output, baseDir, labels,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
             var baseDirectory = result.GetValue(baseDir)!.FullName;
+            // Loaded in float32, so the merge is computed in float32 and cast back to the base's dtype once (PEFT #1388).
             var (model, peft, _) = Load(baseDirectory, Existing(result.GetValue(adapter)!), result.GetValue(labels), null);
             peft.MergeAndUnload();
             var outputDir = result.GetValue(output)!.FullName;
-            Directory.CreateDirectory(outputDir);
-            model.SavePretrained(outputDir);
-            foreach (var file in TokenizerFiles.Where(f => File.Exists(Path.Combine(baseDirectory, f))))
-            {
-                File.Copy(Path.Combine(baseDirectory, file), Path.Combine(outputDir, file), overwrite: true);
-            }
-
-            Console.WriteLine($"merged {model.ArchitectureName} written to {outputDir}");
+            // A decoder goes back to its base's dtype; an encoder (small) keeps the fp32 merge.
+            var dtype = model is PeftSharp.Models.Decoders.DecoderForCausalLM ? MergedModelWriter.StoredDType(baseDirectory) : TorchSharp.torch.ScalarType.Float32;
+            MergedModelWriter.Write(model, baseDirectory, outputDir, dtype);
+            Console.WriteLine($"merged {model.ArchitectureName} written to {outputDir} ({MergedModelWriter.TorchDTypeName(dtype)})");
             return Program.Success;
         }));
         return command;

@@ -75,6 +75,19 @@ public abstract class AdapterMethod<TConfig> : AdapterMethod
             return config;
         });
 
+    /// <summary>
+    /// Sets what every causal-LM preset shares on <paramref name="config"/>: every linear layer but the
+    /// output head adapted (PEFT's <c>all-linear</c>: a decoder's seven projections, or Phi-3's four),
+    /// nothing trained in full, task <c>CAUSAL_LM</c>.
+    /// </summary>
+    protected static TConfig ForCausalLm(TConfig config)
+    {
+        config.TargetModules = TargetModules.AllLinear;
+        config.ModulesToSave = null;
+        config.TaskType = "CAUSAL_LM";
+        return config;
+    }
+
     /// <summary>A deep copy of <paramref name="config"/> made through <c>adapter_config.json</c> (so it keeps exactly what a saved file keeps).</summary>
     protected static TConfig CopyThroughJson(TConfig config) => (TConfig)AdapterConfigFile.Copy(config);
 

@@ -82,14 +82,33 @@ public abstract class LowRankPath : nn.Module<Tensor, Tensor>
     public virtual void MergeInto(Tensor weight)
     {
         using var scope = NewDisposeScope();
-        weight.add_(DeltaWeight().to(weight.dtype));
+        AddInFloat32(weight, DeltaWeight());
     }
 
     /// <summary>Undoes <see cref="MergeInto"/> on <paramref name="weight"/> (an <c>(out, in)</c> view), in place.</summary>
     public virtual void UnmergeFrom(Tensor weight)
     {
         using var scope = NewDisposeScope();
-        weight.sub_(DeltaWeight().to(weight.dtype));
+        AddInFloat32(weight, DeltaWeight().neg());
+    }
+
+    /// <summary>
+    /// <c>weight += delta</c>, summed in float32 and rounded once when the weight is held in half precision
+    /// (PEFT #1388: adding a bf16-rounded ΔW to a bf16 weight rounds twice).
+    /// </summary>
+    protected static void AddInFloat32(Tensor weight, Tensor delta)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        ArgumentNullException.ThrowIfNull(delta);
+        if (weight.dtype is ScalarType.BFloat16 or ScalarType.Float16)
+        {
+            using var sum = weight.to(ScalarType.Float32).add_(delta.to(ScalarType.Float32));
+            weight.copy_(sum);
+        }
+        else
+        {
+            weight.add_(delta.to(weight.dtype));
+        }
     }
 
     /// <summary>

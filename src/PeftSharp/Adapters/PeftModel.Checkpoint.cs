@@ -39,7 +39,7 @@ public partial class PeftModel
             var config = GetConfig(name);
             var target = name == DefaultAdapter ? directory : Path.Combine(directory, name);
             Directory.CreateDirectory(target);
-            var written = trainingState ? config : config.Method.ConfigForSave(config, name, ModulesOf(name));
+            var written = trainingState ? config : WithResolvedAllLinear(config.Method.ConfigForSave(config, name, ModulesOf(name)), name);
             var tensors = AdapterStateDict(name);
             var copies = new List<Tensor>();
             foreach (var module in trainingState ? [] : ModulesOf(name))
@@ -70,6 +70,31 @@ public partial class PeftModel
 
             AdapterConfigFile.Write(Path.Combine(target, AdapterConfigFile.FileName), written, Model.GetType().Name);
         }
+    }
+
+    /// <summary>
+    /// PEFT writes <c>all-linear</c> resolved to the adapted modules' last name segments
+    /// (<c>["q_proj", "k_proj", …]</c>), which older PEFT versions read too. Resolved likewise when those
+    /// names select exactly the adapted modules again; otherwise (a head sharing a name) kept as it is.
+    /// </summary>
+    private AdapterConfig WithResolvedAllLinear(AdapterConfig config, string adapterName)
+    {
+        if (config.TargetModules is not { Kind: TargetModulesKind.AllLinear })
+        {
+            return config;
+        }
+
+        var adapted = ModulesOf(adapterName).Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+        var names = TargetModules.FromNames([.. adapted.Select(n => n[(n.LastIndexOf('.') + 1)..]).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)]);
+        var selected = CandidateModules().Where(c => IsLinearLike(c.Module) && TargetSelector.Matches(names, c.Name)).Select(c => c.Name);
+        if (!adapted.SetEquals(selected))
+        {
+            return config;
+        }
+
+        var copy = ReferenceEquals(config, GetConfig(adapterName)) ? AdapterConfigFile.Copy(config) : config;
+        copy.TargetModules = names;
+        return copy;
     }
 
     /// <summary>

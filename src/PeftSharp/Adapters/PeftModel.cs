@@ -389,6 +389,7 @@ public partial class PeftModel
                 ?? throw new PeftConfigurationException($"the config sets no target modules and PEFT has no default for model type '{typed.ModelType}'");
         }
 
+        config.BaseModelNameOrPath ??= (Model as IModelNameProvider)?.NameOrPath;
         config.Validate();
         var targets = FindTargets(config);
         var savedTargets = FindModulesToSave(config);

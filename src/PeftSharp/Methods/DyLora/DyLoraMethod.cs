@@ -23,6 +23,17 @@ public sealed class DyLoraMethod : AdapterMethod<DyLoraConfig>
         LoraDropout = 0.1,
     });
 
+    /// <summary>Causal-LM setting: r_max = 8, alpha = 16, dropout 0.05 on every attention and MLP projection.</summary>
+    protected override DyLoraConfig CreateCausalLmTrainingConfig(int totalSteps) => ForCausalLm(new()
+    {
+        R = 8,
+        LoraAlpha = 16,
+        LoraDropout = 0.05,
+    });
+
+    /// <inheritdoc />
+    public override double? RecommendedLearningRate(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 2e-4 : null;
+
     /// <inheritdoc />
     public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
     {

@@ -132,7 +132,11 @@ public sealed class DoraPath : LowRankPath
         var xa = x.dtype == lora_A.dtype ? x : x.to(lora_A.dtype);
         var lora = matmul(matmul(xa, lora_A.t()), lora_B.t()).mul_(Scaling);
         var delta = (scale - 1) * withoutBias.to(ScalarType.Float32) + scale * lora.to(ScalarType.Float32);
-        return output.add_(delta.to(output.dtype)).MoveToOuterDisposeScope();
+
+        // Without a bias the frozen product is the output tensor itself, which the magnitude's gradient
+        // needs unchanged: add out of place then (an in-place add would invalidate it for backward).
+        var aliased = ReferenceEquals(withoutBias, output) && scale.requires_grad;
+        return (aliased ? output.add(delta.to(output.dtype)) : output.add_(delta.to(output.dtype))).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

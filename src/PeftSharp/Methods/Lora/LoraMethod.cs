@@ -23,6 +23,17 @@ public sealed class LoraMethod : AdapterMethod<LoraConfig>
         LoraDropout = 0.1,
     });
 
+    /// <summary>QLoRA-style causal-LM setting: r = 8, alpha = 16, dropout 0.05 on every attention and MLP projection.</summary>
+    protected override LoraConfig CreateCausalLmTrainingConfig(int totalSteps) => ForCausalLm(new()
+    {
+        R = 8,
+        LoraAlpha = 16,
+        LoraDropout = 0.05,
+    });
+
+    /// <inheritdoc />
+    public override double? RecommendedLearningRate(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 2e-4 : null;
+
     /// <inheritdoc />
     public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
     {

@@ -23,6 +23,19 @@ public sealed class MoSaraMethod : SaraRankMethod<MoSaraConfig>
         NumSets = 4,
     });
 
+    /// <summary>Causal-LM setting: 4 vector sets over ranks from the 10 % spectral threshold (2 … 16), dropout 0.05 on every attention and MLP projection.</summary>
+    protected override MoSaraConfig CreateCausalLmTrainingConfig(int totalSteps) => ForCausalLm(new()
+    {
+        Threshold = 0.1,
+        KMin = 2,
+        KMax = 16,
+        NumSets = 4,
+        LoraDropout = 0.05,
+    });
+
+    /// <inheritdoc />
+    public override double? RecommendedLearningRate(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 1e-3 : null;
+
     /// <inheritdoc />
     public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
     {

@@ -30,6 +30,19 @@ public sealed class SaraMethod : SaraRankMethod<SaraConfig>
         LoraDropout = 0.1,
     });
 
+    /// <summary>Causal-LM setting: ranks from the 10 % spectral threshold (2 … 16), alpha 16, dropout 0.05 on every attention and MLP projection.</summary>
+    protected override SaraConfig CreateCausalLmTrainingConfig(int totalSteps) => ForCausalLm(new()
+    {
+        Threshold = 0.1,
+        KMin = 2,
+        KMax = 16,
+        LoraAlpha = 16,
+        LoraDropout = 0.05,
+    });
+
+    /// <inheritdoc />
+    public override double? RecommendedLearningRate(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 2e-4 : null;
+
     /// <inheritdoc />
     public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
     {

@@ -29,6 +29,23 @@ public sealed class SoraMethod : AdapterMethod<SoraConfig>
         SparseLambda2 = 3e-4,
     });
 
+    /// <summary>
+    /// Causal-LM setting for short runs: r_max = 8, alpha = 16, dropout 0.05 on every attention and MLP
+    /// projection; L1 weight 1 and threshold ξ 1e-3 (a short run needs a firmer push than the encoder
+    /// preset's 3e-4 for gates to reach zero).
+    /// </summary>
+    protected override SoraConfig CreateCausalLmTrainingConfig(int totalSteps) => ForCausalLm(new()
+    {
+        R = 8,
+        LoraAlpha = 16,
+        LoraDropout = 0.05,
+        SparseLambda = 1,
+        SparseLambda2 = 1e-3,
+    });
+
+    /// <inheritdoc />
+    public override double? RecommendedLearningRate(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 2e-4 : null;
+
     /// <inheritdoc />
     public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
     {

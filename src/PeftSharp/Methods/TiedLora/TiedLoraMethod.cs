@@ -27,6 +27,17 @@ public sealed class TiedLoraMethod : AdapterMethod<TiedLoraConfig>
         return ForEncoderClassification(config);
     }
 
+    /// <summary>Causal-LM setting: the paper's TL6 (A, B tied per module type and shape, u and v per layer), r = 8, dropout 0.05 on every attention and MLP projection.</summary>
+    protected override TiedLoraConfig CreateCausalLmTrainingConfig(int totalSteps)
+    {
+        var config = TiedLoraConfig.FromPreset("TL6");
+        config.LoraDropout = 0.05;
+        return ForCausalLm(config);
+    }
+
+    /// <inheritdoc />
+    public override double? RecommendedLearningRate(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 5e-4 : null;
+
     /// <inheritdoc />
     public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
     {
