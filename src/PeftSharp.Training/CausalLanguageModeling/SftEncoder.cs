@@ -181,10 +181,10 @@ public sealed class SftEncoder
     }
 
     /// <summary>
-    /// <paramref name="example"/> cut to <see cref="MaxLength"/>: first the unsupervised tokens before
-    /// the first supervised one (the prompt) are cut from the left, after the tokenizer's leading special
-    /// tokens (BOS), so the completion is kept whole when it fits; what is still too long is cut from the
-    /// right. Null when no supervised token is left that the loss sees (position 0 is never predicted).
+    /// <paramref name="example"/> cut to <see cref="MaxLength"/>: when the unsupervised tokens before the
+    /// first supervised one (the prompt) are enough, they are cut from the left, after the tokenizer's
+    /// leading special tokens (BOS), so the completion is kept whole; otherwise the example is cut on the
+    /// right, keeping the prompt and the start of the completion. Null when no supervised token is left that the loss sees (position 0 is never predicted).
     /// </summary>
     public CausalLmExample? Fit(CausalLmExample example, out bool truncated)
     {
@@ -197,7 +197,9 @@ public sealed class SftEncoder
             var keep = StartsWith(ids, _prefix) ? _prefix.Length : 0;
             var firstSupervised = labels.FindIndex(label => label != CausalLmLoss.IgnoreIndex);
             var promptEnd = firstSupervised < 0 ? ids.Count : firstSupervised;
-            var cut = Math.Clamp(Math.Min(ids.Count - MaxLength, promptEnd - keep), 0, ids.Count);
+            // The prompt gives way when that saves the supervised part; otherwise it stays as the context of the part that fits.
+            var excess = ids.Count - MaxLength;
+            var cut = promptEnd - keep >= excess ? excess : 0;
             ids.RemoveRange(keep, cut);
             labels.RemoveRange(keep, cut);
             if (ids.Count > MaxLength)
