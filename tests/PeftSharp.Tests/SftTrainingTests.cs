@@ -93,7 +93,7 @@ public sealed class SftTrainingTests : IDisposable
 
     private TrainerOptions Options(string? output, int steps = 30) => new()
     {
-        MaxSteps = steps, BatchSize = 4, LearningRate = 1e-2, WarmupRatio = 0, WeightDecay = 0, EvalEvery = 10, Metric = CausalLmTask.Perplexity,
+        MaxSteps = steps, BatchSize = 4, LearningRate = 1e-2, WarmupRatio = 0, WeightDecay = 0, EvalEvery = steps / 3, Metric = CausalLmTask.Perplexity,
         LogEvery = 0, SaveEvery = 3, Seed = 3, OutputDirectory = output,
     };
 
@@ -168,14 +168,14 @@ public sealed class SftTrainingTests : IDisposable
         var directory = TinyDecoder(Path.Combine(_temp.FullName, "model"));
         var reference = Path.Combine(_temp.FullName, "reference");
         var (_, peft, task) = Setup(directory, 3);
-        var full = new TrainingLoop(task, Options(reference, 20), ParameterGroups.ForAdapter(peft, Options(reference, 20)), peft).Run();
+        var full = new TrainingLoop(task, Options(reference, 12), ParameterGroups.ForAdapter(peft, Options(reference, 12)), peft).Run();
 
         var split = Path.Combine(_temp.FullName, "split");
         var (_, firstPeft, firstTask) = Setup(directory, 3);
-        var stopped = Options(split, 20) with { StopAfterSteps = 7 };
+        var stopped = Options(split, 12) with { StopAfterSteps = 5 };
         new TrainingLoop(firstTask, stopped, ParameterGroups.ForAdapter(firstPeft, stopped), firstPeft).Run();
         var (_, secondPeft, secondTask) = Setup(directory, 3);
-        var resumed = new TrainingLoop(secondTask, Options(split, 20), ParameterGroups.ForAdapter(secondPeft, Options(split, 20)), secondPeft).Run(resume: true);
+        var resumed = new TrainingLoop(secondTask, Options(split, 12), ParameterGroups.ForAdapter(secondPeft, Options(split, 12)), secondPeft).Run(resume: true);
 
         Assert.Equal(full.Losses, resumed.Losses);
         Assert.Equal(File.ReadAllText(Path.Combine(reference, "metrics.jsonl")), File.ReadAllText(Path.Combine(split, "metrics.jsonl")));
