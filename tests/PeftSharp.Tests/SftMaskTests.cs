@@ -167,14 +167,39 @@ public sealed class SftMaskTests : IDisposable
     }
 
     [Fact]
-    public void Qwen3MultiTurnIsRefusedBecauseTheTemplateRewritesEarlierTurns()
+    public void Qwen3MultiTurnConversationsWhoseTemplateRewritesEarlierTurnsSuperviseEachTurnThroughItsImEnd()
+    {
+        var (tokenizer, template) = Load("qwen3");
+        var encoder = new SftEncoder(tokenizer, template, 1024);
+        List<JsonObject> multi = [Message("system", "Be brief."), Message("user", "What is 2+2?"), Message("assistant", "4."), Message("user", "And times 3?"), Message("assistant", "<think>\n3 × 4.\n</think>\n\n12."), Message("user", "Thanks")];
+        List<JsonObject> reasoning = [.. FixtureConversation("qwen3", 6), Message("assistant", "<think>\nprime.\n</think>\n\nYes.")];
+        foreach (var messages in new[] { multi, reasoning })
+        {
+            var example = encoder.EncodeMessages(messages);
+            var text = template.Render(messages, addGenerationPrompt: false);
+            Assert.Equal(tokenizer.Encode(text, addSpecialTokens: false).Select(i => (long)i), example.InputIds);
+            Assert.Equal(ExpectedLabels(tokenizer, example.InputIds, text, Regions(text, "<|im_start|>assistant\n", "<|im_end|>")), example.Labels);
+            Assert.Equal(2, example.Labels.Count(l => l == tokenizer.TokenToId("<|im_end|>")));
+        }
+
+        // The reasoning of the earlier turn is not in the render, so it is not learnt; the last turn's is.
+        var rendered = template.Render(multi, addGenerationPrompt: false);
+        Assert.DoesNotContain("3 × 4", rendered, StringComparison.Ordinal);
+        var last = encoder.EncodeMessages(reasoning);
+        Assert.Contains("prime.", tokenizer.Decode([.. last.Labels.Where(l => l >= 0).Select(l => (int)l)]), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ATemplateWhoseEarlierRenderIsNoPrefixIsRefusedWithLineAndTurn()
     {
         var path = Path.Combine(_temp.FullName, "chat.jsonl");
         var conversation = new JsonArray(Message("user", "What is 2+2?"), Message("assistant", "4."), Message("user", "And times 3?"), Message("assistant", "12."));
         File.WriteAllText(path, new JsonObject { ["messages"] = new JsonArray(Message("user", "Hi"), Message("assistant", "Hello.")) }.ToJsonString() + "\n" + new JsonObject { ["messages"] = conversation }.ToJsonString() + "\n");
-        var (tokenizer, template) = Load("qwen3");
-        var error = Assert.Throws<SftDataException>(() => SftDataset.Load(path, new SftEncoder(tokenizer, template, 1024)));
-        Assert.Equal(2, error.Line);
+        var (tokenizer, _) = Load("qwen3");
+        // A header that counts the messages changes the start of every render as the conversation grows.
+        var counting = ChatTemplate.Parse("{{ messages|length }} messages\n{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}");
+        var error = Assert.Throws<SftDataException>(() => SftDataset.Load(path, new SftEncoder(tokenizer, counting, 1024)));
+        Assert.Equal(1, error.Line);
         Assert.Equal("messages[1]", error.Field);
         Assert.Contains("prefix-consistently", error.Message);
     }

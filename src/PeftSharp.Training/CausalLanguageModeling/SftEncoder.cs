@@ -19,9 +19,12 @@ namespace PeftSharp.Training.CausalLanguageModeling;
 /// is found exactly by rendering prefixes: the conversation before it with the generation prompt, and
 /// through it; both must tokenize to prefixes of the whole, and the tokens between them are supervised
 /// up to and including the turn's last EOS token (the template's end of turn; what the template writes
-/// after it, such as a newline, is not). A template that renders earlier turns differently as the
-/// conversation grows (Qwen3 drops the reasoning of earlier turns) is refused for that record. When the
-/// conversation ends with an assistant turn that holds no EOS token, EOS is appended and supervised.</item>
+/// after it, such as a newline, is not). A template that renders a turn differently once later turns
+/// follow (Qwen3 drops the reasoning of earlier turns) still starts the turn where the prefix render
+/// says; the turn then runs through its first EOS token in the whole render (a message containing the
+/// EOS token's text is refused). A template whose render before a turn is not a prefix of the whole is
+/// refused for that record. When the conversation ends with an assistant turn that holds no EOS token,
+/// EOS is appended and supervised.</item>
 /// </list>
 /// <see cref="Fit"/> then cuts an example to the maximum length, keeping the supervised part when it can.
 /// </summary>
@@ -143,32 +146,13 @@ public sealed class SftEncoder
         var endsWithEos = false;
         foreach (var i in assistants)
         {
-            var field = $"messages[{i}]";
-            var before = Render(messages, i, addGenerationPrompt: true, field);
-            var through = Render(messages, i + 1, addGenerationPrompt: false, field);
-            if (!StartsWith(through, before) || !StartsWith(ids, through))
-            {
-                throw new SftRecordException(field, "the chat template does not render this conversation prefix-consistently: the render before this assistant turn (with the generation prompt) and through it must tokenize to prefixes of the whole conversation's render, and they do not (the template rewrites earlier turns as the conversation grows, as Qwen3's drops earlier reasoning); its supervised tokens cannot be found exactly. Split the conversation at this turn, or use a template that renders history unchanged");
-            }
-
-            if (through.Count == before.Count)
-            {
-                throw new SftRecordException(field, "the chat template renders nothing for this assistant turn");
-            }
-
-            var end = through.Count;
-            var lastEos = through.FindLastIndex(end - 1, end - before.Count, _eosIds.Contains);
-            if (lastEos >= 0)
-            {
-                end = lastEos + 1;
-            }
-
-            for (var t = before.Count; t < end; t++)
+            var (start, end, eos) = AssistantSpan(messages, i, ids);
+            for (var t = start; t < end; t++)
             {
                 labels[t] = ids[t];
             }
 
-            endsWithEos = lastEos >= 0;
+            endsWithEos = eos;
         }
 
         if (assistants[^1] == messages.Count - 1 && !endsWithEos)
@@ -178,6 +162,50 @@ public sealed class SftEncoder
         }
 
         return new CausalLmExample([.. ids], labels);
+    }
+
+    /// <summary>
+    /// The supervised tokens <c>[Start, End)</c> of assistant message <paramref name="index"/> in the
+    /// conversation's tokens <paramref name="ids"/>, and whether they end with an EOS token.
+    /// </summary>
+    private (int Start, int End, bool EndsWithEos) AssistantSpan(IReadOnlyList<JsonObject> messages, int index, List<long> ids)
+    {
+        var field = $"messages[{index}]";
+        var before = Render(messages, index, addGenerationPrompt: true, field);
+        if (!StartsWith(ids, before))
+        {
+            throw new SftRecordException(field, "the chat template does not render this conversation prefix-consistently: the conversation before this assistant turn, rendered with the generation prompt, does not tokenize to a prefix of the whole conversation's render, so the turn's supervised tokens cannot be found exactly. Split the conversation at this turn, or use a template that renders history unchanged");
+        }
+
+        var through = Render(messages, index + 1, addGenerationPrompt: false, field);
+        int end;
+        if (StartsWith(through, before) && StartsWith(ids, through))
+        {
+            if (through.Count == before.Count)
+            {
+                throw new SftRecordException(field, "the chat template renders nothing for this assistant turn");
+            }
+
+            end = through.Count;
+        }
+        else
+        {
+            // The template renders a turn differently once later turns follow it (Qwen3 drops the reasoning of
+            // earlier turns): the turn is what the whole render holds from its start through its end-of-turn token.
+            var eosText = _eosIds.Select(id => Tokenizer.IdToToken((int)id)).OfType<string>().FirstOrDefault(text => ((string?)messages[index]["content"])?.Contains(text, StringComparison.Ordinal) == true);
+            var turnEnd = ids.FindIndex(before.Count, _eosIds.Contains);
+            if (turnEnd < 0 || eosText is not null)
+            {
+                throw new SftRecordException(field, eosText is not null
+                    ? $"the message contains the end-of-turn token {eosText}, and the chat template rewrites earlier turns as the conversation grows, so where this turn ends cannot be found exactly"
+                    : "the chat template does not render this conversation prefix-consistently (it rewrites earlier turns as the conversation grows) and ends the turn with no EOS token, so the turn's supervised tokens cannot be found exactly. Split the conversation at this turn, or use a template that renders history unchanged");
+            }
+
+            return (before.Count, turnEnd + 1, true);
+        }
+
+        var lastEos = through.FindLastIndex(end - 1, end - before.Count, _eosIds.Contains);
+        return lastEos >= 0 ? (before.Count, lastEos + 1, true) : (before.Count, end, false);
     }
 
     /// <summary>
