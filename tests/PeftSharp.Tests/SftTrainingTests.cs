@@ -135,6 +135,40 @@ public sealed class SftTrainingTests : IDisposable
         Assert.Equal(outcome.Evaluations.MinBy(e => e.Metrics[CausalLmTask.Perplexity])!.Step, outcome.Best!.Step);
     }
 
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gpt2")]
+    public void APaddedBatchHasTheLossOfItsExamplesAlone(string architecture)
+    {
+        var model = architecture == "gpt2"
+            ? PretrainedModel.FromPretrained(Path.Combine(AppContext.BaseDirectory, "Interop", "gpt2-lora-c_attn", "base"))
+            : PretrainedModel.FromPretrained(TinyDecoder(Path.Combine(_temp.FullName, "model")));
+        model.eval();
+        var vocabulary = architecture == "gpt2" ? 50 : 100;
+        var random = new Random(4);
+        var examples = Enumerable.Range(0, 5).Select(i =>
+        {
+            var ids = Enumerable.Range(0, 3 + (i * 4)).Select(_ => (long)random.Next(3, vocabulary)).ToArray();
+            var labels = ids.Select((id, t) => t < ids.Length / 2 ? CausalLmLoss.IgnoreIndex : id).ToArray();
+            return new CausalLmExample(ids, labels);
+        }).ToList();
+        var task = new CausalLmTask(model, new LengthGroupedBatcher(examples, 5, padTokenId: 0, seed: 1), new LengthGroupedBatcher(examples, 5, padTokenId: 0, seed: 1, shuffle: false));
+        using var noGrad = no_grad();
+        double sum = 0;
+        long tokens = 0;
+        foreach (var example in examples)
+        {
+            using var scope = NewDisposeScope();
+            var (s, n) = CausalLmLoss.Sum(model.Forward(tensor(example.InputIds).unsqueeze(0)), tensor(example.Labels).unsqueeze(0));
+            sum += s.item<float>();
+            tokens += n;
+        }
+
+        // Right padding moves no real token: the padded batch's mean is the token-weighted mean of the examples alone.
+        Assert.Equal(sum / tokens, task.Loss(0, 0).item<float>(), 4);
+        Assert.Equal(sum / tokens, task.ValidationLoss().Loss, 4);
+    }
+
     [Fact]
     public void LengthGroupingCutsPaddingAndBatchesAreAFunctionOfSeedEpochAndIndex()
     {
