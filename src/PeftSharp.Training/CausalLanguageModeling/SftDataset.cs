@@ -74,12 +74,23 @@ public sealed class SftDataset
             throw new SftDataException(path, 0, null, "the file does not exist");
         }
 
+        return Read(File.ReadAllBytes(path), path, encoder);
+    }
+
+    /// <summary>Reads and encodes the JSONL <paramref name="utf8"/>; messages name <paramref name="source"/> and the line (see <see cref="Load"/>).</summary>
+    /// <exception cref="SftDataException">The data are empty, not UTF-8 JSONL, or a record is bad (the message names line and field).</exception>
+    public static SftDataset Read(byte[] utf8, string source, SftEncoder encoder)
+    {
+        ArgumentNullException.ThrowIfNull(utf8);
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(encoder);
+        var path = source;
         SftFormat? format = null;
         var formatLine = 0;
         var examples = new List<CausalLmExample>();
         var lines = new List<int>();
         var (records, truncated, dropped) = (0, 0, 0);
-        foreach (var (number, record) in ReadRecords(path))
+        foreach (var (number, record) in ReadRecords(utf8, path))
         {
             records++;
             var own = FormatOf(record) ?? throw new SftDataException(path, number, null, "the record has none of the fields text, prompt and completion, or messages");
@@ -127,7 +138,12 @@ public sealed class SftDataset
     public static SftFormat? DetectFormat(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        foreach (var (_, record) in ReadRecords(path))
+        if (!File.Exists(path))
+        {
+            throw new SftDataException(path, 0, null, "the file does not exist");
+        }
+
+        foreach (var (_, record) in ReadRecords(File.ReadAllBytes(path), path))
         {
             return FormatOf(record);
         }
@@ -190,9 +206,8 @@ public sealed class SftDataset
     }
 
     /// <summary>The records of the file with their 1-based lines; each line must be a JSON object matching the record contract.</summary>
-    private static IEnumerable<(int Line, SftRecordFile Record)> ReadRecords(string path)
+    private static IEnumerable<(int Line, SftRecordFile Record)> ReadRecords(byte[] bytes, string path)
     {
-        var bytes = File.ReadAllBytes(path);
         var start = bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0;
         var number = 0;
         while (start <= bytes.Length)
