@@ -38,11 +38,14 @@ public sealed class SftDataFuzzTarget : FuzzTarget
     }
 
     /// <summary>
-    /// 1024 bytes per input byte: a record is parsed, tokenized (ids and token strings) and, for a
-    /// conversation, rendered and tokenized twice per assistant turn (the cost of a conversation grows with
-    /// its turns times its length; the mutated seeds hold a few turns).
+    /// 2048 bytes per input byte: tokenizing takes up to 1024 (the hf-tokenizer target's bound), and a
+    /// prompt/completion record tokenizes its prompt twice (alone and with the completion); a conversation
+    /// is rendered and tokenized twice per assistant turn within the maximum length.
     /// </summary>
-    public override long AllocationFactor => 1024;
+    public override long AllocationFactor => 2048;
+
+    /// <summary>4 MiB besides: a small record still runs the sandboxed template interpreter and the tokenizer's buffers (1.7 MB seen for a 715-byte input).</summary>
+    public override long AllocationConstant => 4L << 20;
 
     /// <inheritdoc />
     public override string Name => TargetName;

@@ -190,6 +190,24 @@ public sealed class SftMaskTests : IDisposable
     }
 
     [Fact]
+    public void ALongConversationTrainsOnWhatFitsExactlyAsIfEveryTurnWereRendered()
+    {
+        var (tokenizer, template) = Load("llama2");
+        var messages = Enumerable.Range(0, 12).SelectMany(i => new[] { Message("user", $"Question number {i}?"), Message("assistant", $"Answer {i}.") }).ToList();
+        var whole = new SftEncoder(tokenizer, template, 4096).EncodeMessages(messages);
+        Assert.Equal(12, whole.Labels.Count(l => l == 2));
+        foreach (var maxLength in new[] { 24, 40, 200 })
+        {
+            var encoder = new SftEncoder(tokenizer, template, maxLength);
+            var expected = encoder.Fit(whole, out var wholeCut)!;
+            var got = encoder.Fit(encoder.EncodeMessages(messages), out var cut)!;
+            Assert.Equal(expected.InputIds, got.InputIds);
+            Assert.Equal(expected.Labels, got.Labels);
+            Assert.Equal(wholeCut, cut);
+        }
+    }
+
+    [Fact]
     public void ATemplateWhoseEarlierRenderIsNoPrefixIsRefusedWithLineAndTurn()
     {
         var path = Path.Combine(_temp.FullName, "chat.jsonl");

@@ -24,7 +24,9 @@ namespace PeftSharp.Training.CausalLanguageModeling;
 /// says; the turn then runs through its first EOS token in the whole render (a message containing the
 /// EOS token's text is refused). A template whose render before a turn is not a prefix of the whole is
 /// refused for that record. When the conversation ends with an assistant turn that holds no EOS token,
-/// EOS is appended and supervised.</item>
+/// EOS is appended and supervised. Turns that start <see cref="MaxLength"/> tokens or more after the
+/// first supervised token are not rendered (<see cref="Fit"/> would cut them), which bounds the cost of
+/// a long conversation by the maximum length.</item>
 /// </list>
 /// <see cref="Fit"/> then cuts an example to the maximum length, keeping the supervised part when it can.
 /// </summary>
@@ -144,9 +146,19 @@ public sealed class SftEncoder
         var ids = Render(messages, messages.Count, addGenerationPrompt: false, "messages");
         var labels = Enumerable.Repeat(CausalLmLoss.IgnoreIndex, ids.Count).ToArray();
         var endsWithEos = false;
+        int? firstStart = null;
+        var complete = true;
         foreach (var i in assistants)
         {
             var (start, end, eos) = AssistantSpan(messages, i, ids);
+            firstStart ??= start;
+            if (start >= firstStart + MaxLength)
+            {
+                // Fit keeps no token this far past the first supervised one; later turns start later still.
+                complete = false;
+                break;
+            }
+
             for (var t = start; t < end; t++)
             {
                 labels[t] = ids[t];
@@ -155,7 +167,7 @@ public sealed class SftEncoder
             endsWithEos = eos;
         }
 
-        if (assistants[^1] == messages.Count - 1 && !endsWithEos)
+        if (complete && assistants[^1] == messages.Count - 1 && !endsWithEos)
         {
             ids.Add(EosTokenId);
             labels = [.. labels, EosTokenId];
