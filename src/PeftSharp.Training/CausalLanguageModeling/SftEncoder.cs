@@ -95,7 +95,7 @@ public sealed class SftEncoder
         }
 
         var ids = Encode(text, addSpecialTokens: true);
-        if (!_eosIds.Contains(ids[^1]))
+        if (ids.Count == 0 || !_eosIds.Contains(ids[^1]))
         {
             ids.Add(EosTokenId);
         }
