@@ -73,6 +73,30 @@ public sealed class SftCliTests : IDisposable
     }
 
     [Fact]
+    public void TheTaskIsInferredFromTheRecordsAndTheModel()
+    {
+        var decoder = SftTrainingTests.TinyDecoder(Path.Combine(_temp.FullName, "model"));
+        var encoder = Path.Combine(BundledDemoTests.Repository(), "models", "base");
+        string Write(string name, string line)
+        {
+            var path = Path.Combine(_temp.FullName, name);
+            File.WriteAllText(path, "\n" + line + "\n");
+            return path;
+        }
+
+        var labelled = Write("labelled.jsonl", "{\"text\": \"buy now\", \"label\": \"spam\"}");
+        var text = Write("text.jsonl", "{\"text\": \"once upon a time\"}");
+        var prompt = Write("prompt.jsonl", "{\"prompt\": \"a\", \"completion\": \"b\"}");
+        var chat = Write("chat.jsonl", "{\"messages\": []}");
+        Assert.Equal("seq-cls", PeftSharp.Cli.Commands.SftInputs.InferTask(null, decoder, labelled));
+        Assert.Equal("causal-lm", PeftSharp.Cli.Commands.SftInputs.InferTask(null, decoder, text));
+        Assert.Equal("seq-cls", PeftSharp.Cli.Commands.SftInputs.InferTask(null, encoder, text));
+        Assert.Equal("causal-lm", PeftSharp.Cli.Commands.SftInputs.InferTask(null, encoder, prompt));
+        Assert.Equal("causal-lm", PeftSharp.Cli.Commands.SftInputs.InferTask(null, decoder, chat));
+        Assert.Equal("seq-cls", PeftSharp.Cli.Commands.SftInputs.InferTask("seq-cls", decoder, chat));
+    }
+
+    [Fact]
     public void BadSftDataStopsPeftTrainBeforeTrainingWithFileLineAndField()
     {
         var model = SftTrainingTests.TinyDecoder(Path.Combine(_temp.FullName, "model"));
