@@ -351,6 +351,7 @@ public sealed class SftMaskTests : IDisposable
         { "{\"messages\": \"hello\"}", 1, "messages", "expected a list" },
         { "{\"text\": \"a\"}\n{\"text\": \"b\"", 2, "", "not valid JSON" },
         { "{\"label\": \"spam\"}", 1, "", "none of the fields" },
+        { "{\"prompt\": [{\"role\": \"user\", \"content\": \"hi\"}], \"completion\": [{\"role\": \"assistant\", \"content\": \"yo\"}]}", 1, "prompt", "put the whole conversation in \"messages\"" },
     };
 
     [Theory]

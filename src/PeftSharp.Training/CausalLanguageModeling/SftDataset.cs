@@ -238,6 +238,11 @@ public sealed class SftDataset
             // The problem without ConfigFormatException's own location prefix.
             var prefix = e.Field is null ? $"{path}: " : $"{path}: field '{e.Field}': ";
             var problem = e.Message.StartsWith(prefix, StringComparison.Ordinal) ? e.Message[prefix.Length..] : e.Message;
+            if (e.Field is "prompt" or "completion" && problem.EndsWith("found a list", StringComparison.Ordinal))
+            {
+                problem += " (conversational prompt/completion records are not read: put the whole conversation in \"messages\"; the assistant turns are supervised)";
+            }
+
             throw new SftDataException(path, number, e.Field, problem, e);
         }
     }
