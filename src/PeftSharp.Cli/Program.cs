@@ -54,6 +54,7 @@ public static class Program
         root.Subcommands.Add(PretrainCommand.Create());
         root.Subcommands.Add(TrainCommand.CreateTrain());
         root.Subcommands.Add(TrainCommand.CreateEval());
+        root.Subcommands.Add(SftPreviewCommand.Create());
         root.Subcommands.Add(AdapterCommands.CreateExport());
         root.Subcommands.Add(AdapterCommands.CreateMerge());
         root.Subcommands.Add(AdapterCommands.CreateInspect());

@@ -6,7 +6,7 @@ internal sealed record RunState
     /// <summary>Optimizer steps done.</summary>
     public int Step { get; init; }
 
-    /// <summary>The best value of the run's metric so far.</summary>
+    /// <summary>The best value of the run's metric so far (negated when lower is better).</summary>
     public double BestMetric { get; init; } = double.NegativeInfinity;
 
     /// <summary>The step of the best evaluation.</summary>

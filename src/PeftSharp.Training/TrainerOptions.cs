@@ -47,7 +47,7 @@ public sealed record TrainerOptions
     /// <summary>Evaluate every this many optimizer steps (0: at the end of every epoch).</summary>
     public int EvalEvery { get; init; }
 
-    /// <summary>Metric for best-checkpoint keeping and early stopping, one the task reports (higher is better); sequence classification: accuracy, macro_f1 or mcc.</summary>
+    /// <summary>Metric for best-checkpoint keeping and early stopping, one the task reports (the task says whether higher or lower is better); sequence classification: accuracy, macro_f1 or mcc; causal LM: perplexity.</summary>
     public string Metric { get; init; } = "accuracy";
 
     /// <summary>Stop after this many evaluations without improvement (null: never).</summary>

@@ -138,7 +138,8 @@ public sealed class TrainingLoop
 
                 _folder?.AppendRecord("metrics.jsonl", record);
                 _log.WriteLine($"eval at step {done}: {_task.Describe(result)}");
-                var metric = result.Metrics[_options.Metric];
+                // The best score is kept negated for metrics where lower is better.
+                var metric = _task.IsHigherBetter(_options.Metric) ? result.Metrics[_options.Metric] : -result.Metrics[_options.Metric];
                 if (metric > state.BestMetric)
                 {
                     state = state with { BestMetric = metric, BestStep = done, SinceBest = 0 };

@@ -29,8 +29,11 @@ public abstract class TrainingTask
     /// </summary>
     public abstract Tensor Loss(int epoch, int batch);
 
-    /// <summary>The metrics <see cref="Evaluate"/> reports (higher is better), empty when the task has no evaluation data.</summary>
+    /// <summary>The metrics <see cref="Evaluate"/> reports (see <see cref="IsHigherBetter"/>), empty when the task has no evaluation data.</summary>
     public virtual IReadOnlyList<string> MetricNames => [];
+
+    /// <summary>True when a larger value of <paramref name="metric"/> is better (accuracy; the default), false when smaller is (perplexity, an error rate).</summary>
+    public virtual bool IsHigherBetter(string metric) => true;
 
     /// <summary>
     /// Loss and metrics of the model on the task's evaluation data. The loop calls it in eval mode

@@ -218,6 +218,7 @@ public sealed class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [InlineData("inspect")]
     [InlineData("demo")]
     [InlineData("pretrain")]
+    [InlineData("sft-preview")]
     public void EveryCommandsHelpHasAnExample(string command)
     {
         var (code, output, _) = Cli.Peft(command, "--help");

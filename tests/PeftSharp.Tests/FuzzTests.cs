@@ -12,7 +12,7 @@ namespace PeftSharp.Tests;
 /// <summary>The fuzzing framework: every parser's 10,000-case run, its seeds, hand-written hostile inputs, and an oracle that can fail.</summary>
 public sealed class FuzzTests
 {
-    public static TheoryData<string> TargetNames => ["safetensors", "adapter-config", "tokenizer", "hf-tokenizer", "dataset", "onnx", "chat-template", "model-config", RunConfigFuzzTarget.TargetName];
+    public static TheoryData<string> TargetNames => ["safetensors", "adapter-config", "tokenizer", "hf-tokenizer", "dataset", "onnx", "chat-template", "model-config", SftDataFuzzTarget.TargetName, RunConfigFuzzTarget.TargetName];
 
     private static FuzzTarget Target(string name) =>
         name == RunConfigFuzzTarget.TargetName ? new RunConfigFuzzTarget() : FuzzTargets.Create().Single(t => t.Name == name);

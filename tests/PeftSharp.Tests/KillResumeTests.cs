@@ -10,7 +10,8 @@ using Xunit.Abstractions;
 namespace PeftSharp.Tests;
 
 /// <summary>
-/// <c>peft train</c> killed with SIGKILL at random moments, 50 times over the seven methods: after
+/// <c>peft train</c> killed with SIGKILL at random moments, 50 times over the seven methods and a
+/// causal-LM (SFT) run of LoRA on a tiny decoder: after
 /// every kill the latest completed checkpoint loads, and <c>--resume</c> finishes the run with
 /// exactly the files and metrics of an uninterrupted run.
 /// </summary>
@@ -20,7 +21,9 @@ public sealed class KillResumeTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>One intra-op thread per run: two runs side by side on two cores, without OpenMP oversubscription (4× slower otherwise); every run of the test uses the same setting, so results are comparable bit for bit.</summary>
     private static readonly Dictionary<string, string> OneThread = new() { ["OMP_NUM_THREADS"] = "1" };
-    private static readonly string[] Methods = [.. AdapterMethodRegistry.All.Select(m => m.Name)];
+    /// <summary>The run that fine-tunes a tiny decoder on prompt/completion records instead of a classifier.</summary>
+    private const string CausalLm = "lora-causal-lm";
+    private static readonly string[] Methods = [.. AdapterMethodRegistry.All.Select(m => m.Name), CausalLm];
     private readonly DirectoryInfo _temp = Directory.CreateTempSubdirectory("peftsharp-resume-");
 
     public void Dispose() => _temp.Delete(recursive: true);
@@ -29,9 +32,15 @@ public sealed class KillResumeTests(ITestOutputHelper output) : IDisposable
 
     private string Task => Path.Combine(_temp.FullName, "task");
 
+    private string Decoder => Path.Combine(_temp.FullName, "decoder");
+
+    private string SftTask => Path.Combine(_temp.FullName, "sft-task");
+
     private string[] TrainArguments(string method, string runDirectory, bool resume)
     {
-        string[] arguments = ["train", "--base", Base, "--data", Task, "--method", method, "--steps", "16", "--eval-every", "8", "--save-every", "2", "--batch-size", "4", "--max-length", "24", "--output", runDirectory];
+        string[] arguments = method == CausalLm
+            ? ["train", "--base", Decoder, "--data", SftTask, "--method", "lora", "--steps", "16", "--eval-every", "8", "--save-every", "2", "--batch-size", "4", "--max-length", "64", "--output", runDirectory]
+            : ["train", "--base", Base, "--data", Task, "--method", method, "--steps", "16", "--eval-every", "8", "--save-every", "2", "--batch-size", "4", "--max-length", "24", "--output", runDirectory];
         return resume ? [.. arguments, "--resume"] : arguments;
     }
 
@@ -42,12 +51,16 @@ public sealed class KillResumeTests(ITestOutputHelper output) : IDisposable
         File.ReadAllText(Path.Combine(runDirectory, "metrics.jsonl")),
         File.Exists(Path.Combine(runDirectory, "ranks.jsonl")) ? File.ReadAllText(Path.Combine(runDirectory, "ranks.jsonl")) : "",
         File.ReadAllBytes(Path.Combine(runDirectory, "best", "adapter_model.safetensors")),
-        stdout.Split('\n').Single(l => l.StartsWith("test:", StringComparison.Ordinal)));
+        stdout.Split('\n').SingleOrDefault(l => l.StartsWith("test:", StringComparison.Ordinal)) ?? "");
 
     [Fact]
     public void FiftyKillsAtRandomMomentsAlwaysResumeToTheUninterruptedResult()
     {
         Cli.WriteTask(Task, ("train", 48), ("validation", 16), ("test", 16));
+        SftTrainingTests.TinyDecoder(Decoder);
+        Directory.CreateDirectory(SftTask);
+        SftTrainingTests.WritePlurals(Path.Combine(SftTask, "train.jsonl"), 24);
+        SftTrainingTests.WritePlurals(Path.Combine(SftTask, "validation.jsonl"), 8, offset: 24);
         var references = new Dictionary<string, Outcome>();
         foreach (var method in Methods)
         {
@@ -232,10 +245,11 @@ public sealed class KillResumeTests(ITestOutputHelper output) : IDisposable
             }
 
             var state = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, "trainer_state.json")))!;
-            var train = PeftSharp.Training.ClassificationDataset.Load(Path.Combine(Task, "train.jsonl"));
-            var model = PretrainedModel.ForSequenceClassification(Base, train.Labels, out _);
+            var model = method == CausalLm
+                ? PretrainedModel.FromPretrained(Decoder)
+                : PretrainedModel.ForSequenceClassification(Base, PeftSharp.Training.ClassificationDataset.Load(Path.Combine(Task, "train.jsonl")).Labels, out _);
             var peft = PeftModel.FromPretrained(model, checkpoint);
-            Assert.Equal(AdapterMethodRegistry.Find(method)!.PeftType, peft.GetConfig(peft.ActiveAdapter).PeftType);
+            Assert.Equal(AdapterMethodRegistry.Find(method == CausalLm ? "lora" : method)!.PeftType, peft.GetConfig(peft.ActiveAdapter).PeftType);
             return state["step"]!.GetValue<int>();
         }
         finally

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
@@ -16,7 +15,7 @@ internal static class TrainCommand
     public static Command CreateTrain()
     {
         var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
-        var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train.jsonl and validation.jsonl (test.jsonl optional).", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
+        var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train.jsonl and validation.jsonl (test.jsonl optional; causal-lm: validation.jsonl optional).", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
         var method = new Option<string>("--method") { Description = $"Adapter method ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))}).", DefaultValueFactory = _ => AdapterMethodRegistry.All[0].Name };
         var config = new Option<FileInfo?>("--adapter-config") { Description = "adapter_config.json to use instead of the method's recommended configuration." };
         var output = new Option<DirectoryInfo>("--output") { Description = "Run folder (metrics.jsonl, best/, checkpoint/).", DefaultValueFactory = _ => new DirectoryInfo("runs/train") };
@@ -28,26 +27,28 @@ internal static class TrainCommand
         var schedule = new Option<LearningRateSchedule>("--schedule") { DefaultValueFactory = _ => LearningRateSchedule.Linear, Description = "Linear, Cosine or Constant after warm-up." };
         var evalEvery = new Option<int>("--eval-every") { DefaultValueFactory = _ => 0, Description = "Evaluate every N steps (0: every epoch)." };
         var patience = new Option<int?>("--early-stopping") { Description = "Stop after N evaluations without improvement." };
-        var metric = new Option<string>("--metric") { DefaultValueFactory = _ => "accuracy", Description = "accuracy, macro_f1 or mcc." };
+        var metric = new Option<string?>("--metric") { Description = "Metric that picks the best adapter: accuracy (default), macro_f1 or mcc for seq-cls; perplexity (default) for causal-lm." };
+        var task = new Option<string?>("--task") { Description = "causal-lm or seq-cls (default: inferred from the data and the model: text/prompt/messages records on a decoder are causal-lm, labelled records seq-cls)." };
+        task.AcceptOnlyFromAmong(SftInputs.CausalLm, SftInputs.SequenceClassification);
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "Random seed." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --output." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in an --output that holds an earlier run's checkpoint (which is replaced)." };
         var saveEvery = new Option<int>("--save-every") { DefaultValueFactory = _ => 0, Description = "Save the resume checkpoint every N steps, besides after every evaluation (0: only after evaluations)." };
         var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => 128, Description = "Tokens per example (longer texts are truncated)." };
-        var command = new Command("train", "Fine-tune an adapter on a text-classification task.\nCtrl-C stops after the current step, saves a checkpoint and exits with code 130; continue with --resume.\n\nExample:\n  peft train --base models/base --data data/spam --method lora --output runs/spam")
+        var command = new Command("train", "Fine-tune an adapter on a text-classification task, or a decoder on SFT data (text, prompt/completion or messages records: loss on the completion or the assistant turns).\nCtrl-C stops after the current step, saves a checkpoint and exits with code 130; continue with --resume.\n\nExamples:\n  peft train --base models/base --data data/spam --method lora --output runs/spam\n  peft train --base models/decoder --data data/g2p --method lora --output runs/g2p")
         {
-            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, seed, resume, overwrite,
+            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, task, seed, resume, overwrite,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
             var dataDir = result.GetValue(data)!.FullName;
-            var train = ClassificationDataset.Load(Path.Combine(dataDir, "train.jsonl"));
-            var validation = ClassificationDataset.Load(Path.Combine(dataDir, "validation.jsonl"), labels: train.Labels);
+            var causal = SftInputs.InferTask(result.GetValue(task), result.GetValue(baseDir)!.FullName, Path.Combine(dataDir, "train.jsonl")) == SftInputs.CausalLm;
             var options = new TrainerOptions
             {
                 Epochs = result.GetValue(epochs), MaxSteps = result.GetValue(steps), LearningRate = result.GetValue(lr), HeadLearningRate = result.GetValue(lr),
                 BatchSize = result.GetValue(batch), GradientAccumulation = result.GetValue(accumulation), Schedule = result.GetValue(schedule),
-                EvalEvery = result.GetValue(evalEvery), EarlyStoppingPatience = result.GetValue(patience), Metric = result.GetValue(metric)!,
+                EvalEvery = result.GetValue(evalEvery), EarlyStoppingPatience = result.GetValue(patience),
+                Metric = result.GetValue(metric) ?? (causal ? Training.CausalLanguageModeling.CausalLmTask.Perplexity : "accuracy"),
                 Seed = result.GetValue(seed), OutputDirectory = result.GetValue(output)!.FullName, LogEvery = 25,
                 SaveEvery = result.GetValue(saveEvery), MaxLength = result.GetValue(maxLength),
             };
@@ -56,6 +57,14 @@ internal static class TrainCommand
             {
                 throw new PeftConfigurationException($"{options.OutputDirectory} holds the checkpoint of an earlier run: pass --resume to continue it, --overwrite to start again in this folder, or choose another --output");
             }
+
+            if (causal)
+            {
+                return CausalLmTraining.Run(result.GetValue(baseDir)!.FullName, dataDir, result.GetValue(method)!, result.GetValue(config), options, result.GetValue(resume));
+            }
+
+            var train = ClassificationDataset.Load(Path.Combine(dataDir, "train.jsonl"));
+            var validation = ClassificationDataset.Load(Path.Combine(dataDir, "validation.jsonl"), labels: train.Labels);
 
             TorchSharp.torch.manual_seed(options.Seed);
             var model = PretrainedModel.ForSequenceClassification(result.GetValue(baseDir)!.FullName, train.Labels, out _);
@@ -72,38 +81,17 @@ internal static class TrainCommand
             var peft = PeftModel.Create(model, adapterConfig);
             Console.WriteLine(peft.GetParameterReport());
             var tokenizer = TextTokenizer.TryLoad(result.GetValue(baseDir)!.FullName) ?? throw new PeftException("the base model directory has no tokenizer");
-            Trainer trainer;
-            TrainResult run;
-            // Ctrl-C (SIGINT) stops at the next step boundary with a checkpoint; a second Ctrl-C quits at once.
-            using var interrupt = new CancellationTokenSource();
-            using (PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+            Trainer trainer = null!;
+            if (!Interruptible.TryRun(token => ProgressDisplay.Run((progressFor, log) =>
             {
-                if (!interrupt.IsCancellationRequested)
-                {
-                    context.Cancel = true;
-                    Console.Error.WriteLine("interrupt: stopping after this step to save a checkpoint (Ctrl-C again quits without saving)");
-                    interrupt.Cancel();
-                }
-            }))
+                trainer = new Trainer(model, peft, tokenizer, options, log, progressFor(info.Name));
+                return trainer.Train(train, validation, result.GetValue(resume), token);
+            }), out var run))
             {
-                try
-                {
-                    (trainer, run) = ProgressDisplay.Run((progressFor, log) =>
-                    {
-                        var t = new Trainer(model, peft, tokenizer, options, log, progressFor(info.Name));
-                        return (t, t.Train(train, validation, result.GetValue(resume), interrupt.Token));
-                    });
-                }
-                catch (TrainingCanceledException e)
-                {
-                    Console.WriteLine(e.CheckpointDirectory is { } checkpoint
-                        ? $"interrupted after step {e.Step}: checkpoint saved in {checkpoint}; run the same command with --resume to continue"
-                        : $"interrupted after step {e.Step}: no checkpoint was saved; run the same command again to start over");
-                    return Program.Interrupted;
-                }
+                return Program.Interrupted;
             }
 
-            if (run.Best is { } best)
+            if (run!.Best is { } best)
             {
                 Console.WriteLine($"best validation {options.Metric}: {best.Get(options.Metric):F4} at step {best.Step}");
             }

@@ -1,0 +1,100 @@
+using System.Globalization;
+using PeftSharp.Adapters;
+using PeftSharp.Models;
+using PeftSharp.Training;
+using PeftSharp.Training.CausalLanguageModeling;
+
+namespace PeftSharp.Cli.Commands;
+
+/// <summary>
+/// <c>peft train</c> on a decoder: SFT data (<c>train.jsonl</c>, optional <c>validation.jsonl</c>) in
+/// any of TRL's formats, a <see cref="CausalLmTask"/> on the trainer, and the best adapter saved as a
+/// PEFT <c>CAUSAL_LM</c> adapter naming its base.
+/// </summary>
+internal static class CausalLmTraining
+{
+    /// <summary>Trains; returns the exit code.</summary>
+    public static int Run(string baseDirectory, string dataDirectory, string methodName, FileInfo? adapterConfigFile, TrainerOptions options, bool resume)
+    {
+        var trainPath = Path.Combine(dataDirectory, "train.jsonl");
+        var validationPath = Path.Combine(dataDirectory, "validation.jsonl");
+        var encoder = SftInputs.Encoder(baseDirectory, trainPath, options.MaxLength);
+        var train = SftDataset.Load(trainPath, encoder);
+        var validation = File.Exists(validationPath) ? SftDataset.Load(validationPath, encoder) : null;
+        Console.WriteLine(train.Describe(options.MaxLength));
+        if (validation is not null)
+        {
+            Console.WriteLine(validation.Describe(options.MaxLength));
+        }
+
+        if (train.Examples.Count == 0)
+        {
+            throw new PeftException($"{trainPath}: no example is left to train on");
+        }
+
+        var info = AdapterMethodRegistry.Find(methodName) ?? throw new PeftConfigurationException($"unknown method '{methodName}' ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))})");
+        TorchSharp.torch.manual_seed(options.Seed);
+        var model = PretrainedModel.FromPretrained(baseDirectory, strict: true, out _);
+        if (model.Task != ModelTask.CausalLanguageModeling)
+        {
+            throw new PeftConfigurationException($"{baseDirectory}: causal-LM fine-tuning needs a decoder (llama, mistral, qwen2, qwen3, phi3, gpt2); {model.ArchitectureName} is not one");
+        }
+
+        var adapterConfig = adapterConfigFile is { } file
+            ? AdapterConfigFile.Read(file.FullName)
+            : ForCausalLm(info.CreateTrainingConfig(options.TotalSteps(train.Examples.Count)) ?? throw new PeftConfigurationException($"method '{info.Name}' cannot train yet"), model);
+        adapterConfig.TaskType = "CAUSAL_LM";
+        adapterConfig.BaseModelNameOrPath ??= baseDirectory;
+        adapterConfig.InferenceMode = false;
+        var peft = PeftModel.Create(model, adapterConfig);
+        Console.WriteLine(peft.GetParameterReport());
+        var task = new CausalLmTask(
+            model,
+            new LengthGroupedBatcher(train.Examples, options.BatchSize, encoder.PadTokenId, options.Seed),
+            validation is null || validation.Examples.Count == 0 ? null : new LengthGroupedBatcher(validation.Examples, options.BatchSize, encoder.PadTokenId, options.Seed, shuffle: false));
+        if (!Interruptible.TryRun(token => ProgressDisplay.Run((progressFor, log) =>
+            new TrainingLoop(task, options, ParameterGroups.ForAdapter(peft, options), peft, log, progressFor(info.Name)).Run(resume, token)), out var outcome))
+        {
+            return Program.Interrupted;
+        }
+
+        if (outcome!.Best is { } best)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"best validation {options.Metric}: {best.Metrics[options.Metric]:F4} (loss {best.Loss:F4}) at step {best.Step}"));
+            Console.WriteLine($"best adapter: {Path.Combine(options.OutputDirectory!, "best")}");
+        }
+        else
+        {
+            // Without validation data nothing was kept as best: the last weights are the result.
+            var last = Path.Combine(options.OutputDirectory!, "adapter");
+            peft.SavePretrained(last);
+            Console.WriteLine($"adapter: {last}");
+        }
+
+        return Program.Success;
+    }
+
+    /// <summary>
+    /// A method's training preset made for a decoder: its encoder targets (query, key, value) renamed to
+    /// the decoder's projections (q_proj, k_proj, v_proj; Phi-3's fused qkv_proj), no classifier to save.
+    /// </summary>
+    private static AdapterConfig ForCausalLm(AdapterConfig config, PretrainedModel model)
+    {
+        config.ModulesToSave = null;
+        if (config.TargetModules is { Kind: TargetModulesKind.Names } targets)
+        {
+            var modules = model.named_modules().Select(m => m.name.Split('.')[^1]).ToHashSet(StringComparer.Ordinal);
+            var fused = modules.Contains("qkv_proj");
+            var renamed = targets.Names.Select(name => name switch
+            {
+                "query" => fused ? "qkv_proj" : "q_proj",
+                "key" => fused ? "qkv_proj" : "k_proj",
+                "value" => fused ? "qkv_proj" : "v_proj",
+                _ => name,
+            }).Distinct().ToArray();
+            config.TargetModules = TargetModules.FromNames(modules.Contains("c_attn") && !fused && !modules.Contains("q_proj") ? ["c_attn"] : renamed);
+        }
+
+        return config;
+    }
+}
