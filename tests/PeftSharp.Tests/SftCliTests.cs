@@ -65,7 +65,8 @@ public sealed class SftCliTests : IDisposable
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "best", "adapter_config.json")))!;
         Assert.Equal("CAUSAL_LM", (string?)config["task_type"]);
         Assert.Equal(model, (string?)config["base_model_name_or_path"]);
-        Assert.Equal(["q_proj", "v_proj"], config["target_modules"]!.AsArray().Select(v => (string)v!).Order());
+        // The causal-LM preset adapts every linear layer but the head (PEFT's all-linear, written resolved).
+        Assert.Equal(["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"], config["target_modules"]!.AsArray().Select(v => (string)v!).Order());
         Assert.Null(config["modules_to_save"]);
         var metrics = File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).Where(r => r["perplexity"] is not null).ToList();
         Assert.Equal(2, metrics.Count);

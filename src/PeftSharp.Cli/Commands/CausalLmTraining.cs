@@ -13,8 +13,11 @@ namespace PeftSharp.Cli.Commands;
 /// </summary>
 internal static class CausalLmTraining
 {
+    /// <summary>How the decoder is held and trained: base dtype, activation checkpointing, and the learning rate the user chose (null: the method's recommended one).</summary>
+    public sealed record DecoderSettings(TorchSharp.torch.ScalarType Dtype, bool GradientCheckpointing, double? LearningRate);
+
     /// <summary>Trains; returns the exit code.</summary>
-    public static int Run(string baseDirectory, string dataDirectory, string methodName, FileInfo? adapterConfigFile, TrainerOptions options, bool resume)
+    public static int Run(string baseDirectory, string dataDirectory, string methodName, FileInfo? adapterConfigFile, TrainerOptions options, DecoderSettings decoder, bool resume)
     {
         var trainPath = Path.Combine(dataDirectory, "train.jsonl");
         var validationPath = Path.Combine(dataDirectory, "validation.jsonl");
@@ -34,7 +37,7 @@ internal static class CausalLmTraining
 
         var info = AdapterMethodRegistry.Find(methodName) ?? throw new PeftConfigurationException($"unknown method '{methodName}' ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))})");
         TorchSharp.torch.manual_seed(options.Seed);
-        var model = PretrainedModel.FromPretrained(baseDirectory, strict: true, out _);
+        var model = PretrainedModel.FromPretrained(baseDirectory, decoder.Dtype, strict: true, out _);
         if (model.Task != ModelTask.CausalLanguageModeling)
         {
             throw new PeftConfigurationException($"{baseDirectory}: causal-LM fine-tuning needs a decoder (llama, mistral, qwen2, qwen3, phi3, gpt2); {model.ArchitectureName} is not one");
@@ -42,7 +45,15 @@ internal static class CausalLmTraining
 
         var adapterConfig = adapterConfigFile is { } file
             ? AdapterConfigFile.Read(file.FullName)
-            : ForCausalLm(info.CreateTrainingConfig(options.TotalSteps(train.Examples.Count)) ?? throw new PeftConfigurationException($"method '{info.Name}' cannot train yet"), model);
+            : info.CreateTrainingConfig(options.TotalSteps(train.Examples.Count), AdapterTask.CausalLanguageModeling) ?? throw new PeftConfigurationException($"method '{info.Name}' has no causal-LM preset yet; pass --adapter-config");
+        var learningRate = decoder.LearningRate ?? info.RecommendedLearningRate(AdapterTask.CausalLanguageModeling) ?? 2e-4;
+        options = options with { LearningRate = learningRate, HeadLearningRate = learningRate };
+        if (decoder.GradientCheckpointing)
+        {
+            var checkpointable = model as Models.Decoders.DecoderForCausalLM
+                ?? throw new PeftConfigurationException($"--gradient-checkpointing: {model.ArchitectureName} has no checkpointed layers yet (llama, mistral, qwen2, qwen3 and phi3 have)");
+            checkpointable.EnableGradientCheckpointing();
+        }
         adapterConfig.TaskType = "CAUSAL_LM";
         adapterConfig.BaseModelNameOrPath ??= baseDirectory;
         adapterConfig.InferenceMode = false;
@@ -72,29 +83,5 @@ internal static class CausalLmTraining
         }
 
         return Program.Success;
-    }
-
-    /// <summary>
-    /// A method's training preset made for a decoder: its encoder targets (query, key, value) renamed to
-    /// the decoder's projections (q_proj, k_proj, v_proj; Phi-3's fused qkv_proj), no classifier to save.
-    /// </summary>
-    private static AdapterConfig ForCausalLm(AdapterConfig config, PretrainedModel model)
-    {
-        config.ModulesToSave = null;
-        if (config.TargetModules is { Kind: TargetModulesKind.Names } targets)
-        {
-            var modules = model.named_modules().Select(m => m.name.Split('.')[^1]).ToHashSet(StringComparer.Ordinal);
-            var fused = modules.Contains("qkv_proj");
-            var renamed = targets.Names.Select(name => name switch
-            {
-                "query" => fused ? "qkv_proj" : "q_proj",
-                "key" => fused ? "qkv_proj" : "k_proj",
-                "value" => fused ? "qkv_proj" : "v_proj",
-                _ => name,
-            }).Distinct().ToArray();
-            config.TargetModules = TargetModules.FromNames(modules.Contains("c_attn") && !fused && !modules.Contains("q_proj") ? ["c_attn"] : renamed);
-        }
-
-        return config;
     }
 }

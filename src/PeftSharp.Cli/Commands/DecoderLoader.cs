@@ -56,11 +56,14 @@ internal sealed class DecoderLoader
     public PromptEncoder Encoder(ParseResult result) =>
         PromptEncoder.Load(result.GetValue(_tokenizer)?.FullName ?? result.GetValue(_base)!.FullName);
 
+    /// <summary>The dtype a <c>--dtype</c> value names (fp32, bf16 or fp16; the option accepts nothing else).</summary>
+    public static ScalarType ParseDtype(string? value) => value switch { "bf16" => ScalarType.BFloat16, "fp16" => ScalarType.Float16, _ => ScalarType.Float32 };
+
     /// <summary>The decoder of <c>--base</c> held in <c>--dtype</c>, with <c>--adapter</c> applied (merged with <c>--merge</c>).</summary>
     public DecoderForCausalLM Model(ParseResult result)
     {
         var baseDirectory = result.GetValue(_base)!.FullName;
-        var scalar = result.GetValue(_dtype) switch { "bf16" => ScalarType.BFloat16, "fp16" => ScalarType.Float16, _ => ScalarType.Float32 };
+        var scalar = ParseDtype(result.GetValue(_dtype));
         var model = PretrainedModel.FromPretrained(baseDirectory, scalar, strict: true, out _) as DecoderForCausalLM
             ?? throw new ArgumentException($"{baseDirectory}: this command needs a decoder model (llama, mistral, qwen2, qwen3, phi3)");
         if (result.GetValue(_adapter) is { } adapterDirectory)

@@ -21,7 +21,10 @@ internal static class TrainCommand
         var output = new Option<DirectoryInfo>("--output") { Description = "Run folder (metrics.jsonl, best/, checkpoint/).", DefaultValueFactory = _ => new DirectoryInfo("runs/train") };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 3, Description = "Epochs." };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps (overrides --epochs)." };
-        var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 1e-3, Description = "Peak learning rate." };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: 1e-3 for seq-cls; the method's recommended rate for causal-lm)." };
+        var dtype = new Option<string>("--dtype") { Description = "causal-lm: dtype to hold the frozen base in (fp32, bf16 or fp16); adapters and optimizer state stay fp32.", DefaultValueFactory = _ => "fp32" };
+        dtype.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
+        var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "causal-lm: recompute each decoder layer in backward instead of keeping its activations (less memory, about one more forward per step)." };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 16, Description = "Examples per micro-batch." };
         var accumulation = new Option<int>("--grad-accum") { DefaultValueFactory = _ => 1, Description = "Micro-batches per optimizer step." };
         var schedule = new Option<LearningRateSchedule>("--schedule") { DefaultValueFactory = _ => LearningRateSchedule.Linear, Description = "Linear, Cosine or Constant after warm-up." };
@@ -37,7 +40,7 @@ internal static class TrainCommand
         var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => 128, Description = "Tokens per example (longer texts are truncated)." };
         var command = new Command("train", "Fine-tune an adapter on a text-classification task, or a decoder on SFT data (text, prompt/completion or messages records: loss on the completion or the assistant turns).\nCtrl-C stops after the current step, saves a checkpoint and exits with code 130; continue with --resume.\n\nExamples:\n  peft train --base models/base --data data/spam --method lora --output runs/spam\n  peft train --base models/decoder --data data/g2p --method lora --output runs/g2p")
         {
-            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, task, seed, resume, overwrite,
+            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, task, dtype, checkpointing, seed, resume, overwrite,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -45,7 +48,7 @@ internal static class TrainCommand
             var causal = SftInputs.InferTask(result.GetValue(task), result.GetValue(baseDir)!.FullName, Path.Combine(dataDir, "train.jsonl")) == SftInputs.CausalLm;
             var options = new TrainerOptions
             {
-                Epochs = result.GetValue(epochs), MaxSteps = result.GetValue(steps), LearningRate = result.GetValue(lr), HeadLearningRate = result.GetValue(lr),
+                Epochs = result.GetValue(epochs), MaxSteps = result.GetValue(steps), LearningRate = result.GetValue(lr) ?? 1e-3, HeadLearningRate = result.GetValue(lr) ?? 1e-3,
                 BatchSize = result.GetValue(batch), GradientAccumulation = result.GetValue(accumulation), Schedule = result.GetValue(schedule),
                 EvalEvery = result.GetValue(evalEvery), EarlyStoppingPatience = result.GetValue(patience),
                 Metric = result.GetValue(metric) ?? (causal ? Training.CausalLanguageModeling.CausalLmTask.Perplexity : "accuracy"),
@@ -60,7 +63,8 @@ internal static class TrainCommand
 
             if (causal)
             {
-                return CausalLmTraining.Run(result.GetValue(baseDir)!.FullName, dataDir, result.GetValue(method)!, result.GetValue(config), options, result.GetValue(resume));
+                var decoder = new CausalLmTraining.DecoderSettings(DecoderLoader.ParseDtype(result.GetValue(dtype)), result.GetValue(checkpointing), result.GetValue(lr));
+                return CausalLmTraining.Run(result.GetValue(baseDir)!.FullName, dataDir, result.GetValue(method)!, result.GetValue(config), options, decoder, result.GetValue(resume));
             }
 
             var train = ClassificationDataset.Load(Path.Combine(dataDir, "train.jsonl"));
