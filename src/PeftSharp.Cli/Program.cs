@@ -70,13 +70,13 @@ public static class Program
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            foreach (var error in parsed.Errors)
+            foreach (var message in OptionMessages.ParseErrors(parsed))
             {
-                Console.Error.WriteLine($"error: {error.Message}");
+                Console.Error.WriteLine($"error: {message}");
             }
 
-            var command = root.Subcommands.FirstOrDefault(c => args.Length > 0 && c.Name == args[0]);
-            Console.Error.WriteLine(command is null ? "see: peft --help" : $"see: peft {command.Name} --help");
+            var command = parsed.CommandResult.Command;
+            Console.Error.WriteLine(command == root ? "see: peft --help" : $"see: peft {CommandPath(parsed.CommandResult)} --help");
             return UserError;
         }
 
@@ -91,6 +91,11 @@ public static class Program
         }
     }
 
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult result) =>
+        result.Parent is System.CommandLine.Parsing.CommandResult { Command: not RootCommand } parent
+            ? $"{CommandPath(parent)} {result.Command.Name}"
+            : result.Command.Name;
+
     /// <summary>True when <c>--verbose</c> was given: internal errors print their stack trace.</summary>
     public static bool Verbose { get; private set; }
 
@@ -101,7 +106,12 @@ public static class Program
         {
             return action();
         }
-        catch (Exception e) when (e is PeftException or FileNotFoundException or DirectoryNotFoundException or ArgumentException or InvalidOperationException { Source: "PeftSharp" })
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {OptionMessages.WithoutParameter(e)}");
+            return UserError;
+        }
+        catch (Exception e) when (e is PeftException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException { Source: "PeftSharp" })
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return UserError;

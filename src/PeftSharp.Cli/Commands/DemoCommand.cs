@@ -32,6 +32,11 @@ internal static class DemoCommand
         command.SetAction(result => Program.Guarded(() =>
         {
             var clock = Stopwatch.StartNew();
+            if (result.GetValue(steps) < 0)
+            {
+                throw OptionMessages.Error(steps, $"must be ≥ 0 (0: train --epochs epochs), got {result.GetValue(steps)}");
+            }
+
             var options = new TrainerOptions
             {
                 Epochs = result.GetValue(epochs),
@@ -44,6 +49,7 @@ internal static class DemoCommand
                 Seed = result.GetValue(seed),
                 LogEvery = 25,
             };
+            OptionMessages.Check(options.Validate, (nameof(options.Epochs), epochs), (nameof(options.MaxSteps), steps), (nameof(options.EvalEvery), evalEvery), (nameof(options.MaxLength), maxLength));
             var rows = ProgressDisplay.Run((progressFor, log) => DemoRunner.Run(
                 result.GetValue(baseDir)!.FullName,
                 result.GetValue(data)!.FullName,

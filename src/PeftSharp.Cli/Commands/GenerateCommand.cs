@@ -39,7 +39,7 @@ internal static class GenerateCommand
                 BatchSize = result.GetValue(batchSize),
                 StopStrings = result.GetValue(stop) ?? [],
             };
-            Check(options);
+            decoder.Check(options, (nameof(options.MaxNewTokens), maxNew), (nameof(options.RepetitionPenalty), penalty), (nameof(options.BatchSize), batchSize));
 
             var model = decoder.Model(result);
             var encoder = decoder.Encoder(result);
@@ -67,27 +67,6 @@ internal static class GenerateCommand
             return Program.Success;
         }));
         return command;
-    }
-
-    private static void Check(GenerationOptions options)
-    {
-        try
-        {
-            options.Validate();
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            var option = e.ParamName switch
-            {
-                nameof(GenerationOptions.MaxNewTokens) => "--max-new-tokens",
-                nameof(GenerationOptions.BatchSize) => "--batch-size",
-                nameof(GenerationOptions.TopK) => "--top-k",
-                nameof(GenerationOptions.TopP) => "--top-p",
-                nameof(GenerationOptions.Temperature) => "--temperature",
-                _ => "--repetition-penalty",
-            };
-            throw new ArgumentException($"{option}: {e.Message.Split(" (Parameter")[0]}", e);
-        }
     }
 
     /// <summary>Reads one prompt per JSONL record (<c>input_ids</c>, <c>prompt</c> or <c>messages</c>).</summary>

@@ -28,6 +28,7 @@ internal static class TrainCommand
         var evalEvery = new Option<int>("--eval-every") { DefaultValueFactory = _ => 0, Description = "Evaluate every N steps (0: every epoch)." };
         var patience = new Option<int?>("--early-stopping") { Description = "Stop after N evaluations without improvement." };
         var metric = new Option<string>("--metric") { DefaultValueFactory = _ => "accuracy", Description = "accuracy, macro_f1 or mcc." };
+        metric.AcceptOnlyFromAmong([.. SequenceClassificationTask.ClassificationMetrics]);
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "Random seed." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --output." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in an --output that holds an earlier run's checkpoint (which is replaced)." };
@@ -50,7 +51,11 @@ internal static class TrainCommand
                 Seed = result.GetValue(seed), OutputDirectory = result.GetValue(output)!.FullName, LogEvery = 25,
                 SaveEvery = result.GetValue(saveEvery), MaxLength = result.GetValue(maxLength),
             };
-            options.Validate();
+            OptionMessages.Check(
+                options.Validate,
+                (nameof(options.Epochs), epochs), (nameof(options.MaxSteps), steps), (nameof(options.LearningRate), lr), (nameof(options.HeadLearningRate), lr),
+                (nameof(options.BatchSize), batch), (nameof(options.GradientAccumulation), accumulation), (nameof(options.EvalEvery), evalEvery),
+                (nameof(options.EarlyStoppingPatience), patience), (nameof(options.SaveEvery), saveEvery), (nameof(options.MaxLength), maxLength), (nameof(options.Metric), metric));
             if (!result.GetValue(resume) && !result.GetValue(overwrite) && AtomicDirectory.Exists(Path.Combine(options.OutputDirectory, "checkpoint")))
             {
                 throw new PeftConfigurationException($"{options.OutputDirectory} holds the checkpoint of an earlier run: pass --resume to continue it, --overwrite to start again in this folder, or choose another --output");
