@@ -83,8 +83,10 @@ internal static class OptionMessages
         }
 
         var reported = new HashSet<Option>();
-        var missing = command.Options.Where(o => o.Required && result.GetResult(o) is null).ToList();
+        var missing = command.Options.Where(o => o.Required && result.GetResult(o) is not OptionResult { IdentifierToken: not null }).ToList();
         messages.AddRange(missing.Select(o => About(o, "is required")));
+        var missingArguments = command.Arguments.Where(a => a.Arity.MinimumNumberOfValues > 0 && result.GetResult(a) is not ArgumentResult { Tokens.Count: > 0 }).ToList();
+        messages.AddRange(missingArguments.Select(a => $"'peft {command.Name}' needs its {a.Name} argument: peft {command.Name} <{a.Name}> …"));
         foreach (var error in result.Errors)
         {
             var option = error.SymbolResult switch
@@ -93,6 +95,11 @@ internal static class OptionMessages
                 ArgumentResult { Parent: OptionResult o } => o.Option,
                 _ => null,
             };
+            if (option is not null && missing.Contains(option))
+            {
+                continue;
+            }
+
             if (option is not null && error.SymbolResult is { } symbol && Unconvertible(option, symbol) is { } problem)
             {
                 if (reported.Add(option))
@@ -116,6 +123,11 @@ internal static class OptionMessages
             }
 
             if (error.SymbolResult is CommandResult && unmatched.Concat(missing.Select(o => o.Name)).Any(t => error.Message.Contains($"'{t}'", StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            if (missingArguments.Count > 0 && error.SymbolResult is CommandResult or ArgumentResult && error.Message.Contains($"'{command.Name}'", StringComparison.Ordinal))
             {
                 continue;
             }
