@@ -110,7 +110,7 @@ internal static class TokenizeCommand
         }
         catch (JsonException e)
         {
-            throw new ConfigFormatException(location, null, $"not valid JSON: {e.Message}", e);
+            throw new ConfigFormatException(location, null, $"not valid JSON: {JsonErrorText.Describe(e, singleLine: true)}", e);
         }
 
         if (node is not JsonObject record)
