@@ -21,7 +21,7 @@ internal static class AdapterCommands
     public static Command CreateExport()
     {
         var adapter = new Argument<DirectoryInfo>("adapter") { Description = "Trained adapter directory (PEFT layout)." };
-        var output = new Option<DirectoryInfo>("--output") { Description = "Where to write the plain PEFT LoRA.", Required = true };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Where to write the plain PEFT LoRA.", Required = true }.Folder();
         var rank = new Option<int?>("--rank") { Description = "Keep at most this rank in every module." };
         var budget = new Option<long?>("--budget") { Description = "Keep at most this many adapter parameters in total (the most important components across all modules)." };
         var eval = new Option<FileInfo?>("--eval") { Description = "Labelled JSONL/CSV: report the metric before and after." };
@@ -73,7 +73,7 @@ internal static class AdapterCommands
     public static Command CreateMerge()
     {
         var adapter = new Argument<DirectoryInfo>("adapter") { Description = "Trained adapter directory (PEFT layout)." };
-        var output = new Option<DirectoryInfo>("--output") { Description = "Where to write the merged model (config.json, model.safetensors, tokenizer files).", Required = true };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Where to write the merged model (config.json, model.safetensors, tokenizer files).", Required = true }.Folder();
         var baseDir = BaseOption();
         var labels = LabelsOption();
         var command = new Command("merge", "Merge an adapter into its base and write a plain Hugging Face checkpoint that loads with no adapter code.\n\nExample:\n  peft merge runs/demo/lora/best --output out/merged --labels-from data/sotu-era/train.jsonl")

@@ -15,8 +15,8 @@ internal static class DemoCommand
     {
         var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
         var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train/validation/test.jsonl.", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
-        var output = new Option<DirectoryInfo>("--output") { Description = "Report folder.", DefaultValueFactory = _ => new DirectoryInfo("runs/demo") };
-        var json = new Option<FileInfo?>("--json") { Description = "Also write the table as a JSON array to this file." };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Report folder.", DefaultValueFactory = _ => new DirectoryInfo("runs/demo") }.Folder();
+        var json = new Option<FileInfo?>("--json") { Description = "Also write the table as a JSON array to this file." }.File();
         var epochs = new Option<int>("--epochs") { Description = "Epochs per method.", DefaultValueFactory = _ => 2 };
         var maxLength = new Option<int>("--max-length") { Description = "Tokens per example (longer texts are cut).", DefaultValueFactory = _ => 64 };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps per method (0: train --epochs epochs instead).", DefaultValueFactory = _ => 200 };

@@ -18,7 +18,7 @@ internal static class TrainCommand
         var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train.jsonl and validation.jsonl (test.jsonl optional).", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
         var method = new Option<string>("--method") { Description = "Adapter method (lora, ...).", DefaultValueFactory = _ => "lora" };
         var config = new Option<FileInfo?>("--adapter-config") { Description = "adapter_config.json to use instead of the method's recommended configuration." };
-        var output = new Option<DirectoryInfo>("--output") { Description = "Run folder (metrics.jsonl, best/, checkpoint/).", DefaultValueFactory = _ => new DirectoryInfo("runs/train") };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Run folder (metrics.jsonl, best/, checkpoint/).", DefaultValueFactory = _ => new DirectoryInfo("runs/train") }.Folder();
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 3, Description = "Epochs." };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps (overrides --epochs)." };
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 1e-3, Description = "Peak learning rate." };
