@@ -14,7 +14,7 @@ internal static class AdapterCommands
 {
     private static readonly string[] TokenizerFiles = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"];
 
-    private static Option<DirectoryInfo> BaseOption() => new("--base") { Description = "Base model directory the adapter was trained on.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
+    private static Option<DirectoryInfo> BaseOption() => new Option<DirectoryInfo>("--base") { Description = "Base model directory the adapter was trained on." }.DefaultAsset("models/base");
 
     private static Option<FileInfo?> LabelsOption() => new("--labels-from") { Description = "Training file whose labels fix the classifier's label order (default: the --eval file, else LABEL_0 … from the adapter's classifier)." };
 

@@ -13,8 +13,8 @@ internal static class DemoCommand
 {
     public static Command Create()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
-        var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train/validation/test.jsonl.", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory." }.DefaultAsset("models/base");
+        var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train/validation/test.jsonl." }.DefaultAsset("data/sotu-era");
         var output = new Option<DirectoryInfo>("--output") { Description = "Report folder.", DefaultValueFactory = _ => new DirectoryInfo("runs/demo") }.Folder();
         var json = new Option<FileInfo?>("--json") { Description = "Also write the table as a JSON array to this file." }.File();
         var epochs = new Option<int>("--epochs") { Description = "Epochs per method.", DefaultValueFactory = _ => 2 };

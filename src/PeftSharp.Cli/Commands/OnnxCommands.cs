@@ -62,7 +62,7 @@ internal static class OnnxCommands
     public static Command CreateExport()
     {
         var adapter = new Option<DirectoryInfo>("--adapter") { Description = "A trained adapter, or a run folder (its best/ adapter is used).", Required = true };
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "The imported base model directory (written by import-onnx; holds model.onnx).", DefaultValueFactory = _ => new DirectoryInfo("models/minilm") };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "The imported base model directory (written by import-onnx; holds model.onnx)." }.DefaultAsset("models/minilm");
         var output = new Option<FileInfo>("--output") { Description = "The .onnx file to write.", Required = true }.File();
         var labels = new Option<FileInfo?>("--labels-from") { Description = "Training file whose labels fix the classifier's label order." };
         var command = new Command("export-onnx", "Merge an adapter into its imported base and write the result into the original ONNX graph (same inputs and outputs; a classifier adds a 'logits' output), ready for ONNX Runtime.\n\nExample:\n  peft export-onnx --adapter runs/minilm --base models/minilm --output model.onnx")

@@ -12,7 +12,7 @@ internal static class PretrainCommand
 
     public static Command Create()
     {
-        var corpus = new Option<string[]>("--corpus") { Description = "Text files (.txt: one passage per line; .jsonl: the 'text' field).", DefaultValueFactory = _ => DefaultCorpus, AllowMultipleArgumentsPerToken = true };
+        var corpus = new Option<string[]>("--corpus") { Description = "Text files (.txt: one passage per line; .jsonl: the 'text' field).", AllowMultipleArgumentsPerToken = true }.DefaultAsset(DefaultCorpus);
         var output = new Option<DirectoryInfo>("--output") { Description = "Model directory to write.", DefaultValueFactory = _ => new DirectoryInfo("models/base") }.Folder();
         var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => 3000 };
         var batch = new Option<int>("--batch-size") { Description = "Sequences per step.", DefaultValueFactory = _ => 16 };

@@ -14,8 +14,8 @@ internal static class TrainCommand
 {
     public static Command CreateTrain()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
-        var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train.jsonl and validation.jsonl (test.jsonl optional).", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory." }.DefaultAsset("models/base");
+        var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train.jsonl and validation.jsonl (test.jsonl optional)." }.DefaultAsset("data/sotu-era");
         var method = new Option<string>("--method") { Description = "Adapter method (lora, ...).", DefaultValueFactory = _ => "lora" };
         var config = new Option<FileInfo?>("--adapter-config") { Description = "adapter_config.json to use instead of the method's recommended configuration." };
         var output = new Option<DirectoryInfo>("--output") { Description = "Run folder (metrics.jsonl, best/, checkpoint/).", DefaultValueFactory = _ => new DirectoryInfo("runs/train") }.Folder();
@@ -134,7 +134,7 @@ internal static class TrainCommand
 
     public static Command CreateEval()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory." }.DefaultAsset("models/base");
         var adapter = new Option<DirectoryInfo>("--adapter") { Description = "Adapter directory (PEFT layout).", Required = true };
         var data = new Option<FileInfo>("--data") { Description = "Labelled JSONL/CSV to evaluate on.", Required = true };
         var labels = new Option<FileInfo?>("--labels-from") { Description = "Training file whose labels fix the label ids (default: --data)." };
