@@ -70,9 +70,10 @@ internal static class OptionMessages
     /// <summary>
     /// The parse errors of <paramref name="result"/> as one-line messages: an unknown command or option
     /// says so (with the nearest known name), a value that does not convert says what was expected
-    /// (<c>--steps: 'abc' is not a whole number</c>) instead of the .NET type.
+    /// (<c>--steps: 'abc' is not a whole number</c>) instead of the .NET type. <c>Usage</c> is true when
+    /// the command line itself is malformed (unknown or missing names), which the command's help answers.
     /// </summary>
-    public static IReadOnlyList<string> ParseErrors(ParseResult result)
+    public static (IReadOnlyList<string> Messages, bool Usage) ParseErrors(ParseResult result)
     {
         var messages = new List<string>();
         var unmatched = result.UnmatchedTokens;
@@ -87,6 +88,7 @@ internal static class OptionMessages
         messages.AddRange(missing.Select(o => About(o, "is required")));
         var missingArguments = command.Arguments.Where(a => a.Arity.MinimumNumberOfValues > 0 && result.GetResult(a) is not ArgumentResult { Tokens.Count: > 0 }).ToList();
         messages.AddRange(missingArguments.Select(a => $"'peft {command.Name}' needs its {a.Name} argument: peft {command.Name} <{a.Name}> …"));
+        var usage = messages.Count > 0;
         foreach (var error in result.Errors)
         {
             var option = error.SymbolResult switch
@@ -117,6 +119,7 @@ internal static class OptionMessages
                 {
                     var path = parent is RootCommand ? "peft" : $"peft {parent.Name}";
                     messages.Add($"no command given: {path} <command> ({string.Join(", ", parent.Subcommands.Where(c => !c.Hidden).Select(c => c.Name))})");
+                    usage = true;
                 }
 
                 continue;
@@ -135,13 +138,14 @@ internal static class OptionMessages
             if (option is not null && error.SymbolResult is OptionResult { Tokens.Count: 0, Implicit: false })
             {
                 messages.Add(About(option, "needs a value"));
+                usage = true;
                 continue;
             }
 
             messages.Add(error.Message.ReplaceLineEndings(" ").Replace("\t", string.Empty, StringComparison.Ordinal));
         }
 
-        return messages;
+        return (messages, usage);
     }
 
     private static Option? Find((string Setting, Option Option)[] options, string setting) =>
@@ -156,8 +160,9 @@ internal static class OptionMessages
         }
 
         var names = command.Options.Where(o => !o.Hidden).Select(o => o.Name).Concat(command.Subcommands.Select(c => c.Name)).ToList();
+        var name = token.Split('=')[0];
         return token.StartsWith('-')
-            ? $"unknown option '{token}' for 'peft {command.Name}'{Suggestion(token, names)}"
+            ? $"unknown option '{name}' for 'peft {command.Name}'{Suggestion(name, names)}"
             : $"unexpected argument '{token}' for 'peft {command.Name}'";
     }
 

@@ -70,13 +70,16 @@ public static class Program
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            foreach (var message in OptionMessages.ParseErrors(parsed))
+            var (messages, usage) = OptionMessages.ParseErrors(parsed);
+            foreach (var message in messages)
             {
                 Console.Error.WriteLine($"error: {message}");
             }
 
-            var command = parsed.CommandResult.Command;
-            Console.Error.WriteLine(command == root ? "see: peft --help" : $"see: peft {CommandPath(parsed.CommandResult)} --help");
+            if (usage)
+            {
+                Console.Error.WriteLine(parsed.CommandResult.Command == root ? "see: peft --help" : $"see: peft {CommandPath(parsed.CommandResult)} --help");
+            }
             return UserError;
         }
 

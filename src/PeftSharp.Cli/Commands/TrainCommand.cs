@@ -40,9 +40,6 @@ internal static class TrainCommand
         };
         command.SetAction(result => Program.Guarded(() =>
         {
-            var dataDir = result.GetValue(data)!.FullName;
-            var train = ClassificationDataset.Load(Path.Combine(dataDir, "train.jsonl"));
-            var validation = ClassificationDataset.Load(Path.Combine(dataDir, "validation.jsonl"), labels: train.Labels);
             var options = new TrainerOptions
             {
                 Epochs = result.GetValue(epochs), MaxSteps = result.GetValue(steps), LearningRate = result.GetValue(lr), HeadLearningRate = result.GetValue(lr),
@@ -61,12 +58,16 @@ internal static class TrainCommand
                 throw new PeftConfigurationException($"{options.OutputDirectory} holds the checkpoint of an earlier run: pass --resume to continue it, --overwrite to start again in this folder, or choose another --output");
             }
 
-            TorchSharp.torch.manual_seed(options.Seed);
-            var model = PretrainedModel.ForSequenceClassification(result.GetValue(baseDir)!.FullName, train.Labels, out _);
-            var info = AdapterMethodRegistry.Find(result.GetValue(method)!) ?? throw new PeftConfigurationException($"unknown method '{result.GetValue(method)}' ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))})");
+            // Everything read from the user's files is checked before the model loads.
+            var dataDir = result.GetValue(data)!.FullName;
+            var train = ClassificationDataset.Load(Path.Combine(dataDir, "train.jsonl"));
+            var validation = ClassificationDataset.Load(Path.Combine(dataDir, "validation.jsonl"), labels: train.Labels);
+            var info = AdapterMethodRegistry.Find(result.GetValue(method)!) ?? throw OptionMessages.Error(method, $"'{result.GetValue(method)}' is not a method ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))})");
             var adapterConfig = result.GetValue(config) is { } file
                 ? AdapterConfigFile.Read(file.FullName)
                 : info.CreateTrainingConfig(options.TotalSteps(train.Examples.Count)) ?? throw new PeftConfigurationException($"method '{info.Name}' cannot train yet");
+            TorchSharp.torch.manual_seed(options.Seed);
+            var model = PretrainedModel.ForSequenceClassification(result.GetValue(baseDir)!.FullName, train.Labels, out _);
             if (result.GetValue(config) is null)
             {
                 model.UseOwnTargetNames(adapterConfig);
