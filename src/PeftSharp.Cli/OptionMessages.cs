@@ -26,6 +26,20 @@ internal static class OptionMessages
             ? $"{file}: field '{option.Name.TrimStart('-')}': {problem}"
             : $"{option.Name} {problem}";
 
+    /// <summary>Refuses, while parsing, a value of <paramref name="option"/> below <paramref name="minimum"/> (for settings the CLI owns; a library options object checks its own).</summary>
+    public static Option<T> AtLeast<T>(this Option<T> option, T minimum)
+        where T : struct, IComparable<T>
+    {
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<T>() is var value && value.CompareTo(minimum) < 0)
+            {
+                result.AddError(About(option, string.Create(CultureInfo.InvariantCulture, $"must be at least {minimum}, got {value}")));
+            }
+        });
+        return option;
+    }
+
     /// <summary>A one-line error about <paramref name="option"/> (exit code 1).</summary>
     public static PeftConfigurationException Error(Option option, string problem) => new(About(option, problem));
 
