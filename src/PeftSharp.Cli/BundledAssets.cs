@@ -55,13 +55,10 @@ internal static class BundledAssets
     private static Option<T> DefaultAsset<T>(Option<T> option, IReadOnlyList<string> relative, Func<IReadOnlyList<string>, T> create)
     {
         option.DefaultValueFactory = _ => create([.. relative.Select(Resolve)]);
-        option.Validators.Add(result =>
-        {
-            if (result.Implicit && relative.FirstOrDefault(r => Find(r) is null) is { } missing)
-            {
-                result.AddError(OptionMessages.About(option, $"is not given and {Missing(missing)}"));
-            }
-        });
+        Preflight.Add(option, result =>
+            result.Implicit && relative.FirstOrDefault(r => Find(r) is null) is { } missing
+                ? OptionMessages.About(option, $"is not given and {Missing(missing)}")
+                : null);
         return option;
     }
 }

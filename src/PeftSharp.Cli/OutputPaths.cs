@@ -4,7 +4,7 @@ using System.CommandLine.Parsing;
 namespace PeftSharp.Cli;
 
 /// <summary>
-/// Output options (<c>--output</c>, <c>--json</c>) checked while the command line is parsed, so a path
+/// Output options (<c>--output</c>, <c>--json</c>) checked before the command runs (<see cref="Preflight"/>), so a path
 /// that cannot be written is refused before anything is loaded or trained: a file where a folder is
 /// expected (or the reverse), a parent that is a file, a folder that refuses new files.
 /// </summary>
@@ -14,7 +14,7 @@ internal static class OutputPaths
     public static Option<T> Folder<T>(this Option<T> option)
         where T : FileSystemInfo?
     {
-        option.Validators.Add(result => Check(result, result.GetValueOrDefault<T>(), folder: true));
+        Preflight.Add(option, result => Check(result, result.GetValueOrDefault<T>(), folder: true));
         return option;
     }
 
@@ -22,7 +22,7 @@ internal static class OutputPaths
     public static Option<T> File<T>(this Option<T> option)
         where T : FileSystemInfo?
     {
-        option.Validators.Add(result => Check(result, result.GetValueOrDefault<T>(), folder: false));
+        Preflight.Add(option, result => Check(result, result.GetValueOrDefault<T>(), folder: false));
         return option;
     }
 
@@ -64,11 +64,8 @@ internal static class OutputPaths
         }
     }
 
-    private static void Check(OptionResult result, FileSystemInfo? value, bool folder)
-    {
-        if (value is not null && Problem(value.FullName, folder) is { } problem)
-        {
-            result.AddError(OptionMessages.About(result.Option, $"cannot be written: {value.FullName}: {problem}"));
-        }
-    }
+    private static string? Check(OptionResult result, FileSystemInfo? value, bool folder) =>
+        value is not null && Problem(value.FullName, folder) is { } problem
+            ? OptionMessages.About(result.Option, $"cannot be written: {value.FullName}: {problem}")
+            : null;
 }

@@ -83,6 +83,17 @@ public static class Program
             return UserError;
         }
 
+        var problems = Preflight.Problems(parsed);
+        if (problems.Count > 0)
+        {
+            foreach (var problem in problems)
+            {
+                Console.Error.WriteLine($"error: {problem}");
+            }
+
+            return UserError;
+        }
+
         try
         {
             return parsed.Invoke();
