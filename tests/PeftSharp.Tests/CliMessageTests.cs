@@ -264,3 +264,37 @@ public sealed class CliMessageTests : IDisposable
         }
     }
 }
+
+/// <summary>Default paths resolve in the current folder first, then among the tool's bundled assets.</summary>
+public sealed class BundledAssetTests
+{
+    [Fact]
+    public void ADefaultIsLookedUpHereFirstThenAmongTheBundledAssets()
+    {
+        var name = $"peft-asset-{Guid.NewGuid():N}";
+        var bundled = Path.Combine(PeftSharp.Cli.BundledAssets.Folder, name, "config.json");
+        var local = Path.Combine(Environment.CurrentDirectory, name, "config.json");
+        try
+        {
+            Assert.Null(PeftSharp.Cli.BundledAssets.Find($"{name}/config.json"));
+            Assert.Equal($"{name}/config.json", PeftSharp.Cli.BundledAssets.Resolve($"{name}/config.json"));
+
+            Directory.CreateDirectory(Path.GetDirectoryName(bundled)!);
+            File.WriteAllText(bundled, "{}");
+            Assert.Equal(bundled, PeftSharp.Cli.BundledAssets.Find($"{name}/config.json"));
+            Assert.Equal(Path.GetDirectoryName(bundled), PeftSharp.Cli.BundledAssets.Find(name));
+
+            Directory.CreateDirectory(Path.GetDirectoryName(local)!);
+            File.WriteAllText(local, "{}");
+            Assert.Equal(local, PeftSharp.Cli.BundledAssets.Find($"{name}/config.json"));
+        }
+        finally
+        {
+            Directory.Delete(Path.Combine(PeftSharp.Cli.BundledAssets.Folder, name), recursive: true);
+            if (Directory.Exists(Path.GetDirectoryName(local)))
+            {
+                Directory.Delete(Path.GetDirectoryName(local)!, recursive: true);
+            }
+        }
+    }
+}
