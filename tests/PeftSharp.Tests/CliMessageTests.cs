@@ -32,6 +32,7 @@ public sealed class CliMessageTests : IDisposable
     [InlineData("error: --steps must be at least 1, got 0", "pretrain", "--steps", "0")]
     [InlineData("error: --layers must be at least 1, got 0", "pretrain", "--layers", "0")]
     [InlineData("error: --top-p must be in (0, 1], got 2", "chat", "--base", "models/base", "--top-p", "2")]
+    [InlineData("error: --rank must be ≥ 0, got -1", "export", "runs/no-adapter", "--rank", "-1")]
     [InlineData("error: --max-new-tokens must be ≥ 0, got -1", "generate", "--base", "models/base", "--data", "none.jsonl", "--max-new-tokens", "-1")]
     public void ASettingOutOfRangeIsNamedByItsOptionBeforeAnythingLoads(string expected, params string[] args)
     {

@@ -38,12 +38,17 @@ internal static class AdapterCommands
                 throw new PeftConfigurationException("give --rank or --budget, not both");
             }
 
+            if (result.GetValue(rank) is < 0 and var negative)
+            {
+                throw OptionMessages.Error(rank, $"must be ≥ 0, got {negative}");
+            }
+
             var adapterDir = Existing(result.GetValue(adapter)!);
             var (model, peft, labelNames) = Load(result.GetValue(baseDir)!.FullName, adapterDir, result.GetValue(labels), result.GetValue(eval));
             var modules = peft.ModulesOf(peft.ActiveAdapter);
             var fullRanks = peft.GetEffectiveRanks();
             Dictionary<string, int>? caps = result.GetValue(budget) is { } n ? RankBudget.Allocate(peft, n)
-                : result.GetValue(rank) is { } r ? (r < 0 ? throw new PeftConfigurationException($"--rank must be ≥ 0, got {r}") : modules.ToDictionary(m => m.Name, _ => r, StringComparer.Ordinal))
+                : result.GetValue(rank) is { } r ? modules.ToDictionary(m => m.Name, _ => r, StringComparer.Ordinal)
                 : null;
             EvaluationResult? before = null;
             var evalFile = result.GetValue(eval);
