@@ -18,10 +18,15 @@ internal static class Preflight
     public static void Add(Option option, Func<OptionResult, string?> check) =>
         s_checks.GetOrCreateValue(option).Add(check);
 
-    /// <summary>The problems of the parsed command's options, in option order.</summary>
+    /// <summary>The problems of the parsed command's options, in option order (none when the command line asks for help instead of the command).</summary>
     public static IReadOnlyList<string> Problems(ParseResult result)
     {
         var problems = new List<string>();
+        if (result.Action is null || result.Action != result.CommandResult.Command.Action)
+        {
+            return problems;
+        }
+
         foreach (var option in result.CommandResult.Command.Options)
         {
             if (s_checks.TryGetValue(option, out var checks) && result.GetResult(option) is { } value)

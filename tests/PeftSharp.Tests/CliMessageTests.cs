@@ -228,6 +228,22 @@ public sealed class CliMessageTests : IDisposable
         Assert.StartsWith($"error: {option} is not given and the default {asset} is neither in the current folder ({empty}) nor bundled with the tool; {hint}", lines[0]);
     }
 
+    [Theory]
+    [InlineData("demo")]
+    [InlineData("export")]
+    public void HelpNeedsNeitherTheDefaultsNorTheRequiredOptions(string command)
+    {
+        var empty = Directory.CreateDirectory(Path.Combine(_temp, "empty")).FullName;
+        var info = Cli.StartInfo(null, [command, "--help"]);
+        info.WorkingDirectory = empty;
+        using var process = Process.Start(info)!;
+        var error = process.StandardError.ReadToEndAsync();
+        var output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, output + error.Result);
+        Assert.Contains("--output", output);
+    }
+
     /// <summary>Runs <c>peft</c> in <paramref name="directory"/>; asserts exit code 1 and no .NET names or stack trace; returns the error lines and stdout.</summary>
     private static (string[] Lines, string Stdout) Errors(string directory, params string[] args)
     {
