@@ -234,18 +234,23 @@ public sealed class CliMessageTests : IDisposable
     public void HelpNeedsNeitherTheDefaultsNorTheRequiredOptions(string command)
     {
         var empty = Directory.CreateDirectory(Path.Combine(_temp, "empty")).FullName;
-        var info = Cli.StartInfo(null, [command, "--help"]);
-        info.WorkingDirectory = empty;
-        using var process = Process.Start(info)!;
-        var error = process.StandardError.ReadToEndAsync();
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, output + error.Result);
+        var (code, output, error) = Run(empty, command, "--help");
+        Assert.True(code == 0, output + error);
         Assert.Contains("--output", output);
     }
 
     /// <summary>Runs <c>peft</c> in <paramref name="directory"/>; asserts exit code 1 and no .NET names or stack trace; returns the error lines and stdout.</summary>
     private static (string[] Lines, string Stdout) Errors(string directory, params string[] args)
+    {
+        var (code, output, error) = Run(directory, args);
+        Assert.True(code == 1, $"exit {code}: {output}{error}");
+        Assert.DoesNotContain("   at ", error);
+        Assert.DoesNotMatch(@"System\.|Nullable|`1|\(Parameter '|Actual value|LineNumber|MaxSteps|Config\.", error);
+        return (error.Trim().Split('\n'), output);
+    }
+
+    /// <summary>Runs <c>peft</c> with <paramref name="args"/> in <paramref name="directory"/>; returns the exit code, stdout and stderr.</summary>
+    private static (int Code, string Output, string Error) Run(string directory, params string[] args)
     {
         var info = Cli.StartInfo(null, args);
         info.WorkingDirectory = directory;
@@ -253,10 +258,7 @@ public sealed class CliMessageTests : IDisposable
         var error = process.StandardError.ReadToEndAsync();
         var output = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
-        Assert.True(process.ExitCode == 1, $"exit {process.ExitCode}: {output}{error.Result}");
-        Assert.DoesNotContain("   at ", error.Result);
-        Assert.DoesNotMatch(@"System\.|Nullable|`1|\(Parameter '|Actual value|LineNumber|MaxSteps|Config\.", error.Result);
-        return (error.Result.Trim().Split('\n'), output);
+        return (process.ExitCode, output, error.Result);
     }
 
     /// <summary>The 1-based line and column of <paramref name="index"/> in <paramref name="text"/>, counted here independently of the code under test.</summary>
