@@ -71,13 +71,27 @@ public static class Program
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            foreach (var error in parsed.Errors)
+            var (messages, usage) = OptionMessages.ParseErrors(parsed);
+            foreach (var message in messages)
             {
-                Console.Error.WriteLine($"error: {error.Message}");
+                Console.Error.WriteLine($"error: {message}");
             }
 
-            var command = root.Subcommands.FirstOrDefault(c => args.Length > 0 && c.Name == args[0]);
-            Console.Error.WriteLine(command is null ? "see: peft --help" : $"see: peft {command.Name} --help");
+            if (usage)
+            {
+                Console.Error.WriteLine(parsed.CommandResult.Command == root ? "see: peft --help" : $"see: peft {CommandPath(parsed.CommandResult)} --help");
+            }
+            return UserError;
+        }
+
+        var problems = Preflight.Problems(parsed);
+        if (problems.Count > 0)
+        {
+            foreach (var problem in problems)
+            {
+                Console.Error.WriteLine($"error: {problem}");
+            }
+
             return UserError;
         }
 
@@ -92,6 +106,11 @@ public static class Program
         }
     }
 
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult result) =>
+        result.Parent is System.CommandLine.Parsing.CommandResult { Command: not RootCommand } parent
+            ? $"{CommandPath(parent)} {result.Command.Name}"
+            : result.Command.Name;
+
     /// <summary>True when <c>--verbose</c> was given: internal errors print their stack trace.</summary>
     public static bool Verbose { get; private set; }
 
@@ -102,7 +121,12 @@ public static class Program
         {
             return action();
         }
-        catch (Exception e) when (e is PeftException or FileNotFoundException or DirectoryNotFoundException or ArgumentException or InvalidOperationException { Source: "PeftSharp" })
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {OptionMessages.WithoutParameter(e)}");
+            return UserError;
+        }
+        catch (Exception e) when (e is PeftException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException { Source: "PeftSharp" })
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return UserError;

@@ -37,7 +37,9 @@ internal static class RunConfig
         var rest = args.Take(at).Concat(args.Skip(at + 2)).ToList();
         var command = root.Subcommands.FirstOrDefault(c => rest.Count > 0 && c.Name == rest[0])
             ?? throw new PeftConfigurationException("--config needs a command before it, for example: peft train --config run.json");
-        return Apply(command, rest, ConfigJson.Load(path));
+        var expanded = Apply(command, rest, ConfigJson.Load(path));
+        OptionMessages.SetRunConfig(path, expanded.Skip(rest.Count).Select(a => a.Split('=')[0]).Distinct());
+        return expanded;
     }
 
     /// <summary>

@@ -127,8 +127,9 @@ public sealed class ClassificationDataset
         var chars = new char[bytes.Length];
         if (System.Text.Unicode.Utf8.ToUtf16(bytes, chars, out var read, out var written, replaceInvalidSequences: false) != System.Buffers.OperationStatus.Done)
         {
-            var line = 1 + bytes[..read].Count((byte)'\n');
-            throw new ConfigFormatException($"{path}:{line}", null, $"not valid UTF-8 (byte 0x{bytes[read]:X2} at offset {read})");
+            var before = bytes[..read];
+            var line = 1 + before.Count((byte)'\n');
+            throw new ConfigFormatException($"{path}:{line}", null, $"not valid UTF-8 (byte 0x{bytes[read]:X2} at column {read - before.LastIndexOf((byte)'\n')})");
         }
 
         return new string(chars, 0, written);

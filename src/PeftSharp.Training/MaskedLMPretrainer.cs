@@ -41,6 +41,31 @@ public sealed record PretrainOptions
 
     /// <summary>The encoder architecture to pretrain (<see cref="MaskedLMArchitecture.Bert"/> by default).</summary>
     public MaskedLMArchitecture Architecture { get; init; } = MaskedLMArchitecture.Bert;
+
+    /// <summary>Checks every setting before a run starts.</summary>
+    /// <exception cref="PeftConfigurationException">A setting is out of range; <see cref="PeftConfigurationException.Setting"/> names the property.</exception>
+    public void Validate()
+    {
+        static void Require(bool condition, string name, string expected, object value)
+        {
+            if (!condition)
+            {
+                var problem = $"must be {expected}, got {Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)}";
+                throw new PeftConfigurationException($"pretraining option {name} {problem}", name, problem);
+            }
+        }
+
+        // Ids 0-4 are the special tokens; masking draws random tokens from 5 up.
+        Require(VocabularySize >= 6, nameof(VocabularySize), "at least 6", VocabularySize);
+        Require(Layers >= 1, nameof(Layers), "at least 1", Layers);
+        Require(Heads >= 1, nameof(Heads), "at least 1", Heads);
+        Require(Hidden >= 1 && Hidden % Heads == 0, nameof(Hidden), $"a positive multiple of the head count {Heads}", Hidden);
+        Require(SequenceLength >= 3, nameof(SequenceLength), "at least 3", SequenceLength);
+        Require(BatchSize >= 1, nameof(BatchSize), "at least 1", BatchSize);
+        Require(Steps >= 1, nameof(Steps), "at least 1", Steps);
+        Require(double.IsFinite(LearningRate) && LearningRate >= 0, nameof(LearningRate), "a finite number ≥ 0", LearningRate);
+        Require(MaskProbability is > 0 and < 1, nameof(MaskProbability), "in (0, 1)", MaskProbability);
+    }
 }
 
 /// <summary>
@@ -57,9 +82,12 @@ public static class MaskedLMPretrainer
     /// linear decay, clipping at 1) and writes the model to <paramref name="outputDirectory"/>; returns the
     /// final training loss (mean of the last 50 steps).
     /// </summary>
+    /// <exception cref="PeftConfigurationException">A setting of <paramref name="options"/> is out of range.</exception>
     /// <exception cref="TrainingCanceledException"><paramref name="cancellationToken"/> was cancelled (nothing is saved).</exception>
     public static double Run(IReadOnlyList<string> texts, string outputDirectory, PretrainOptions options, TextWriter log, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
         var clock = Stopwatch.StartNew();
         manual_seed(options.Seed);
         var vocab = WordPieceTrainer.Train(texts, options.VocabularySize);

@@ -29,10 +29,7 @@ public sealed class Trainer
             throw new ArgumentException($"the trainer fine-tunes sequence classifiers; {model.ArchitectureName} is not one", nameof(model));
         }
 
-        if (!SequenceClassificationTask.ClassificationMetrics.Contains(options.Metric))
-        {
-            throw new PeftConfigurationException($"trainer option {nameof(TrainerOptions.Metric)} must be {string.Join(", ", SequenceClassificationTask.ClassificationMetrics)}, got {options.Metric}");
-        }
+        options.CheckMetric(SequenceClassificationTask.ClassificationMetrics);
 
         _model = model;
         Peft = peft;

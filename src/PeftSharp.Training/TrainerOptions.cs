@@ -76,14 +76,15 @@ public sealed record TrainerOptions
         MaxSteps ?? Epochs * (int)Math.Ceiling(examples / (double)(BatchSize * GradientAccumulation));
 
     /// <summary>Checks every setting before a run starts.</summary>
-    /// <exception cref="PeftConfigurationException">A setting is out of range; the message names it and what it must be.</exception>
+    /// <exception cref="PeftConfigurationException">A setting is out of range; the message names it and what it must be, <see cref="PeftConfigurationException.Setting"/> the property.</exception>
     public void Validate()
     {
         static void Require(bool condition, string name, string expected, object? value)
         {
             if (!condition)
             {
-                throw new PeftConfigurationException($"trainer option {name} must be {expected}, got {Convert.ToString(value, CultureInfo.InvariantCulture)}");
+                var problem = $"must be {expected}, got {Convert.ToString(value, CultureInfo.InvariantCulture) ?? "none"}";
+                throw new PeftConfigurationException($"trainer option {name} {problem}", name.Split('[')[0], problem);
             }
         }
 
@@ -114,5 +115,17 @@ public sealed record TrainerOptions
         Require(!string.IsNullOrWhiteSpace(Metric), nameof(Metric), "a metric name", Metric);
         Require(EarlyStoppingPatience is null or >= 1, nameof(EarlyStoppingPatience), "at least 1", EarlyStoppingPatience);
         Require(StopAfterSteps is null or >= 1, nameof(StopAfterSteps), "at least 1", StopAfterSteps);
+    }
+
+    /// <summary>Fails unless <see cref="Metric"/> is one of <paramref name="metrics"/> (the names a task reports).</summary>
+    /// <exception cref="PeftConfigurationException"><see cref="Metric"/> is not one of them.</exception>
+    public void CheckMetric(IReadOnlyCollection<string> metrics)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        if (!metrics.Contains(Metric))
+        {
+            var problem = $"must be {string.Join(", ", metrics)}, got {Metric}";
+            throw new PeftConfigurationException($"trainer option {nameof(Metric)} {problem}", nameof(Metric), problem);
+        }
     }
 }

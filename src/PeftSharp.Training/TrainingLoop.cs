@@ -63,9 +63,9 @@ public sealed class TrainingLoop
         _options.Validate();
         var controller = _peft?.GetController();
         var evaluator = _task.MetricNames.Count > 0 ? new Evaluator(_task, controller) : null;
-        if (evaluator is not null && !_task.MetricNames.Contains(_options.Metric))
+        if (evaluator is not null)
         {
-            throw new PeftConfigurationException($"trainer option {nameof(TrainerOptions.Metric)} must be {string.Join(", ", _task.MetricNames)}, got {_options.Metric}");
+            _options.CheckMetric(_task.MetricNames);
         }
 
         // What is trained, checked and clipped; the controller's own parameters are stepped by it but zeroed here.

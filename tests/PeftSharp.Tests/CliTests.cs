@@ -184,7 +184,7 @@ public sealed class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
         File.WriteAllText(config, $$"""{"base": "{{fixture.Base}}", "data": "{{fixture.Task}}", "method": "nonexistent", "steps": 2, "batch-size": 8, "output": "{{Out("from-config")}}"}""");
         var (code, _, error) = Cli.Peft("train", "--config", config);
         Assert.Equal(1, code);
-        Assert.Contains("unknown method 'nonexistent'", error);
+        Assert.Contains($"{config}: field 'method': 'nonexistent' is not a method", error);
         (code, var output, error) = Cli.Peft("train", "--config", config, "--method", "lora", "--eval-every", "2");
         Assert.True(code == 0, output + error);
         Assert.True(File.Exists(Path.Combine(Out("from-config"), "report.md")));
@@ -205,7 +205,7 @@ public sealed class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [InlineData("merge", "/nonexistent/adapter", "--output", "/tmp/x")]
     public void AMissingAdapterDirectoryIsAOneLineError(params string[] args)
     {
-        var (code, _, error) = Cli.Peft(args);
+        var (code, _, error) = Cli.Peft([.. args, "--base", fixture.Base]);
         Assert.Equal(1, code);
         Assert.Equal("error: adapter directory '/nonexistent/adapter' does not exist", error.Trim());
     }

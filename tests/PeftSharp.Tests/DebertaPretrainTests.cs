@@ -71,7 +71,7 @@ public sealed class DebertaPretrainTests : IDisposable
     [Fact]
     public void AnUnknownPretrainArchIsAOneLineErrorNamingTheOption()
     {
-        var (code, _, error) = Cli.Peft("pretrain", "--arch", "gpt9", "--output", Path.Combine(_temp, "never"));
+        var (code, _, error) = Cli.Peft("pretrain", "--arch", "gpt9", "--corpus", Path.Combine(_temp, "corpus.txt"), "--output", Path.Combine(_temp, "never"));
         Assert.Equal(1, code);
         var line = Assert.Single(error.Trim().Split('\n'));
         Assert.Contains("--arch", line);

@@ -12,14 +12,14 @@ namespace PeftSharp.Cli.Commands;
 /// <summary><c>peft export</c>, <c>peft merge</c> and <c>peft inspect</c>: what to do with a trained adapter.</summary>
 internal static class AdapterCommands
 {
-    private static Option<DirectoryInfo> BaseOption() => new("--base") { Description = "Base model directory the adapter was trained on.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
+    private static Option<DirectoryInfo> BaseOption() => new Option<DirectoryInfo>("--base") { Description = "Base model directory the adapter was trained on." }.DefaultAsset("models/base");
 
     private static Option<FileInfo?> LabelsOption() => new("--labels-from") { Description = "Training file whose labels fix the classifier's label order (default: the --eval file, else LABEL_0 … from the adapter's classifier)." };
 
     public static Command CreateExport()
     {
         var adapter = new Argument<DirectoryInfo>("adapter") { Description = "Trained adapter directory (PEFT layout)." };
-        var output = new Option<DirectoryInfo>("--output") { Description = "Where to write the plain PEFT LoRA.", Required = true };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Where to write the plain PEFT LoRA.", Required = true }.Folder();
         var rank = new Option<int?>("--rank") { Description = "Keep at most this rank in every module." };
         var budget = new Option<long?>("--budget") { Description = "Keep at most this many adapter parameters in total (the most important components across all modules)." };
         var eval = new Option<FileInfo?>("--eval") { Description = "Labelled JSONL/CSV: report the metric before and after." };
@@ -36,12 +36,17 @@ internal static class AdapterCommands
                 throw new PeftConfigurationException("give --rank or --budget, not both");
             }
 
+            if (result.GetValue(rank) is < 0 and var negative)
+            {
+                throw OptionMessages.Error(rank, $"must be ≥ 0, got {negative}");
+            }
+
             var adapterDir = Existing(result.GetValue(adapter)!);
             var (model, peft, labelNames) = Load(result.GetValue(baseDir)!.FullName, adapterDir, result.GetValue(labels), result.GetValue(eval));
             var modules = peft.ModulesOf(peft.ActiveAdapter);
             var fullRanks = peft.GetEffectiveRanks();
             Dictionary<string, int>? caps = result.GetValue(budget) is { } n ? RankBudget.Allocate(peft, n)
-                : result.GetValue(rank) is { } r ? (r < 0 ? throw new PeftConfigurationException($"--rank must be ≥ 0, got {r}") : modules.ToDictionary(m => m.Name, _ => r, StringComparer.Ordinal))
+                : result.GetValue(rank) is { } r ? modules.ToDictionary(m => m.Name, _ => r, StringComparer.Ordinal)
                 : null;
             EvaluationResult? before = null;
             var evalFile = result.GetValue(eval);
@@ -71,7 +76,7 @@ internal static class AdapterCommands
     public static Command CreateMerge()
     {
         var adapter = new Argument<DirectoryInfo>("adapter") { Description = "Trained adapter directory (PEFT layout)." };
-        var output = new Option<DirectoryInfo>("--output") { Description = "Where to write the merged model (config.json, model.safetensors (a decoder in its base's dtype), generation_config.json, tokenizer files and chat template).", Required = true };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Where to write the merged model (config.json, model.safetensors (a decoder in its base's dtype), generation_config.json, tokenizer files and chat template).", Required = true }.Folder();
         var baseDir = BaseOption();
         var labels = LabelsOption();
         var command = new Command("merge", "Merge an adapter into its base and write a plain Hugging Face checkpoint that loads with no adapter code: computed in fp32, a decoder stored in its base's dtype, tokenizer files and chat template copied.\n\nExamples:\n  peft merge runs/demo/lora/best --output out/merged --labels-from data/sotu-era/train.jsonl\n  peft merge runs/g2p/lora/best --base models/decoder --output out/decoder-merged")

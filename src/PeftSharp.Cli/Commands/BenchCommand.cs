@@ -15,8 +15,8 @@ internal static class BenchCommand
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "The quick suite (under 10 minutes on 2 cores): 4-layer shapes, fewer rounds, one 60-step quality run per method, a 1,000-step memory run." };
-        var json = new Option<FileInfo?>("--json") { Description = "Also write the records as a JSON array of {\"name\", \"value\", \"unit\", \"target\", \"met\"}." };
-        var output = new Option<DirectoryInfo>("--output") { Description = "Folder for runs, report.md and frontier.png.", DefaultValueFactory = _ => new DirectoryInfo("runs/bench") };
+        var json = new Option<FileInfo?>("--json") { Description = "Also write the records as a JSON array of {\"name\", \"value\", \"unit\", \"target\", \"met\"}." }.File();
+        var output = new Option<DirectoryInfo>("--output") { Description = "Folder for runs, report.md and frontier.png.", DefaultValueFactory = _ => new DirectoryInfo("runs/bench") }.Folder();
         var only = new Option<string[]?>("--only") { Description = $"Suites to run: {string.Join(", ", BenchSuite.Suites)}.", AllowMultipleArgumentsPerToken = true };
         var loadChild = new Option<DirectoryInfo?>(LoadBench.ChildSwitch) { Description = "Internal: load this checkpoint folder in bf16 and print the load time and peak RSS (the load suite's child).", Hidden = true };
         var root = new Option<DirectoryInfo?>("--root") { Description = "Repository root with models/base and data/ (default: found from the current folder)." };

@@ -20,7 +20,7 @@ internal static class ChatCommand
         command.SetAction(result => Program.Guarded(() =>
         {
             var options = decoder.Generation(result, result.GetValue(maxNew));
-            options.Validate();
+            decoder.Check(options, (nameof(options.MaxNewTokens), maxNew));
             var model = decoder.Model(result);
             var encoder = decoder.Encoder(result);
             var tokenizer = encoder.Tokenizer ?? throw new ArgumentException("peft chat needs tokenizer.json in --base or --tokenizer");

@@ -13,7 +13,7 @@ internal static class ChatTemplateCommand
     {
         var tokenizer = new Option<DirectoryInfo>("--tokenizer") { Description = "Tokenizer directory: chat_template.jinja or tokenizer_config.json (chat_template and the special tokens).", Required = true };
         var data = new Option<FileInfo>("--data") { Description = "Input JSONL: records with messages, optional add_generation_prompt, other fields as template variables (tools, documents…).", Required = true };
-        var output = new Option<FileInfo>("--output") { Description = "Output JSONL: {\"text\": …} per record, in order.", Required = true };
+        var output = new Option<FileInfo>("--output") { Description = "Output JSONL: {\"text\": …} per record, in order.", Required = true }.File();
         var name = new Option<string?>("--template-name") { Description = "Which named template of a list in tokenizer_config.json (default: \"default\")." };
         var command = new Command("chat-template", "Render conversations with a model's chat template (Jinja, sandboxed), as transformers' apply_chat_template(tokenize=False).\n\nExample:\n  peft chat-template --tokenizer model/ --data conversations.jsonl --output rendered.jsonl")
         {

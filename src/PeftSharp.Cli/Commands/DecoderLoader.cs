@@ -52,6 +52,15 @@ internal sealed class DecoderLoader
         Seed = result.GetValue(_seed),
     };
 
+    /// <summary>
+    /// Checks <paramref name="options"/>, naming a value out of range by its option: the sampling
+    /// options here and the command's own (<paramref name="others"/>: property and option).
+    /// </summary>
+    public void Check(GenerationOptions options, params (string Setting, Option Option)[] others) =>
+        OptionMessages.Check(
+            options.Validate,
+            [(nameof(options.Temperature), _temperature), (nameof(options.TopP), _topP), (nameof(options.TopK), _topK), .. others]);
+
     /// <summary>The prompt encoder of <c>--tokenizer</c> (default <c>--base</c>).</summary>
     public PromptEncoder Encoder(ParseResult result) =>
         PromptEncoder.Load(result.GetValue(_tokenizer)?.FullName ?? result.GetValue(_base)!.FullName);

@@ -13,10 +13,10 @@ internal static class DemoCommand
 {
     public static Command Create()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
-        var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train/validation/test.jsonl.", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
-        var output = new Option<DirectoryInfo>("--output") { Description = "Report folder.", DefaultValueFactory = _ => new DirectoryInfo("runs/demo") };
-        var json = new Option<FileInfo?>("--json") { Description = "Also write the table as a JSON array to this file." };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory." }.DefaultAsset("models/base");
+        var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train/validation/test.jsonl." }.DefaultAsset("data/sotu-era");
+        var output = new Option<DirectoryInfo>("--output") { Description = "Report folder.", DefaultValueFactory = _ => new DirectoryInfo("runs/demo") }.Folder();
+        var json = new Option<FileInfo?>("--json") { Description = "Also write the table as a JSON array to this file." }.File();
         var epochs = new Option<int>("--epochs") { Description = "Epochs per method.", DefaultValueFactory = _ => 2 };
         var maxLength = new Option<int>("--max-length") { Description = "Tokens per example (longer texts are cut).", DefaultValueFactory = _ => 64 };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps per method (0: train --epochs epochs instead).", DefaultValueFactory = _ => 200 };
@@ -32,6 +32,11 @@ internal static class DemoCommand
         command.SetAction(result => Program.Guarded(() =>
         {
             var clock = Stopwatch.StartNew();
+            if (result.GetValue(steps) < 0)
+            {
+                throw OptionMessages.Error(steps, $"must be ≥ 0 (0: train --epochs epochs), got {result.GetValue(steps)}");
+            }
+
             var options = new TrainerOptions
             {
                 Epochs = result.GetValue(epochs),
@@ -44,6 +49,7 @@ internal static class DemoCommand
                 Seed = result.GetValue(seed),
                 LogEvery = 25,
             };
+            OptionMessages.Check(options.Validate, (nameof(options.Epochs), epochs), (nameof(options.MaxSteps), steps), (nameof(options.EvalEvery), evalEvery), (nameof(options.MaxLength), maxLength));
             var rows = ProgressDisplay.Run((progressFor, log) => DemoRunner.Run(
                 result.GetValue(baseDir)!.FullName,
                 result.GetValue(data)!.FullName,

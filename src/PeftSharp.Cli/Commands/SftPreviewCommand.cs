@@ -12,7 +12,7 @@ internal static class SftPreviewCommand
     {
         var baseDir = new Option<DirectoryInfo>("--base") { Description = "Model directory with tokenizer.json, tokenizer_config.json and (for messages) the chat template.", Required = true };
         var data = new Option<FileInfo>("--data") { Description = "SFT JSONL: text, prompt/completion or messages records.", Required = true };
-        var output = new Option<FileInfo>("--output") { Description = "JSONL to write: per example its line, input_ids, labels (-100 where not supervised) and the decoded supervised spans.", Required = true };
+        var output = new Option<FileInfo>("--output") { Description = "JSONL to write: per example its line, input_ids, labels (-100 where not supervised) and the decoded supervised spans.", Required = true }.File();
         var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => 1024, Description = "Tokens per example (longer ones are cut as training cuts them)." };
         var command = new Command("sft-preview", "Write the input_ids and labels of SFT data exactly as `peft train` sees them, with the supervised text decoded, to check the loss masks before training.\n\nExample:\n  peft sft-preview --base models/decoder --data data/g2p/train.jsonl --output preview.jsonl")
         {

@@ -14,7 +14,7 @@ internal static class TokenizeCommand
     {
         var tokenizerDir = new Option<DirectoryInfo>("--tokenizer") { Description = "Directory with tokenizer.json (and optionally tokenizer_config.json).", Required = true };
         var data = new Option<FileInfo>("--data") { Description = "Input JSONL: one object with a \"text\" string per line.", Required = true };
-        var output = new Option<FileInfo>("--output") { Description = "Output JSONL: {\"input_ids\": [...], \"tokens\": [...]} per input line, in order.", Required = true };
+        var output = new Option<FileInfo>("--output") { Description = "Output JSONL: {\"input_ids\": [...], \"tokens\": [...]} per input line, in order.", Required = true }.File();
         var noSpecial = new Option<bool>("--no-special-tokens") { Description = "Do not add the tokenizer's special tokens (such as BOS)." };
         var command = new Command("tokenize", "Encode texts with a Hugging Face tokenizer (tokenizer.json of byte-level or byte-fallback BPE).\n\nExample:\n  peft tokenize --tokenizer model/ --data texts.jsonl --output ids.jsonl")
         {
@@ -110,7 +110,7 @@ internal static class TokenizeCommand
         }
         catch (JsonException e)
         {
-            throw new ConfigFormatException(location, null, $"not valid JSON: {e.Message}", e);
+            throw new ConfigFormatException(location, null, $"not valid JSON: {JsonErrorText.Describe(e, singleLine: true)}", e);
         }
 
         if (node is not JsonObject record)

@@ -14,11 +14,11 @@ internal static class TrainCommand
 {
     public static Command CreateTrain()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
-        var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train.jsonl and validation.jsonl (test.jsonl optional; causal-lm: validation.jsonl optional).", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory." }.DefaultAsset("models/base");
+        var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train.jsonl and validation.jsonl (test.jsonl optional; causal-lm: validation.jsonl optional)." }.DefaultAsset("data/sotu-era");
         var method = new Option<string>("--method") { Description = $"Adapter method ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))}).", DefaultValueFactory = _ => AdapterMethodRegistry.All[0].Name };
         var config = new Option<FileInfo?>("--adapter-config") { Description = "adapter_config.json to use instead of the method's recommended configuration." };
-        var output = new Option<DirectoryInfo>("--output") { Description = "Run folder (metrics.jsonl, best/, checkpoint/).", DefaultValueFactory = _ => new DirectoryInfo("runs/train") };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Run folder (metrics.jsonl, best/, checkpoint/).", DefaultValueFactory = _ => new DirectoryInfo("runs/train") }.Folder();
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 3, Description = "Epochs." };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps (overrides --epochs)." };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: 1e-3 for seq-cls; the method's recommended rate for causal-lm)." };
@@ -31,6 +31,7 @@ internal static class TrainCommand
         var evalEvery = new Option<int>("--eval-every") { DefaultValueFactory = _ => 0, Description = "Evaluate every N steps (0: every epoch)." };
         var patience = new Option<int?>("--early-stopping") { Description = "Stop after N evaluations without improvement." };
         var metric = new Option<string?>("--metric") { Description = "Metric that picks the best adapter: accuracy (default), macro_f1 or mcc for seq-cls; perplexity (default) for causal-lm." };
+        metric.AcceptOnlyFromAmong([.. SequenceClassificationTask.ClassificationMetrics, Training.CausalLanguageModeling.CausalLmTask.Perplexity]);
         var task = new Option<string?>("--task") { Description = "causal-lm or seq-cls (default: inferred from the data and the model: text/prompt/messages records on a decoder are causal-lm, labelled records seq-cls)." };
         task.AcceptOnlyFromAmong(SftInputs.CausalLm, SftInputs.SequenceClassification);
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "Random seed." };
@@ -55,7 +56,11 @@ internal static class TrainCommand
                 Seed = result.GetValue(seed), OutputDirectory = result.GetValue(output)!.FullName, LogEvery = 25,
                 SaveEvery = result.GetValue(saveEvery), MaxLength = result.GetValue(maxLength),
             };
-            options.Validate();
+            OptionMessages.Check(
+                options.Validate,
+                (nameof(options.Epochs), epochs), (nameof(options.MaxSteps), steps), (nameof(options.LearningRate), lr), (nameof(options.HeadLearningRate), lr),
+                (nameof(options.BatchSize), batch), (nameof(options.GradientAccumulation), accumulation), (nameof(options.EvalEvery), evalEvery),
+                (nameof(options.EarlyStoppingPatience), patience), (nameof(options.SaveEvery), saveEvery), (nameof(options.MaxLength), maxLength), (nameof(options.Metric), metric));
             if (!result.GetValue(resume) && !result.GetValue(overwrite) && AtomicDirectory.Exists(Path.Combine(options.OutputDirectory, "checkpoint")))
             {
                 throw new PeftConfigurationException($"{options.OutputDirectory} holds the checkpoint of an earlier run: pass --resume to continue it, --overwrite to start again in this folder, or choose another --output");
@@ -67,15 +72,15 @@ internal static class TrainCommand
                 return CausalLmTraining.Run(result.GetValue(baseDir)!.FullName, dataDir, result.GetValue(method)!, result.GetValue(config), options, decoder, result.GetValue(resume));
             }
 
+            // Everything read from the user's files is checked before the model loads.
             var train = ClassificationDataset.Load(Path.Combine(dataDir, "train.jsonl"));
             var validation = ClassificationDataset.Load(Path.Combine(dataDir, "validation.jsonl"), labels: train.Labels);
-
-            TorchSharp.torch.manual_seed(options.Seed);
-            var model = PretrainedModel.ForSequenceClassification(result.GetValue(baseDir)!.FullName, train.Labels, out _);
-            var info = AdapterMethodRegistry.Find(result.GetValue(method)!) ?? throw new PeftConfigurationException($"unknown method '{result.GetValue(method)}' ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))})");
+            var info = AdapterMethodRegistry.Find(result.GetValue(method)!) ?? throw OptionMessages.Error(method, $"'{result.GetValue(method)}' is not a method ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))})");
             var adapterConfig = result.GetValue(config) is { } file
                 ? AdapterConfigFile.Read(file.FullName)
                 : info.CreateTrainingConfig(options.TotalSteps(train.Examples.Count)) ?? throw new PeftConfigurationException($"method '{info.Name}' cannot train yet");
+            TorchSharp.torch.manual_seed(options.Seed);
+            var model = PretrainedModel.ForSequenceClassification(result.GetValue(baseDir)!.FullName, train.Labels, out _);
             if (result.GetValue(config) is null)
             {
                 model.UseOwnTargetNames(adapterConfig);
@@ -122,7 +127,7 @@ internal static class TrainCommand
 
     public static Command CreateEval()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory (an encoder: classification metrics; a decoder: generation metrics).", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory (an encoder: classification metrics; a decoder: generation metrics)." }.DefaultAsset("models/base");
         var adapter = new Option<DirectoryInfo>("--adapter") { Description = "Adapter directory (PEFT layout).", Required = true };
         var data = new Option<FileInfo>("--data") { Description = "JSONL/CSV to evaluate on (labelled; prompt/completion records for a decoder), or a task directory holding <split>.jsonl.", Required = true };
         var split = new Option<string>("--split") { Description = "The split a task directory given as --data is evaluated on.", DefaultValueFactory = _ => "test" };

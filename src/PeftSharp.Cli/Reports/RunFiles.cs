@@ -50,7 +50,7 @@ internal static class RunFiles
             }
             catch (System.Text.Json.JsonException e)
             {
-                throw new ConfigFormatException(path, null, $"line {line} is not JSON: {e.Message}", e);
+                throw new ConfigFormatException(path, null, $"line {line} is not JSON: {JsonErrorText.Describe(e, singleLine: true)}", e);
             }
 
             yield return record ?? throw new ConfigFormatException(path, null, $"line {line} is not a JSON object");

@@ -225,7 +225,7 @@ public sealed class DebertaV2Config : ModelConfig
         catch (JsonException e)
         {
             var field = e.Path is { Length: > 2 } path && path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : null;
-            throw new ConfigFormatException(json.Path, field, $"has the wrong type for a deberta-v2 config: {e.Message}", e);
+            throw new ConfigFormatException(json.Path, field, $"has the wrong type for a deberta-v2 config: {JsonErrorText.Problem(e)}", e);
         }
     }
 

@@ -40,22 +40,20 @@ public sealed record GenerationOptions
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
     public void Validate()
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(MaxNewTokens);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(BatchSize);
-        ArgumentOutOfRangeException.ThrowIfNegative(TopK);
-        if (!(Temperature > 0) || double.IsInfinity(Temperature))
+        // The messages say what the value must be without naming the setting: ParamName names it.
+        static void Require(bool condition, object value, string expected, string name)
         {
-            throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "the temperature must be positive and finite");
+            if (!condition)
+            {
+                throw new ArgumentOutOfRangeException(name, value, $"must be {expected}");
+            }
         }
 
-        if (!(TopP > 0 && TopP <= 1))
-        {
-            throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "top-p must lie in (0, 1]");
-        }
-
-        if (!(RepetitionPenalty > 0) || double.IsInfinity(RepetitionPenalty))
-        {
-            throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), RepetitionPenalty, "the repetition penalty must be positive and finite");
-        }
+        Require(MaxNewTokens >= 0, MaxNewTokens, "≥ 0", nameof(MaxNewTokens));
+        Require(BatchSize >= 1, BatchSize, "at least 1", nameof(BatchSize));
+        Require(TopK >= 0, TopK, "≥ 0 (0: no limit)", nameof(TopK));
+        Require(Temperature > 0 && !double.IsInfinity(Temperature), Temperature, "positive and finite", nameof(Temperature));
+        Require(TopP is > 0 and <= 1, TopP, "in (0, 1]", nameof(TopP));
+        Require(RepetitionPenalty > 0 && !double.IsInfinity(RepetitionPenalty), RepetitionPenalty, "positive and finite", nameof(RepetitionPenalty));
     }
 }

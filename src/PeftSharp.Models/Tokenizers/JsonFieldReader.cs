@@ -36,7 +36,7 @@ internal sealed class JsonFieldReader
         }
         catch (JsonException e)
         {
-            throw new ConfigFormatException(File, null, $"not valid JSON: {e.Message}", e);
+            throw new ConfigFormatException(File, null, $"not valid JSON: {JsonErrorText.Describe(e)}", e);
         }
         catch (InvalidOperationException e)
         {

@@ -97,7 +97,7 @@ public sealed class ConformanceCase
         }
         catch (JsonException e)
         {
-            throw new PeftException($"{jsonPath}: not valid JSON: {e.Message}", e);
+            throw new PeftException($"{jsonPath}: not valid JSON: {IO.JsonErrorText.Describe(e)}", e);
         }
 
         var format = root["format"]?.GetValue<string>();

@@ -97,7 +97,7 @@ public sealed class ConfigJson
         }
         catch (JsonException e)
         {
-            throw new ConfigFormatException(path, null, $"not valid JSON: {e.Message}", e);
+            throw new ConfigFormatException(path, null, $"not valid JSON: {JsonErrorText.Describe(e, singleLine: !utf8.Contains((byte)'\n'))}", e);
         }
     }
 
@@ -122,7 +122,7 @@ public sealed class ConfigJson
             }
             catch (InvalidOperationException e)
             {
-                throw new ConfigFormatException(path, null, $"the {(reader.TokenType == JsonTokenType.String ? "string" : "key")} at byte {reader.TokenStartIndex} is not valid text: {e.Message}", e);
+                throw new ConfigFormatException(path, null, $"the {(reader.TokenType == JsonTokenType.String ? "string" : "key")} at {JsonErrorText.Position(utf8, reader.TokenStartIndex)} is not valid text: {e.Message}", e);
             }
         }
     }

@@ -128,7 +128,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
         }
         catch (JsonException e)
         {
-            throw new SafetensorsFormatException(indexPath, $"the index is not valid JSON ({e.Message})", e);
+            throw new SafetensorsFormatException(indexPath, $"the index is not valid JSON ({JsonErrorText.Describe(e)})", e);
         }
 
         var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(indexPath))!;

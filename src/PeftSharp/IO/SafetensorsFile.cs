@@ -255,7 +255,7 @@ public sealed class SafetensorsFile : IDisposable
         }
         catch (Exception e) when (e is JsonException or DecoderFallbackException or ArgumentException)
         {
-            throw new SafetensorsFormatException(path, $"the header is not valid UTF-8 JSON ({e.Message})", e);
+            throw new SafetensorsFormatException(path, $"the header is not valid UTF-8 JSON ({(e is JsonException json ? JsonErrorText.Describe(json, singleLine: Array.IndexOf(header, (byte)'\n') < 0) : e.Message)})", e);
         }
 
         using (document)
