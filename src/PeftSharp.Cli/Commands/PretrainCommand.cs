@@ -25,11 +25,12 @@ internal static class PretrainCommand
         var rate = new Option<double>("--learning-rate") { Description = "Peak learning rate (linear warm-up over 6 % of the steps, then linear decay).", DefaultValueFactory = _ => 7e-4 };
         var validation = new Option<double>("--validation-share") { Description = "llama: share of the documents held out for validation perplexity.", DefaultValueFactory = _ => 0.05 };
         var chat = new Option<double>("--chat-share") { Description = "llama: share of the training documents seen as one-turn conversations in the chat template (first sentence from the user, the rest from the assistant).", DefaultValueFactory = _ => 0.0 };
+        var logEvery = new Option<int>("--log-every") { Description = "Log a line every N steps.", DefaultValueFactory = _ => 100 };
         var arch = new Option<string>("--arch") { Description = "Architecture: bert (BertForMaskedLM, absolute positions), deberta (DeBERTa-v3 style DebertaV2ForMaskedLM: relative attention, position buckets, no absolute positions) or llama (LlamaForCausalLM: causal LM, RMSNorm, RoPE, SwiGLU, tied embeddings, byte-level BPE with a ChatML chat template).", DefaultValueFactory = _ => MaskedLMArchitecture.Bert.Name };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
         var command = new Command("pretrain", "Pretrain a small BERT or DeBERTa-v3 style encoder (masked LM) or a small Llama decoder (causal LM) from scratch on text corpora. Encoders: config.json, model.safetensors (fp16) and the WordPiece tokenizer (vocab.txt, tokenizer_config.json). llama: config.json, model.safetensors (fp32), generation_config.json, tokenizer.json (byte-level BPE) and tokenizer_config.json with a ChatML chat template; reports validation perplexity.\n\nExamples:\n  peft pretrain --output models/base --steps 3000\n  peft pretrain --arch deberta --output models/deberta-base --steps 3000\n  peft pretrain --arch llama --output models/decoder --vocab-size 4096 --kv-heads 2 --sequence-length 256 --steps 600")
         {
-            corpus, output, steps, batch, vocab, layers, hidden, kvHeads, intermediate, length, rate, validation, chat, arch, seed,
+            corpus, output, steps, batch, vocab, layers, hidden, kvHeads, intermediate, length, rate, validation, chat, logEvery, arch, seed,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -51,6 +52,7 @@ internal static class PretrainCommand
                 LearningRate = result.GetValue(rate),
                 ValidationShare = result.GetValue(validation),
                 ChatShare = result.GetValue(chat),
+                LogEvery = result.GetValue(logEvery),
                 Seed = result.GetValue(seed),
                 Architecture = architecture,
             };
