@@ -75,6 +75,28 @@ public sealed class LlamaPretrainTests : IDisposable
     }
 
     [Fact]
+    public void PeftPretrainArchLlamaWritesADecoderThatPeftGenerateRuns()
+    {
+        var corpus = Path.Combine(_temp, "corpus.txt");
+        File.WriteAllLines(corpus, Texts(30));
+        var model = Path.Combine(_temp, "cli-decoder");
+        var (code, output, error) = Cli.Peft(
+            "pretrain", "--arch", "llama", "--corpus", corpus, "--output", model, "--vocab-size", "300", "--layers", "1", "--hidden", "64",
+            "--kv-heads", "1", "--sequence-length", "32", "--batch-size", "4", "--steps", "3", "--validation-share", "0.2");
+        Assert.True(code == 0, output + error);
+        Assert.Contains("perplexity", output);
+        Assert.Contains("1 key/value", output);
+        Assert.Equal(300, HfTokenizer.Load(model).VocabularySize);
+
+        var prompts = Path.Combine(_temp, "prompts.jsonl");
+        File.WriteAllLines(prompts, ["{\"prompt\": \"The Congress\"}", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}"]);
+        var generated = Path.Combine(_temp, "out.jsonl");
+        (code, output, error) = Cli.Peft("generate", "--base", model, "--data", prompts, "--output", generated, "--max-new-tokens", "4");
+        Assert.True(code == 0, output + error);
+        Assert.All(File.ReadAllLines(generated), line => Assert.InRange(JsonNode.Parse(line)!["output_ids"]!.AsArray().Count, 1, 4));
+    }
+
+    [Fact]
     public void TheTokenizerRoundTripsTextAndKeepsChatTokensWhole()
     {
         var texts = Texts(40);
