@@ -39,8 +39,26 @@ public sealed record PretrainOptions
     /// <summary>Seed of every random choice.</summary>
     public int Seed { get; init; }
 
-    /// <summary>The encoder architecture to pretrain (<see cref="MaskedLMArchitecture.Bert"/> by default).</summary>
-    public MaskedLMArchitecture Architecture { get; init; } = MaskedLMArchitecture.Bert;
+    /// <summary>The architecture to pretrain (<see cref="MaskedLMArchitecture.Bert"/> by default): a masked-LM encoder for <see cref="MaskedLMPretrainer"/>, <see cref="LlamaArchitecture"/> for <see cref="CausalLMPretrainer"/>.</summary>
+    public PretrainingArchitecture Architecture { get; init; } = MaskedLMArchitecture.Bert;
+
+    /// <summary>Key/value heads of a decoder (null: as many as <see cref="Heads"/>; fewer is grouped-query attention).</summary>
+    public int? KeyValueHeads { get; init; }
+
+    /// <summary>The feed-forward width (null: 4 × hidden for encoders, 8/3 × hidden rounded up to a multiple of 16 for SwiGLU decoders).</summary>
+    public int? IntermediateSize { get; init; }
+
+    /// <summary>The context length a decoder is configured for (<c>max_position_embeddings</c>; at least <see cref="SequenceLength"/>).</summary>
+    public int MaxPositions { get; init; } = 512;
+
+    /// <summary>Share of the documents held out for validation perplexity (causal LM).</summary>
+    public double ValidationShare { get; init; } = 0.05;
+
+    /// <summary>Share of the training documents a causal LM sees as one-turn conversations in its chat template (the first sentence from the user, the rest from the assistant).</summary>
+    public double ChatShare { get; init; }
+
+    /// <summary>Log a line every this many steps.</summary>
+    public int LogEvery { get; init; } = 100;
 
     /// <summary>Checks every setting before a run starts.</summary>
     /// <exception cref="PeftConfigurationException">A setting is out of range; <see cref="PeftConfigurationException.Setting"/> names the property.</exception>
@@ -65,6 +83,12 @@ public sealed record PretrainOptions
         Require(Steps >= 1, nameof(Steps), "at least 1", Steps);
         Require(double.IsFinite(LearningRate) && LearningRate >= 0, nameof(LearningRate), "a finite number ≥ 0", LearningRate);
         Require(MaskProbability is > 0 and < 1, nameof(MaskProbability), "in (0, 1)", MaskProbability);
+        Require(KeyValueHeads is null || (KeyValueHeads >= 1 && Heads % KeyValueHeads == 0), nameof(KeyValueHeads), $"a divisor of the head count {Heads}", KeyValueHeads ?? 0);
+        Require(IntermediateSize is null || IntermediateSize >= 1, nameof(IntermediateSize), "at least 1", IntermediateSize ?? 0);
+        Require(MaxPositions >= SequenceLength, nameof(MaxPositions), $"at least the sequence length {SequenceLength}", MaxPositions);
+        Require(ValidationShare is >= 0 and < 1, nameof(ValidationShare), "in [0, 1)", ValidationShare);
+        Require(ChatShare is >= 0 and <= 1, nameof(ChatShare), "in [0, 1]", ChatShare);
+        Require(LogEvery >= 1, nameof(LogEvery), "at least 1", LogEvery);
     }
 }
 
@@ -88,6 +112,8 @@ public static class MaskedLMPretrainer
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        var architecture = options.Architecture as MaskedLMArchitecture
+            ?? throw new ArgumentException($"{options.Architecture.Name} is not a masked-LM architecture (use {nameof(CausalLMPretrainer)})", nameof(options));
         var clock = Stopwatch.StartNew();
         manual_seed(options.Seed);
         var vocab = WordPieceTrainer.Train(texts, options.VocabularySize);
@@ -98,19 +124,10 @@ public static class MaskedLMPretrainer
         var sequences = Pack(texts, tokenizer, options.SequenceLength);
         log.WriteLine($"vocabulary {vocab.Count} tokens; {sequences.Count} sequences of {options.SequenceLength} tokens ({clock.Elapsed.TotalSeconds:F0} s)");
 
-        var model = options.Architecture.Create(new MaskedLMShape(vocab.Count, options.Hidden, options.Layers, options.Heads, options.SequenceLength, tokenizer.PadTokenId));
+        var model = architecture.Create(new MaskedLMShape(vocab.Count, options.Hidden, options.Layers, options.Heads, options.SequenceLength, tokenizer.PadTokenId) { IntermediateSize = options.IntermediateSize ?? 4 * options.Hidden });
         log.WriteLine($"{options.Architecture.Name} {model.ArchitectureName}: {options.Layers} layers, hidden {options.Hidden}, {options.Heads} heads");
-        var decay = model.named_parameters().Where(p => !IsNoDecay(p.name)).Select(p => p.parameter).ToList();
-        var noDecay = model.named_parameters().Where(p => IsNoDecay(p.name)).Select(p => p.parameter).ToList();
-        ParameterGroup[] groups = [new("decay", decay, options.LearningRate, 0.01), new("no_decay", noDecay, options.LearningRate, 0.0)];
         using var task = new MaskedLanguageModelingTask(model, tokenizer, sequences, options.SequenceLength, vocab.Count, options.BatchSize, options.MaskProbability, options.Seed);
-        var loopOptions = new TrainerOptions
-        {
-            MaxSteps = options.Steps, BatchSize = options.BatchSize, LearningRate = options.LearningRate, WeightDecay = 0.01,
-            WarmupSteps = Math.Max(1, (int)(0.06 * options.Steps)), Schedule = LearningRateSchedule.Linear, MaxGradNorm = 1.0,
-            Seed = options.Seed, LogEvery = 100,
-        };
-        var outcome = new TrainingLoop(task, loopOptions, groups, peft: null, log, progress).Run(cancellationToken: cancellationToken);
+        var outcome = PretrainingLoop.Run(model, task, options, log, progress, cancellationToken);
         model.eval();
         model.SavePretrained(outputDirectory, ScalarType.Float16);
         log.WriteLine($"saved to {outputDirectory} in {clock.Elapsed.TotalMinutes:F1} min");
@@ -154,6 +171,4 @@ public static class MaskedLMPretrainer
         inputs = where(chosen.logical_and(roll.ge(0.8)).logical_and(roll.lt(0.9)), randomTokens, inputs);
         return (inputs.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());
     }
-
-    private static bool IsNoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal) || name == "cls.predictions.bias";
 }

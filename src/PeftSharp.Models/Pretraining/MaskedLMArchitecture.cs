@@ -5,7 +5,7 @@ namespace PeftSharp.Models;
 /// initialised <see cref="ModelTask.MaskedLanguageModeling"/> model of a given
 /// <see cref="MaskedLMShape"/> whose <c>config.json</c> is that architecture's Hugging Face form.
 /// </summary>
-public abstract class MaskedLMArchitecture
+public abstract class MaskedLMArchitecture : PretrainingArchitecture
 {
     private protected MaskedLMArchitecture()
     {
@@ -21,48 +21,24 @@ public abstract class MaskedLMArchitecture
     /// </summary>
     public static MaskedLMArchitecture Deberta { get; } = new DebertaV2MaskedLMArchitecture();
 
-    /// <summary>Every architecture, by <see cref="Name"/>.</summary>
-    public static IReadOnlyList<MaskedLMArchitecture> All { get; } = [Bert, Deberta];
+    /// <inheritdoc />
+    public override ModelTask Objective => ModelTask.MaskedLanguageModeling;
 
-    /// <summary>The short name (<c>bert</c>, <c>deberta</c>).</summary>
-    public abstract string Name { get; }
-
-    /// <summary>The architecture called <paramref name="name"/> (case-insensitive), or null.</summary>
-    public static MaskedLMArchitecture? Find(string name) =>
-        All.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase));
+    /// <summary>The masked-LM architecture called <paramref name="name"/> (case-insensitive), or null.</summary>
+    public static new MaskedLMArchitecture? Find(string name) => PretrainingArchitecture.Find(name) as MaskedLMArchitecture;
 
     /// <summary>A randomly initialised masked-LM model of <paramref name="shape"/> (weights ~ N(0, 0.02), LayerNorm 1, biases 0).</summary>
     public PretrainedModel Create(MaskedLMShape shape)
     {
         ArgumentNullException.ThrowIfNull(shape);
         var model = Build(shape);
-        InitializeLikeBert(model);
+        InitializeNormal(model);
         return model;
     }
 
+    /// <inheritdoc />
+    private protected override bool IsNormParameter(string name) => name.Contains("LayerNorm", StringComparison.Ordinal);
+
     /// <summary>Builds the model (with its default initialisation) from <paramref name="shape"/>.</summary>
     private protected abstract PretrainedModel Build(MaskedLMShape shape);
-
-    /// <inheritdoc />
-    public override string ToString() => Name;
-
-    private static void InitializeLikeBert(PretrainedModel model)
-    {
-        using var noGrad = TorchSharp.torch.no_grad();
-        foreach (var (name, parameter) in model.named_parameters())
-        {
-            if (name.Contains("LayerNorm.weight", StringComparison.Ordinal))
-            {
-                parameter.fill_(1.0);
-            }
-            else if (name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal))
-            {
-                parameter.zero_();
-            }
-            else
-            {
-                parameter.normal_(0, 0.02);
-            }
-        }
-    }
 }

@@ -9,6 +9,6 @@ namespace PeftSharp.Models;
 /// <param name="PadTokenId">The padding token id.</param>
 public sealed record MaskedLMShape(int VocabularySize, int Hidden, int Layers, int Heads, int MaxSequenceLength, int PadTokenId = 0)
 {
-    /// <summary>The feed-forward size: four times <see cref="Hidden"/>.</summary>
-    public int IntermediateSize => 4 * Hidden;
+    /// <summary>The feed-forward size (four times <see cref="Hidden"/> unless set).</summary>
+    public int IntermediateSize { get; init; } = 4 * Hidden;
 }
