@@ -13,12 +13,13 @@ internal static class DemoCommand
 {
     public static Command Create()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = $"Base model directory (default: the imported MiniLM, {DefaultModels.Classification}).", DefaultValueFactory = _ => new DirectoryInfo(DefaultModels.Classification) };
         var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train/validation/test.jsonl.", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
         var output = new Option<DirectoryInfo>("--output") { Description = "Report folder.", DefaultValueFactory = _ => new DirectoryInfo("runs/demo") };
         var json = new Option<FileInfo?>("--json") { Description = "Also write the table as a JSON array to this file." };
         var epochs = new Option<int>("--epochs") { Description = "Epochs per method.", DefaultValueFactory = _ => 2 };
         var maxLength = new Option<int>("--max-length") { Description = "Tokens per example (longer texts are cut).", DefaultValueFactory = _ => 64 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Examples per optimizer step.", DefaultValueFactory = _ => 16 };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps per method (0: train --epochs epochs instead).", DefaultValueFactory = _ => 200 };
         var evalEvery = new Option<int>("--eval-every") { Description = "Validate (and keep the best adapter) every N steps (0: every epoch).", DefaultValueFactory = _ => 100 };
         var trainLimit = new Option<int?>("--train-limit") { Description = "Use only the first N training examples." };
@@ -27,7 +28,7 @@ internal static class DemoCommand
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
         var command = new Command("demo", "Fine-tune the bundled base model on a bundled task with every adapter method; print a table and write a report.\n\nExample:\n  peft demo --output runs/demo --json runs/demo/table.json")
         {
-            baseDir, data, output, json, epochs, maxLength, steps, evalEvery, trainLimit, evalLimit, methods, seed,
+            baseDir, data, output, json, epochs, maxLength, batchSize, steps, evalEvery, trainLimit, evalLimit, methods, seed,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -37,7 +38,7 @@ internal static class DemoCommand
                 Epochs = result.GetValue(epochs),
                 MaxSteps = result.GetValue(steps) is > 0 and var n ? n : null,
                 EvalEvery = result.GetValue(evalEvery),
-                BatchSize = 16,
+                BatchSize = result.GetValue(batchSize),
                 LearningRate = 1e-3,
                 HeadLearningRate = 1e-3,
                 MaxLength = result.GetValue(maxLength),
@@ -45,7 +46,7 @@ internal static class DemoCommand
                 LogEvery = 25,
             };
             var rows = ProgressDisplay.Run((progressFor, log) => DemoRunner.Run(
-                result.GetValue(baseDir)!.FullName,
+                DefaultModels.ClassificationBase(result, baseDir).FullName,
                 result.GetValue(data)!.FullName,
                 result.GetValue(output)!.FullName,
                 options,

@@ -15,7 +15,7 @@ internal static class TrainCommand
 {
     public static Command CreateTrain()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory.", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = $"Base model directory (default: the imported MiniLM, {DefaultModels.Classification}).", DefaultValueFactory = _ => new DirectoryInfo(DefaultModels.Classification) };
         var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train.jsonl and validation.jsonl (test.jsonl optional).", DefaultValueFactory = _ => new DirectoryInfo("data/sotu-era") };
         var method = new Option<string>("--method") { Description = $"Adapter method ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))}).", DefaultValueFactory = _ => AdapterMethodRegistry.All[0].Name };
         var config = new Option<FileInfo?>("--adapter-config") { Description = "adapter_config.json to use instead of the method's recommended configuration." };
@@ -34,7 +34,7 @@ internal static class TrainCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in an --output that holds an earlier run's checkpoint (which is replaced)." };
         var saveEvery = new Option<int>("--save-every") { DefaultValueFactory = _ => 0, Description = "Save the resume checkpoint every N steps, besides after every evaluation (0: only after evaluations)." };
         var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => 128, Description = "Tokens per example (longer texts are truncated)." };
-        var command = new Command("train", "Fine-tune an adapter on a text-classification task.\nCtrl-C stops after the current step, saves a checkpoint and exits with code 130; continue with --resume.\n\nExample:\n  peft train --base models/base --data data/spam --method lora --output runs/spam")
+        var command = new Command("train", "Fine-tune an adapter on a text-classification task.\nCtrl-C stops after the current step, saves a checkpoint and exits with code 130; continue with --resume.\n\nExample:\n  peft train --data data/spam --method lora --output runs/spam")
         {
             baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, seed, resume, overwrite,
         };
@@ -57,6 +57,7 @@ internal static class TrainCommand
                 throw new PeftConfigurationException($"{options.OutputDirectory} holds the checkpoint of an earlier run: pass --resume to continue it, --overwrite to start again in this folder, or choose another --output");
             }
 
+            DefaultModels.ClassificationBase(result, baseDir);
             TorchSharp.torch.manual_seed(options.Seed);
             var model = PretrainedModel.ForSequenceClassification(result.GetValue(baseDir)!.FullName, train.Labels, out _);
             var info = AdapterMethodRegistry.Find(result.GetValue(method)!) ?? throw new PeftConfigurationException($"unknown method '{result.GetValue(method)}' ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))})");
@@ -130,7 +131,7 @@ internal static class TrainCommand
 
     public static Command CreateEval()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory (an encoder: classification metrics; a decoder: generation metrics).", DefaultValueFactory = _ => new DirectoryInfo("models/base") };
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = $"Base model directory (an encoder: classification metrics; a decoder: generation metrics; default: the imported MiniLM, {DefaultModels.Classification}).", DefaultValueFactory = _ => new DirectoryInfo(DefaultModels.Classification) };
         var adapter = new Option<DirectoryInfo>("--adapter") { Description = "Adapter directory (PEFT layout).", Required = true };
         var data = new Option<FileInfo>("--data") { Description = "JSONL/CSV to evaluate on (labelled; prompt/completion records for a decoder), or a task directory holding <split>.jsonl.", Required = true };
         var split = new Option<string>("--split") { Description = "The split a task directory given as --data is evaluated on.", DefaultValueFactory = _ => "test" };
@@ -142,7 +143,7 @@ internal static class TrainCommand
         };
         command.SetAction(result => Program.Guarded(() =>
         {
-            var baseDirectory = result.GetValue(baseDir)!.FullName;
+            var baseDirectory = DefaultModels.ClassificationBase(result, baseDir).FullName;
             var adapterDir = result.GetValue(adapter)!.FullName;
             var dataPath = result.GetValue(data)!.FullName;
             dataPath = Directory.Exists(dataPath) ? Path.Combine(dataPath, $"{result.GetValue(split)}.jsonl") : dataPath;
