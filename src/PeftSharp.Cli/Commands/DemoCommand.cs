@@ -29,13 +29,20 @@ internal static class DemoCommand
         var evalLimit = new Option<int>("--eval-limit") { Description = "Use only the first N validation and test examples, for the baseline too (0: all).", DefaultValueFactory = _ => 128 };
         var methods = new Option<string[]?>("--methods") { Description = "Methods to run (default: every method that can train).", AllowMultipleArgumentsPerToken = true };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads (more only pays on an otherwise idle machine; see docs/benchmarks.md).", DefaultValueFactory = _ => 1 };
         var command = new Command("demo", "Fine-tune the imported MiniLM (or --base) on a bundled task with every adapter method, after a TF-IDF + logistic-regression baseline; print a table and write a report.\n\nExample:\n  peft demo --output runs/demo --json runs/demo/table.json")
         {
-            baseDir, data, output, json, epochs, maxLength, batchSize, steps, evalEvery, trainLimit, evalLimit, methods, seed,
+            baseDir, data, output, json, epochs, maxLength, batchSize, steps, evalEvery, trainLimit, evalLimit, methods, seed, threads,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
             var clock = Stopwatch.StartNew();
+            if (result.GetValue(threads) is < 1 and var t)
+            {
+                throw new PeftConfigurationException($"--threads must be at least 1, not {t}");
+            }
+
+            TorchSharp.torch.set_num_threads(result.GetValue(threads));
             var options = new TrainerOptions
             {
                 Epochs = result.GetValue(epochs),
