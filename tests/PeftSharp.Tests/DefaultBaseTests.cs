@@ -47,6 +47,14 @@ public sealed class DefaultBaseTests : IDisposable
         DefaultModels.EnsureImported(missing);
     }
 
+    [Fact]
+    public void TheDemoRefusesFewerThanOneThread()
+    {
+        var (code, _, error) = Cli.Peft("demo", "--base", "models/base", "--threads", "0");
+        Assert.Equal(1, code);
+        Assert.Equal("error: --threads must be at least 1, not 0", error.Trim());
+    }
+
     private static Command Create(string name) => name switch
     {
         "demo" => DemoCommand.Create(),
