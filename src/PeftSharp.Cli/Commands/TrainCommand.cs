@@ -14,7 +14,7 @@ internal static class TrainCommand
 {
     public static Command CreateTrain()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory." }.DefaultAsset("models/base");
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = $"Base model directory (default: the imported MiniLM, {DefaultModels.Classification})." }.DefaultAsset(DefaultModels.Classification);
         var data = new Option<DirectoryInfo>("--data") { Description = "Task directory with train.jsonl and validation.jsonl (test.jsonl optional; causal-lm: validation.jsonl optional)." }.DefaultAsset("data/sotu-era");
         var method = new Option<string>("--method") { Description = $"Adapter method ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))}).", DefaultValueFactory = _ => AdapterMethodRegistry.All[0].Name };
         var config = new Option<FileInfo?>("--adapter-config") { Description = "adapter_config.json to use instead of the method's recommended configuration." };
@@ -39,7 +39,7 @@ internal static class TrainCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in an --output that holds an earlier run's checkpoint (which is replaced)." };
         var saveEvery = new Option<int>("--save-every") { DefaultValueFactory = _ => 0, Description = "Save the resume checkpoint every N steps, besides after every evaluation (0: only after evaluations)." };
         var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => 128, Description = "Tokens per example (longer texts are truncated)." };
-        var command = new Command("train", "Fine-tune an adapter on a text-classification task, or a decoder on SFT data (text, prompt/completion or messages records: loss on the completion or the assistant turns).\nCtrl-C stops after the current step, saves a checkpoint and exits with code 130; continue with --resume.\n\nExamples:\n  peft train --base models/base --data data/spam --method lora --output runs/spam\n  peft train --base models/decoder --data data/g2p --method lora --output runs/g2p")
+        var command = new Command("train", "Fine-tune an adapter on a text-classification task, or a decoder on SFT data (text, prompt/completion or messages records: loss on the completion or the assistant turns).\nCtrl-C stops after the current step, saves a checkpoint and exits with code 130; continue with --resume.\n\nExamples:\n  peft train --data data/spam --method lora --output runs/spam\n  peft train --base models/decoder --data data/g2p --method lora --output runs/g2p")
         {
             baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, task, dtype, checkpointing, seed, resume, overwrite,
         };
@@ -127,7 +127,7 @@ internal static class TrainCommand
 
     public static Command CreateEval()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory (an encoder: classification metrics; a decoder: generation metrics)." }.DefaultAsset("models/base");
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = $"Base model directory (an encoder: classification metrics; a decoder: generation metrics; default: the imported MiniLM, {DefaultModels.Classification})." }.DefaultAsset(DefaultModels.Classification);
         var adapter = new Option<DirectoryInfo>("--adapter") { Description = "Adapter directory (PEFT layout).", Required = true };
         var data = new Option<FileInfo>("--data") { Description = "JSONL/CSV to evaluate on (labelled; prompt/completion records for a decoder), or a task directory holding <split>.jsonl.", Required = true };
         var split = new Option<string>("--split") { Description = "The split a task directory given as --data is evaluated on.", DefaultValueFactory = _ => "test" };

@@ -76,8 +76,12 @@ internal static class RunReport
         foreach (var r in rows)
         {
             var ranks = r.Ranks.Count == 0 ? "–" : r.Ranks.Values.Distinct().Count() == 1 ? $"{r.Ranks.Values.First()} × {r.Ranks.Count}" : string.Join(" ", r.Ranks.Values);
-            report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Method} | {r.Metric} {r.Value:F4} | {r.MacroF1:F4} | {r.AdapterParams:N0} | {r.TrainableParams:N0} | {ranks} | {r.SecondsPerStep:F3} |"));
+            report.AppendLine(r.IsBaseline
+                ? string.Create(CultureInfo.InvariantCulture, $"| {r.Method} | {r.Metric} {r.Value:F4} | {r.MacroF1:F4} | – | – | – | – |")
+                : string.Create(CultureInfo.InvariantCulture, $"| {r.Method} | {r.Metric} {r.Value:F4} | {r.MacroF1:F4} | {r.AdapterParams:N0} | {r.TrainableParams:N0} | {ranks} | {r.SecondsPerStep:F3} |"));
         }
+
+        rows = [.. rows.Where(r => !r.IsBaseline)];
 
         report.AppendLine();
         Charts.Lines(Path.Combine(output, "loss.png"), "Training loss (moving average of 20 steps)", "optimizer step", "cross-entropy",

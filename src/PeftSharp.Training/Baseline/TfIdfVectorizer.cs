@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace PeftSharp.Benchmarks;
+namespace PeftSharp.Training.Baseline;
 
 /// <summary>
 /// TF-IDF features as scikit-learn's <c>TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)</c>

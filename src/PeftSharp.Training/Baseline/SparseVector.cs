@@ -1,4 +1,4 @@
-namespace PeftSharp.Benchmarks;
+namespace PeftSharp.Training.Baseline;
 
 /// <summary>A sparse feature vector: ascending feature indices and their values.</summary>
 /// <param name="Indices">Feature indices, ascending.</param>

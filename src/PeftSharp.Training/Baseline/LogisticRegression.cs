@@ -1,4 +1,4 @@
-namespace PeftSharp.Benchmarks;
+namespace PeftSharp.Training.Baseline;
 
 /// <summary>
 /// Multinomial logistic regression over sparse features with an L2 penalty, trained by mini-batch
