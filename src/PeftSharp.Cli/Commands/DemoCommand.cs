@@ -25,13 +25,22 @@ internal static class DemoCommand
         var evalLimit = new Option<int?>("--eval-limit") { Description = "Use only the first N validation and test examples." };
         var methods = new Option<string[]?>("--methods") { Description = "Methods to run (default: every method that can train).", AllowMultipleArgumentsPerToken = true };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
+        var generative = new GenerativeDemo();
         var command = new Command("demo", "Fine-tune the bundled base model on a bundled task with every adapter method; print a table and write a report.\n\nExample:\n  peft demo --output runs/demo --json runs/demo/table.json")
         {
             baseDir, data, output, json, epochs, maxLength, steps, evalEvery, trainLimit, evalLimit, methods, seed,
         };
+        generative.AddTo(command);
         command.SetAction(result => Program.Guarded(() =>
         {
             var clock = Stopwatch.StartNew();
+            if (!generative.RunsClassification(result))
+            {
+                var g2pReport = generative.Run(result, result.GetValue(output)!.FullName, result.GetValue(seed), result.GetValue(methods), result.GetValue(json), append: false);
+                Console.WriteLine($"report: {g2pReport} ({clock.Elapsed.TotalSeconds:F0} s)");
+                return Program.Success;
+            }
+
             if (result.GetValue(steps) < 0)
             {
                 throw OptionMessages.Error(steps, $"must be ≥ 0 (0: train --epochs epochs), got {result.GetValue(steps)}");
@@ -68,6 +77,11 @@ internal static class DemoCommand
             }
 
             var report = Reports.RunReport.WriteDemo(result.GetValue(output)!.FullName, rows, Path.GetFileName(result.GetValue(data)!.FullName.TrimEnd('/')), options);
+            if (generative.RunsGenerative(result))
+            {
+                report = generative.Run(result, result.GetValue(output)!.FullName, result.GetValue(seed), result.GetValue(methods), json: null, append: true);
+            }
+
             Console.WriteLine($"report: {report} ({clock.Elapsed.TotalSeconds:F0} s)");
             return Program.Success;
         }));

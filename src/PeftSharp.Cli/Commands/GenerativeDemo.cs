@@ -1,0 +1,85 @@
+using System.CommandLine;
+using PeftSharp.IO;
+using PeftSharp.Training;
+
+namespace PeftSharp.Cli.Commands;
+
+/// <summary>
+/// The generative part of <c>peft demo</c>: its options (<c>--task</c>, the decoder, the g2p data and
+/// budget) and the run that fine-tunes the bundled decoder on g2p with every method, prints the table
+/// and adds its section to the demo report.
+/// </summary>
+internal sealed class GenerativeDemo
+{
+    /// <summary>The <c>--task</c> value of the generative (g2p) demo only.</summary>
+    public const string G2p = "g2p";
+
+    /// <summary>The <c>--task</c> value of the classification demo only.</summary>
+    public const string Classification = "classification";
+
+    /// <summary>The <c>--task</c> value of both demos (the default).</summary>
+    public const string All = "all";
+
+    private readonly Option<string> _task = new("--task") { Description = "Which demo: g2p (the decoder learns pronunciations), classification, or all.", DefaultValueFactory = _ => All };
+    private readonly Option<DirectoryInfo> _decoder = new Option<DirectoryInfo>("--decoder") { Description = "Decoder the g2p demo fine-tunes." }.DefaultAsset("models/decoder");
+    private readonly Option<DirectoryInfo> _data = new Option<DirectoryInfo>("--g2p-data") { Description = "g2p task directory with train.jsonl and test.jsonl (prompt/completion records)." }.DefaultAsset("data/g2p");
+    private readonly Option<int> _steps = new("--g2p-steps") { Description = "Optimizer steps per method in the g2p demo.", DefaultValueFactory = _ => new GenerativeDemoOptions().Steps };
+    private readonly Option<int?> _evalLimit = new("--g2p-eval-limit") { Description = "Test words generated and scored per method in the g2p demo (default 100; 0: all)." };
+
+    public GenerativeDemo() => _task.AcceptOnlyFromAmong(G2p, Classification, All);
+
+    /// <summary>Adds the options to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { _task, _decoder, _data, _steps, _evalLimit })
+        {
+            command.Options.Add(option);
+        }
+    }
+
+    /// <summary>True when <c>--task</c> asks for the classification demo.</summary>
+    public bool RunsClassification(ParseResult result) => result.GetValue(_task) is Classification or All;
+
+    /// <summary>True when <c>--task</c> asks for the g2p demo.</summary>
+    public bool RunsGenerative(ParseResult result) => result.GetValue(_task) is G2p or All;
+
+    /// <summary>
+    /// Runs the g2p demo into <paramref name="output"/>/g2p, prints its table, writes the table as JSON
+    /// (<c>g2p/table.json</c>, and <paramref name="json"/> when given) and adds the g2p section to the
+    /// report in <paramref name="output"/> (after the classification section when <paramref name="append"/>,
+    /// else as a report of its own); returns the report's path.
+    /// </summary>
+    public string Run(ParseResult result, string output, int seed, IReadOnlyList<string>? methods, FileInfo? json, bool append)
+    {
+        if (result.GetValue(_steps) < 1)
+        {
+            throw OptionMessages.Error(_steps, $"must be ≥ 1, got {result.GetValue(_steps)}");
+        }
+
+        if (result.GetValue(_evalLimit) is < 0)
+        {
+            throw OptionMessages.Error(_evalLimit, $"must be ≥ 0 (0: the whole test split), got {result.GetValue(_evalLimit)}");
+        }
+
+        var options = new GenerativeDemoOptions
+        {
+            Steps = result.GetValue(_steps),
+            EvalLimit = result.GetValue(_evalLimit) switch { null => new GenerativeDemoOptions().EvalLimit, 0 => null, var n => n },
+            Seed = seed,
+            Methods = methods,
+        };
+        var data = result.GetValue(_data)!.FullName;
+        var folder = Path.Combine(output, G2p);
+        var rows = ProgressDisplay.Run((progressFor, log) => GenerativeDemoRunner.Run(result.GetValue(_decoder)!.FullName, data, folder, options, log, progressFor));
+        Console.WriteLine();
+        Console.Write(GenerativeDemoRunner.Table(rows));
+        var table = GenerativeDemoRunner.ToJson(rows).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n";
+        AtomicFile.WriteAllText(Path.Combine(folder, "table.json"), table);
+        if (json is not null)
+        {
+            AtomicFile.WriteAllText(json.FullName, table);
+        }
+
+        return Reports.RunReport.WriteGenerativeDemo(output, rows, Path.GetFileName(data.TrimEnd('/', '\\')), options, append);
+    }
+}
