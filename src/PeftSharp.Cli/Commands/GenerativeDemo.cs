@@ -24,6 +24,8 @@ internal sealed class GenerativeDemo
     private readonly Option<DirectoryInfo> _decoder = new Option<DirectoryInfo>("--decoder") { Description = "Decoder the g2p demo fine-tunes." }.DefaultAsset("models/decoder");
     private readonly Option<DirectoryInfo> _data = new Option<DirectoryInfo>("--g2p-data") { Description = "g2p task directory with train.jsonl and test.jsonl (prompt/completion records)." }.DefaultAsset("data/g2p");
     private readonly Option<int> _steps = new("--g2p-steps") { Description = "Optimizer steps per method in the g2p demo.", DefaultValueFactory = _ => new GenerativeDemoOptions().Steps };
+    private readonly Option<double> _lrScale = new("--g2p-lr-scale") { Description = "Factor on every method's recommended learning rate in the g2p demo.", DefaultValueFactory = _ => new GenerativeDemoOptions().LearningRateScale };
+    private readonly Option<int> _batchSize = new("--g2p-batch-size") { Description = "Examples per batch in the g2p demo.", DefaultValueFactory = _ => new GenerativeDemoOptions().BatchSize };
     private readonly Option<int?> _evalLimit = new("--g2p-eval-limit") { Description = "Test words generated and scored per method in the g2p demo (default 100; 0: all)." };
 
     public GenerativeDemo() => _task.AcceptOnlyFromAmong(G2p, Classification, All);
@@ -31,7 +33,7 @@ internal sealed class GenerativeDemo
     /// <summary>Adds the options to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _task, _decoder, _data, _steps, _evalLimit })
+        foreach (var option in new Option[] { _task, _decoder, _data, _steps, _batchSize, _lrScale, _evalLimit })
         {
             command.Options.Add(option);
         }
@@ -56,6 +58,16 @@ internal sealed class GenerativeDemo
             throw OptionMessages.Error(_steps, $"must be ≥ 1, got {result.GetValue(_steps)}");
         }
 
+        if (result.GetValue(_batchSize) < 1)
+        {
+            throw OptionMessages.Error(_batchSize, $"must be ≥ 1, got {result.GetValue(_batchSize)}");
+        }
+
+        if (!(result.GetValue(_lrScale) > 0) || double.IsInfinity(result.GetValue(_lrScale)))
+        {
+            throw OptionMessages.Error(_lrScale, $"must be a positive number, got {result.GetValue(_lrScale)}");
+        }
+
         if (result.GetValue(_evalLimit) is < 0)
         {
             throw OptionMessages.Error(_evalLimit, $"must be ≥ 0 (0: the whole test split), got {result.GetValue(_evalLimit)}");
@@ -64,6 +76,8 @@ internal sealed class GenerativeDemo
         var options = new GenerativeDemoOptions
         {
             Steps = result.GetValue(_steps),
+            BatchSize = result.GetValue(_batchSize),
+            LearningRateScale = result.GetValue(_lrScale),
             EvalLimit = result.GetValue(_evalLimit) switch { null => new GenerativeDemoOptions().EvalLimit, 0 => null, var n => n },
             Seed = seed,
             Methods = methods,
