@@ -20,9 +20,13 @@ internal sealed class GenerativeDemo
     /// <summary>The <c>--task</c> value of both demos (the default).</summary>
     public const string All = "all";
 
+    private const string DecoderAsset = "models/decoder";
+    private const string DataAsset = "data/g2p";
+
     private readonly Option<string> _task = new("--task") { Description = "Which demo: g2p (the decoder learns pronunciations), classification, or all.", DefaultValueFactory = _ => All };
-    private readonly Option<DirectoryInfo> _decoder = new Option<DirectoryInfo>("--decoder") { Description = "Decoder the g2p demo fine-tunes." }.DefaultAsset("models/decoder");
-    private readonly Option<DirectoryInfo> _data = new Option<DirectoryInfo>("--g2p-data") { Description = "g2p task directory with train.jsonl and test.jsonl (prompt/completion records)." }.DefaultAsset("data/g2p");
+    // Defaults resolved as the bundled assets are, but checked only when the g2p demo runs (Asset), so --task classification needs neither.
+    private readonly Option<DirectoryInfo> _decoder = new("--decoder") { Description = "Decoder the g2p demo fine-tunes.", DefaultValueFactory = _ => new DirectoryInfo(BundledAssets.Resolve(DecoderAsset)) };
+    private readonly Option<DirectoryInfo> _data = new("--g2p-data") { Description = "g2p task directory with train.jsonl and test.jsonl (prompt/completion records).", DefaultValueFactory = _ => new DirectoryInfo(BundledAssets.Resolve(DataAsset)) };
     private readonly Option<int> _steps = new("--g2p-steps") { Description = "Optimizer steps per method in the g2p demo.", DefaultValueFactory = _ => new GenerativeDemoOptions().Steps };
     private readonly Option<double> _lrScale = new("--g2p-lr-scale") { Description = "Factor on every method's recommended learning rate in the g2p demo.", DefaultValueFactory = _ => new GenerativeDemoOptions().LearningRateScale };
     private readonly Option<int> _batchSize = new("--g2p-batch-size") { Description = "Examples per batch in the g2p demo.", DefaultValueFactory = _ => new GenerativeDemoOptions().BatchSize };
@@ -82,9 +86,10 @@ internal sealed class GenerativeDemo
             Seed = seed,
             Methods = methods,
         };
-        var data = result.GetValue(_data)!.FullName;
+        var decoder = Asset(result, _decoder, DecoderAsset);
+        var data = Asset(result, _data, DataAsset);
         var folder = Path.Combine(output, G2p);
-        var rows = ProgressDisplay.Run((progressFor, log) => GenerativeDemoRunner.Run(result.GetValue(_decoder)!.FullName, data, folder, options, log, progressFor));
+        var rows = ProgressDisplay.Run((progressFor, log) => GenerativeDemoRunner.Run(decoder, data, folder, options, log, progressFor));
         Console.WriteLine();
         Console.Write(GenerativeDemoRunner.Table(rows));
         var table = GenerativeDemoRunner.ToJson(rows).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n";
@@ -96,4 +101,10 @@ internal sealed class GenerativeDemo
 
         return Reports.RunReport.WriteGenerativeDemo(output, rows, Path.GetFileName(data.TrimEnd('/', '\\')), options, append);
     }
+
+    /// <summary>The directory <paramref name="option"/> names; when it is not given, the bundled <paramref name="relative"/>, refused in one line when it is nowhere.</summary>
+    private static string Asset(ParseResult result, Option<DirectoryInfo> option, string relative) =>
+        result.GetResult(option) is not { Implicit: false } && BundledAssets.Find(relative) is null
+            ? throw OptionMessages.Error(option, $"is not given and {BundledAssets.Missing(relative)}")
+            : result.GetValue(option)!.FullName;
 }
