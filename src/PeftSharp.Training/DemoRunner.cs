@@ -138,6 +138,7 @@ public static class DemoRunner
             ["seconds_per_step"] = r.IsBaseline ? null : r.SecondsPerStep,
         })]);
 
-    private static string RankSummary(IReadOnlyDictionary<string, int> ranks) =>
+    /// <summary>Final ranks in a table cell: "r × modules" when all equal, else every rank.</summary>
+    public static string RankSummary(IReadOnlyDictionary<string, int> ranks) =>
         ranks.Count == 0 ? "–" : ranks.Values.Distinct().Count() == 1 ? $"{ranks.Values.First()} × {ranks.Count}" : string.Join(" ", ranks.Values);
 }

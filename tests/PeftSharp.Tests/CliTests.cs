@@ -245,7 +245,7 @@ public sealed class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     public void TheDemoWritesItsReportWithTheFrontierAndLossPlots()
     {
         var target = Out("demo");
-        var (code, output, error) = Cli.Peft("demo", "--base", fixture.Base, "--data", fixture.Task, "--output", target, "--steps", "3", "--eval-every", "3", "--methods", "lora", "sora");
+        var (code, output, error) = Cli.Peft("demo", "--base", fixture.Base, "--data", fixture.Task, "--output", target, "--steps", "3", "--eval-every", "3", "--methods", "lora", "sora", "--task", "classification");
         Assert.True(code == 0, output + error);
         var report = File.ReadAllText(Path.Combine(target, "report.md"));
         Assert.Contains("| sora |", report);

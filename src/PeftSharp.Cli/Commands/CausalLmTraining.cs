@@ -21,7 +21,7 @@ internal static class CausalLmTraining
     {
         var trainPath = Path.Combine(dataDirectory, "train.jsonl");
         var validationPath = Path.Combine(dataDirectory, "validation.jsonl");
-        var encoder = SftInputs.Encoder(baseDirectory, trainPath, options.MaxLength);
+        var encoder = CausalLmSetup.Encoder(baseDirectory, trainPath, options.MaxLength);
         var train = SftDataset.Load(trainPath, encoder);
         var validation = File.Exists(validationPath) ? SftDataset.Load(validationPath, encoder) : null;
         Console.WriteLine(train.Describe(options.MaxLength));
@@ -37,16 +37,9 @@ internal static class CausalLmTraining
 
         var info = AdapterMethodRegistry.Find(methodName) ?? throw new PeftConfigurationException($"unknown method '{methodName}' ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))})");
         TorchSharp.torch.manual_seed(options.Seed);
-        var model = PretrainedModel.FromPretrained(baseDirectory, decoder.Dtype, strict: true, out _);
-        if (model.Task != ModelTask.CausalLanguageModeling)
-        {
-            throw new PeftConfigurationException($"{baseDirectory}: causal-LM fine-tuning needs a decoder (llama, mistral, qwen2, qwen3, phi3, gpt2); {model.ArchitectureName} is not one");
-        }
-
-        var adapterConfig = adapterConfigFile is { } file
-            ? AdapterConfigFile.Read(file.FullName)
-            : info.CreateTrainingConfig(options.TotalSteps(train.Examples.Count), AdapterTask.CausalLanguageModeling) ?? throw new PeftConfigurationException($"method '{info.Name}' has no causal-LM preset yet; pass --adapter-config");
-        var learningRate = decoder.LearningRate ?? info.RecommendedLearningRate(AdapterTask.CausalLanguageModeling) ?? 2e-4;
+        var model = CausalLmSetup.LoadDecoder(baseDirectory, decoder.Dtype);
+        var adapterConfig = adapterConfigFile is { } file ? AdapterConfigFile.Read(file.FullName) : null;
+        var learningRate = CausalLmSetup.LearningRate(info, decoder.LearningRate);
         options = options with { LearningRate = learningRate, HeadLearningRate = learningRate };
         if (decoder.GradientCheckpointing)
         {
@@ -54,15 +47,10 @@ internal static class CausalLmTraining
                 ?? throw new PeftConfigurationException($"--gradient-checkpointing: {model.ArchitectureName} has no checkpointed layers yet (llama, mistral, qwen2, qwen3 and phi3 have)");
             checkpointable.EnableGradientCheckpointing();
         }
-        adapterConfig.TaskType = "CAUSAL_LM";
-        adapterConfig.BaseModelNameOrPath ??= baseDirectory;
-        adapterConfig.InferenceMode = false;
-        var peft = PeftModel.Create(model, adapterConfig);
+
+        var peft = CausalLmSetup.CreateAdapter(model, info, options.TotalSteps(train.Examples.Count), baseDirectory, adapterConfig);
         Console.WriteLine(peft.GetParameterReport());
-        var task = new CausalLmTask(
-            model,
-            new LengthGroupedBatcher(train.Examples, options.BatchSize, encoder.PadTokenId, options.Seed),
-            validation is null || validation.Examples.Count == 0 ? null : new LengthGroupedBatcher(validation.Examples, options.BatchSize, encoder.PadTokenId, options.Seed, shuffle: false));
+        var task = CausalLmSetup.CreateTask(model, train.Examples, validation?.Examples, encoder.PadTokenId, options);
         if (!Interruptible.TryRun(token => ProgressDisplay.Run((progressFor, log) =>
             new TrainingLoop(task, options, ParameterGroups.ForAdapter(peft, options), peft, log, progressFor(info.Name)).Run(resume, token)), out var outcome))
         {

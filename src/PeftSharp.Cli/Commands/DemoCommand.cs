@@ -30,24 +30,33 @@ internal static class DemoCommand
         var methods = new Option<string[]?>("--methods") { Description = "Methods to run (default: every method that can train).", AllowMultipleArgumentsPerToken = true };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads (more only pays on an otherwise idle machine; see docs/benchmarks.md).", DefaultValueFactory = _ => 1 };
-        var command = new Command("demo", "Fine-tune the imported MiniLM (or --base) on a bundled task with every adapter method, after a TF-IDF + logistic-regression baseline; print a table and write a report.\n\nExample:\n  peft demo --output runs/demo --json runs/demo/table.json")
+        var generative = new GenerativeDemo();
+        var command = new Command("demo", "Fine-tune the imported MiniLM (or --base) on a bundled task with every adapter method, after a TF-IDF + logistic-regression baseline, and the bundled decoder on g2p with every method (--task); print the tables and write a report.\n\nExamples:\n  peft demo --output runs/demo --json runs/demo/table.json\n  peft demo --task g2p")
         {
             baseDir, data, output, json, epochs, maxLength, batchSize, steps, evalEvery, trainLimit, evalLimit, methods, seed, threads,
         };
+        generative.AddTo(command);
         command.SetAction(result => Program.Guarded(() =>
         {
             var clock = Stopwatch.StartNew();
-            if (result.GetValue(steps) < 0)
-            {
-                throw OptionMessages.Error(steps, $"must be ≥ 0 (0: train --epochs epochs), got {result.GetValue(steps)}");
-            }
-
             if (result.GetValue(threads) is < 1 and var t)
             {
                 throw OptionMessages.Error(threads, $"must be at least 1, got {t}");
             }
 
             TorchSharp.torch.set_num_threads(result.GetValue(threads));
+            if (!generative.RunsClassification(result))
+            {
+                var g2pReport = generative.Run(result, result.GetValue(output)!.FullName, result.GetValue(seed), result.GetValue(methods), result.GetValue(json), append: false);
+                Console.WriteLine($"report: {g2pReport} ({clock.Elapsed.TotalSeconds:F0} s)");
+                return Program.Success;
+            }
+
+            if (result.GetValue(steps) < 0)
+            {
+                throw OptionMessages.Error(steps, $"must be ≥ 0 (0: train --epochs epochs), got {result.GetValue(steps)}");
+            }
+
             var options = new TrainerOptions
             {
                 Epochs = result.GetValue(epochs),
@@ -79,6 +88,11 @@ internal static class DemoCommand
             }
 
             var report = Reports.RunReport.WriteDemo(result.GetValue(output)!.FullName, rows, Path.GetFileName(result.GetValue(data)!.FullName.TrimEnd('/')), options);
+            if (generative.RunsGenerative(result))
+            {
+                report = generative.Run(result, result.GetValue(output)!.FullName, result.GetValue(seed), result.GetValue(methods), json: null, append: true);
+            }
+
             Console.WriteLine($"report: {report} ({clock.Elapsed.TotalSeconds:F0} s)");
             return Program.Success;
         }));

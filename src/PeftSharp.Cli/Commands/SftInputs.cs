@@ -54,15 +54,5 @@ internal static class SftInputs
     }
 
     /// <summary>The SFT encoder of <paramref name="baseDirectory"/>'s tokenizer (and its chat template when <paramref name="dataPath"/> holds conversations).</summary>
-    public static SftEncoder Encoder(string baseDirectory, string dataPath, int maxLength)
-    {
-        if (!HfTokenizer.Exists(baseDirectory))
-        {
-            throw new PeftException($"{baseDirectory} has no {HfTokenizer.TokenizerFileName}: supervised fine-tuning needs the model's tokenizer");
-        }
-
-        var tokenizer = HfTokenizer.Load(baseDirectory);
-        var template = SftDataset.DetectFormat(dataPath) == SftFormat.Messages ? ChatTemplate.Load(baseDirectory) : null;
-        return new SftEncoder(tokenizer, template, maxLength);
-    }
+    public static SftEncoder Encoder(string baseDirectory, string dataPath, int maxLength) => CausalLmSetup.Encoder(baseDirectory, dataPath, maxLength);
 }

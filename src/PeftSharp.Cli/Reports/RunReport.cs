@@ -127,6 +127,41 @@ internal static class RunReport
         }
     }
 
+    /// <summary>
+    /// The g2p demo's section of the demo report in <paramref name="output"/> (added after the
+    /// classification section already in report.md when <paramref name="append"/>, else a report of its own): the table, the
+    /// training loss of every method, rank plots, and samples (prompt, reference, generated) per method.
+    /// </summary>
+    public static string WriteGenerativeDemo(string output, IReadOnlyList<GenerativeDemoRow> rows, string task, GenerativeDemoOptions options, bool append)
+    {
+        var path = Path.Combine(output, "report.md");
+        var report = new StringBuilder(append && File.Exists(path) ? File.ReadAllText(path).TrimEnd() + "\n\n" : "# PeftSharp demo\n\n");
+        report.AppendLine(CultureInfo.InvariantCulture, $"## Generative: `{task}` on the decoder");
+        report.AppendLine();
+        report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Every method with its causal-LM preset and recommended learning rate, the same base, data, seed ({options.Seed}), {options.Steps} steps of batch {options.BatchSize}, max length {options.MaxLength}; greedy generation on the first {(rows.Count > 0 ? rows[0].Evaluation.Count : 0)} test words; word accuracy (higher is better) and phoneme error rate (PER, lower is better)."));
+        report.AppendLine();
+        report.Append(GenerativeDemoRunner.Table(rows));
+        report.AppendLine();
+        Charts.Lines(Path.Combine(output, "g2p-loss.png"), $"{task}: training loss (moving average of 10 steps)", "optimizer step", "cross-entropy",
+            [.. rows.Select(r => (r.Method, (IReadOnlyList<double>)Enumerable.Range(1, r.Losses.Count).Select(i => (double)i).ToList(), (IReadOnlyList<double>)Smooth(r.Losses, 10)))]);
+        report.AppendLine(CultureInfo.InvariantCulture, $"![{task} training loss](g2p-loss.png)");
+        foreach (var row in rows.Where(r => r.OutputDirectory is not null))
+        {
+            AppendRankPlots(report, row.OutputDirectory!, row.Method, Path.GetRelativePath(output, row.OutputDirectory!).Replace('\\', '/') + "/");
+        }
+
+        foreach (var row in rows)
+        {
+            report.AppendLine();
+            report.AppendLine(CultureInfo.InvariantCulture, $"### {row.Method}: samples");
+            report.AppendLine();
+            report.Append(row.Evaluation.SamplesMarkdown());
+        }
+
+        AtomicFile.WriteAllText(path, report.ToString());
+        return path;
+    }
+
     private static List<double> Smooth(IReadOnlyList<double> values, int window)
     {
         var result = new List<double>(values.Count);

@@ -1,0 +1,79 @@
+using PeftSharp.Adapters;
+using PeftSharp.Models;
+using PeftSharp.Models.Chat;
+using PeftSharp.Models.Tokenizers;
+
+namespace PeftSharp.Training.CausalLanguageModeling;
+
+/// <summary>
+/// What every causal-LM fine-tuning run sets up the same way (<c>peft train</c> on a decoder and the
+/// generative <c>peft demo</c>): the SFT encoder of a base, the decoder, the adapter from the method's
+/// causal-LM preset, its learning rate, and the <see cref="CausalLmTask"/> over length-grouped batches.
+/// </summary>
+public static class CausalLmSetup
+{
+    /// <summary>The learning rate when neither the user nor the method names one.</summary>
+    public const double DefaultLearningRate = 2e-4;
+
+    /// <summary>The SFT encoder of <paramref name="baseDirectory"/>'s tokenizer (and its chat template when <paramref name="dataPath"/> holds conversations).</summary>
+    /// <exception cref="PeftException">The base has no tokenizer.</exception>
+    public static SftEncoder Encoder(string baseDirectory, string dataPath, int maxLength)
+    {
+        if (!HfTokenizer.Exists(baseDirectory))
+        {
+            throw new PeftException($"{baseDirectory} has no {HfTokenizer.TokenizerFileName}: supervised fine-tuning needs the model's tokenizer");
+        }
+
+        var tokenizer = HfTokenizer.Load(baseDirectory);
+        var template = SftDataset.DetectFormat(dataPath) == SftFormat.Messages ? ChatTemplate.Load(baseDirectory) : null;
+        return new SftEncoder(tokenizer, template, maxLength);
+    }
+
+    /// <summary>Loads the decoder of <paramref name="baseDirectory"/> with its frozen weights in <paramref name="dtype"/>.</summary>
+    /// <exception cref="PeftConfigurationException">The model is no causal LM.</exception>
+    public static PretrainedModel LoadDecoder(string baseDirectory, TorchSharp.torch.ScalarType dtype = TorchSharp.torch.ScalarType.Float32)
+    {
+        var model = PretrainedModel.FromPretrained(baseDirectory, dtype, strict: true, out _);
+        return model.Task == ModelTask.CausalLanguageModeling
+            ? model
+            : throw new PeftConfigurationException($"{baseDirectory}: causal-LM fine-tuning needs a decoder (llama, mistral, qwen2, qwen3, phi3, gpt2); {model.ArchitectureName} is not one");
+    }
+
+    /// <summary>The methods that have a causal-LM preset, in registry order.</summary>
+    public static IReadOnlyList<AdapterMethod> TrainableMethods() =>
+        [.. AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig(1, AdapterTask.CausalLanguageModeling) is not null)];
+
+    /// <summary>The learning rate of a run: <paramref name="requested"/>, else the method's recommended causal-LM rate, else <see cref="DefaultLearningRate"/>.</summary>
+    public static double LearningRate(AdapterMethod method, double? requested)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        return requested ?? method.RecommendedLearningRate(AdapterTask.CausalLanguageModeling) ?? DefaultLearningRate;
+    }
+
+    /// <summary>
+    /// Wraps <paramref name="model"/> in a trainable adapter: <paramref name="config"/>, or the method's
+    /// causal-LM preset for <paramref name="totalSteps"/> steps, as a <c>CAUSAL_LM</c> adapter naming <paramref name="baseDirectory"/>.
+    /// </summary>
+    /// <exception cref="PeftConfigurationException">No config is given and the method has no causal-LM preset.</exception>
+    public static PeftModel CreateAdapter(PretrainedModel model, AdapterMethod method, int totalSteps, string baseDirectory, AdapterConfig? config = null)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        config ??= method.CreateTrainingConfig(totalSteps, AdapterTask.CausalLanguageModeling)
+            ?? throw new PeftConfigurationException($"method '{method.Name}' has no causal-LM preset yet; pass --adapter-config");
+        config.TaskType = "CAUSAL_LM";
+        config.BaseModelNameOrPath ??= baseDirectory;
+        config.InferenceMode = false;
+        return PeftModel.Create(model, config);
+    }
+
+    /// <summary>The causal-LM task over <paramref name="train"/> (shuffled, length-grouped) and <paramref name="validation"/> (in order; null or empty: none), padded with <paramref name="padTokenId"/>.</summary>
+    public static CausalLmTask CreateTask(PretrainedModel model, IReadOnlyList<CausalLmExample> train, IReadOnlyList<CausalLmExample>? validation, long padTokenId, TrainerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(options);
+        return new CausalLmTask(
+            model,
+            new LengthGroupedBatcher(train, options.BatchSize, padTokenId, options.Seed),
+            validation is null || validation.Count == 0 ? null : new LengthGroupedBatcher(validation, options.BatchSize, padTokenId, options.Seed, shuffle: false));
+    }
+}
