@@ -320,6 +320,51 @@ public sealed class DecoderTrainingTests
     }
 
     [Fact]
+    public void PackedBatchesCoverEveryExampleOnceAndGiveTheEpochLossOfPaddedBatches()
+    {
+        var model = Tiny();
+        model.eval();
+        var examples = Examples();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var packed = new PackedBatcher(examples, maxLength: 16, rowsPerBatch: 2, padTokenId: 0, seed: 3);
+        var again = new PackedBatcher(examples, maxLength: 16, rowsPerBatch: 2, padTokenId: 0, seed: 3);
+        var padded = new LengthGroupedBatcher(examples, batchSize: 3, padTokenId: 0, seed: 3);
+
+        // Every example once per epoch, the same rows in every epoch, the batch order a function of (seed, epoch).
+        Assert.Equal(Enumerable.Range(0, examples.Count), packed.Rows.SelectMany(r => r.Examples).Order());
+        Assert.Equal(packed.BatchesPerEpoch, (packed.Rows.Count + 1) / 2);
+        for (var epoch = 0; epoch < 2; epoch++)
+        {
+            for (var b = 0; b < packed.BatchesPerEpoch; b++)
+            {
+                Assert.Equal(packed.Batch(epoch, b).InputIds.data<long>().ToArray(), again.Batch(epoch, b).InputIds.data<long>().ToArray());
+            }
+        }
+
+        static (double Sum, long Count) EpochLoss(DecoderForCausalLM model, ICausalLmBatcher batcher)
+        {
+            double sum = 0;
+            long count = 0;
+            for (var b = 0; b < batcher.BatchesPerEpoch; b++)
+            {
+                var batch = batcher.Batch(0, b);
+                var (loss, n) = CausalLmLoss.Sum(model.Forward(batch.InputIds, batch.AttentionMask, batch.PositionIds, cache: null, lastPositionOnly: false), batch.Labels);
+                sum += loss.item<float>();
+                count += n;
+            }
+
+            return (sum, count);
+        }
+
+        var (packedSum, packedCount) = EpochLoss(model, packed);
+        var (paddedSum, paddedCount) = EpochLoss(model, padded);
+        Assert.Equal(examples.Sum(e => e.Labels.Skip(1).Count(l => l != CausalLmLoss.IgnoreIndex)), paddedCount);
+        Assert.Equal(paddedCount, packedCount);
+        Assert.True(Math.Abs(packedSum - paddedSum) <= 1e-4 * Math.Abs(paddedSum), $"packed {packedSum}, padded {paddedSum}");
+    }
+
+    [Fact]
     public void PackedLossAndLogitsEqualUnpackedOnes()
     {
         var model = Tiny();

@@ -50,6 +50,21 @@ public sealed class SftCliTests : IDisposable
     }
 
     [Fact]
+    public void PeftTrainPacksShortExamplesWhenAsked()
+    {
+        var model = SftTrainingTests.TinyDecoder(Path.Combine(_temp.FullName, "model"));
+        var task = Path.Combine(_temp.FullName, "task");
+        Directory.CreateDirectory(task);
+        SftTrainingTests.WritePlurals(Path.Combine(task, "train.jsonl"), 16);
+        SftTrainingTests.WritePlurals(Path.Combine(task, "validation.jsonl"), 4, offset: 16);
+        var run = Path.Combine(_temp.FullName, "packed");
+        var (code, stdout, error) = Cli.Peft("train", "--base", model, "--data", task, "--method", "lora", "--packing", "--steps", "2", "--eval-every", "2", "--batch-size", "2", "--max-length", "64", "--output", run);
+        Assert.True(code == 0, stdout + error);
+        Assert.Contains("best validation perplexity", stdout);
+        Assert.True(File.Exists(Path.Combine(run, "best", "adapter_model.safetensors")));
+    }
+
+    [Fact]
     public void PeftTrainInfersCausalLmAndSavesACausalLmAdapterNamingItsBase()
     {
         var model = SftTrainingTests.TinyDecoder(Path.Combine(_temp.FullName, "model"));

@@ -13,8 +13,8 @@ namespace PeftSharp.Cli.Commands;
 /// </summary>
 internal static class CausalLmTraining
 {
-    /// <summary>How the decoder is held and trained: base dtype, activation checkpointing, and the learning rate the user chose (null: the method's recommended one).</summary>
-    public sealed record DecoderSettings(TorchSharp.torch.ScalarType Dtype, bool GradientCheckpointing, double? LearningRate);
+    /// <summary>How the decoder is held and trained: base dtype, activation checkpointing, the learning rate the user chose (null: the method's recommended one), and whether short examples are packed into rows.</summary>
+    public sealed record DecoderSettings(TorchSharp.torch.ScalarType Dtype, bool GradientCheckpointing, double? LearningRate, bool Packing = false);
 
     /// <summary>Trains; returns the exit code.</summary>
     public static int Run(string baseDirectory, string dataDirectory, string methodName, FileInfo? adapterConfigFile, TrainerOptions options, DecoderSettings decoder, bool resume)
@@ -50,7 +50,7 @@ internal static class CausalLmTraining
 
         var peft = CausalLmSetup.CreateAdapter(model, info, options.TotalSteps(train.Examples.Count), baseDirectory, adapterConfig);
         Console.WriteLine(peft.GetParameterReport());
-        var task = CausalLmSetup.CreateTask(model, train.Examples, validation?.Examples, encoder.PadTokenId, options);
+        var task = CausalLmSetup.CreateTask(model, train.Examples, validation?.Examples, encoder.PadTokenId, options, decoder.Packing);
         if (!Interruptible.TryRun(token => ProgressDisplay.Run((progressFor, log) =>
             new TrainingLoop(task, options, ParameterGroups.ForAdapter(peft, options), peft, log, progressFor(info.Name)).Run(resume, token)), out var outcome))
         {

@@ -24,6 +24,7 @@ internal static class TrainCommand
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: 1e-3 for seq-cls; the method's recommended rate for causal-lm)." };
         var dtype = new Option<string>("--dtype") { Description = "causal-lm: dtype to hold the frozen base in (fp32, bf16 or fp16); adapters and optimizer state stay fp32.", DefaultValueFactory = _ => "fp32" };
         dtype.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
+        var packing = new Option<bool>("--packing") { Description = "causal-lm: pack short examples into rows of --max-length tokens (--batch-size rows a batch); each example attends only to itself and positions restart, so the loss equals the unpacked one." };
         var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "causal-lm: recompute each decoder layer in backward instead of keeping its activations (less memory, about one more forward per step)." };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 16, Description = "Examples per micro-batch." };
         var accumulation = new Option<int>("--grad-accum") { DefaultValueFactory = _ => 1, Description = "Micro-batches per optimizer step." };
@@ -41,7 +42,7 @@ internal static class TrainCommand
         var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => 128, Description = "Tokens per example (longer texts are truncated)." };
         var command = new Command("train", "Fine-tune an adapter on a text-classification task, or a decoder on SFT data (text, prompt/completion or messages records: loss on the completion or the assistant turns).\nCtrl-C stops after the current step, saves a checkpoint and exits with code 130; continue with --resume.\n\nExamples:\n  peft train --data data/spam --method lora --output runs/spam\n  peft train --base models/decoder --data data/g2p --method lora --output runs/g2p")
         {
-            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, task, dtype, checkpointing, seed, resume, overwrite,
+            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, task, dtype, checkpointing, packing, seed, resume, overwrite,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -68,7 +69,7 @@ internal static class TrainCommand
 
             if (causal)
             {
-                var decoder = new CausalLmTraining.DecoderSettings(DecoderLoader.ParseDtype(result.GetValue(dtype)), result.GetValue(checkpointing), result.GetValue(lr));
+                var decoder = new CausalLmTraining.DecoderSettings(DecoderLoader.ParseDtype(result.GetValue(dtype)), result.GetValue(checkpointing), result.GetValue(lr), result.GetValue(packing));
                 return CausalLmTraining.Run(result.GetValue(baseDir)!.FullName, dataDir, result.GetValue(method)!, result.GetValue(config), options, decoder, result.GetValue(resume));
             }
 

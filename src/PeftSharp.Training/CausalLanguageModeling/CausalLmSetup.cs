@@ -66,14 +66,28 @@ public static class CausalLmSetup
         return PeftModel.Create(model, config);
     }
 
-    /// <summary>The causal-LM task over <paramref name="train"/> (shuffled, length-grouped) and <paramref name="validation"/> (in order; null or empty: none), padded with <paramref name="padTokenId"/>.</summary>
-    public static CausalLmTask CreateTask(PretrainedModel model, IReadOnlyList<CausalLmExample> train, IReadOnlyList<CausalLmExample>? validation, long padTokenId, TrainerOptions options)
+    /// <summary>
+    /// The causal-LM task over <paramref name="train"/> (shuffled, length-grouped; with
+    /// <paramref name="packing"/>, packed into rows of <see cref="TrainerOptions.MaxLength"/> tokens,
+    /// <see cref="TrainerOptions.BatchSize"/> rows a batch) and <paramref name="validation"/> (in order,
+    /// never packed; null or empty: none), padded with <paramref name="padTokenId"/>.
+    /// </summary>
+    /// <exception cref="PeftConfigurationException"><paramref name="packing"/> on a model that cannot take restarting positions (GPT-2).</exception>
+    public static CausalLmTask CreateTask(PretrainedModel model, IReadOnlyList<CausalLmExample> train, IReadOnlyList<CausalLmExample>? validation, long padTokenId, TrainerOptions options, bool packing = false)
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(options);
+        if (packing && model is not Models.Decoders.DecoderForCausalLM)
+        {
+            throw new PeftConfigurationException($"packing needs a decoder that takes per-example positions (llama, mistral, qwen2, qwen3, phi3); {model.ArchitectureName} does not");
+        }
+
+        ICausalLmBatcher batcher = packing
+            ? new PackedBatcher(train, options.MaxLength, options.BatchSize, padTokenId, options.Seed)
+            : new LengthGroupedBatcher(train, options.BatchSize, padTokenId, options.Seed);
         return new CausalLmTask(
             model,
-            new LengthGroupedBatcher(train, options.BatchSize, padTokenId, options.Seed),
+            batcher,
             validation is null || validation.Count == 0 ? null : new LengthGroupedBatcher(validation, options.BatchSize, padTokenId, options.Seed, shuffle: false));
     }
 }
