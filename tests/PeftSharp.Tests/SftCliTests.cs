@@ -50,6 +50,21 @@ public sealed class SftCliTests : IDisposable
     }
 
     [Fact]
+    public void PeftTrainHoldsTheBaseInBf16WithCheckpointedLayersAndSavesFp32Adapters()
+    {
+        var model = SftTrainingTests.TinyDecoder(Path.Combine(_temp.FullName, "model"));
+        var task = Path.Combine(_temp.FullName, "task");
+        Directory.CreateDirectory(task);
+        SftTrainingTests.WritePlurals(Path.Combine(task, "train.jsonl"), 16);
+        var run = Path.Combine(_temp.FullName, "bf16");
+        var (code, stdout, error) = Cli.Peft("train", "--base", model, "--data", task, "--method", "lora", "--dtype", "bf16", "--gradient-checkpointing", "--steps", "2", "--batch-size", "4", "--max-length", "64", "--output", run);
+        Assert.True(code == 0, stdout + error);
+        using var file = PeftSharp.IO.SafetensorsFile.Open(Path.Combine(run, "adapter", "adapter_model.safetensors"));
+        Assert.NotEmpty(file.Entries);
+        Assert.All(file.Entries, entry => Assert.Equal("F32", entry.DType));
+    }
+
+    [Fact]
     public void PeftTrainPacksShortExamplesWhenAsked()
     {
         var model = SftTrainingTests.TinyDecoder(Path.Combine(_temp.FullName, "model"));
