@@ -132,11 +132,16 @@ public sealed class DecoderAdapterTests : IDisposable
         }
     }
 
-    [Fact]
-    public void AFreshPeftGenerateProcessGreedilyDecodesAsTheTrainingProcess()
+    /// <summary>Every registered method with a causal-LM preset.</summary>
+    public static TheoryData<string> CausalLmMethods() =>
+        [.. AdapterMethodRegistry.All.Where(m => m.CreateTrainingConfig(10, AdapterTask.CausalLanguageModeling) is not null).Select(m => m.Name)];
+
+    [Theory]
+    [MemberData(nameof(CausalLmMethods))]
+    public void AFreshPeftGenerateProcessGreedilyDecodesAsTheTrainingProcess(string method)
     {
         var baseDir = SaveBase("llama");
-        var adapter = TrainAdapter(baseDir, "adalora");
+        var adapter = TrainAdapter(baseDir, method);
         var config = AdapterConfigFile.Read(Path.Combine(adapter, AdapterConfigFile.FileName));
         Assert.Equal("tiny-org/tiny-llama", config.BaseModelNameOrPath);
         var model = LoadBase(baseDir);
