@@ -49,13 +49,25 @@ public sealed class SftCliTests : IDisposable
         Assert.Equal(["dogs<|im_end|>", "trees<|im_end|>"], records[1]["supervised_text"]!.AsArray().Select(v => (string)v!));
     }
 
-    [Fact]
-    public void PeftTrainHoldsTheBaseInBf16WithCheckpointedLayersAndSavesFp32Adapters()
+    /// <summary>A tiny decoder directory and a task directory of 16 plural records (and 4 validation records).</summary>
+    private (string Model, string Task) TinyDecoderAndPlurals(bool validation)
     {
         var model = SftTrainingTests.TinyDecoder(Path.Combine(_temp.FullName, "model"));
         var task = Path.Combine(_temp.FullName, "task");
         Directory.CreateDirectory(task);
         SftTrainingTests.WritePlurals(Path.Combine(task, "train.jsonl"), 16);
+        if (validation)
+        {
+            SftTrainingTests.WritePlurals(Path.Combine(task, "validation.jsonl"), 4, offset: 16);
+        }
+
+        return (model, task);
+    }
+
+    [Fact]
+    public void PeftTrainHoldsTheBaseInBf16WithCheckpointedLayersAndSavesFp32Adapters()
+    {
+        var (model, task) = TinyDecoderAndPlurals(validation: false);
         var run = Path.Combine(_temp.FullName, "bf16");
         var (code, stdout, error) = Cli.Peft("train", "--base", model, "--data", task, "--method", "lora", "--dtype", "bf16", "--gradient-checkpointing", "--steps", "2", "--batch-size", "4", "--max-length", "64", "--output", run);
         Assert.True(code == 0, stdout + error);
@@ -67,11 +79,7 @@ public sealed class SftCliTests : IDisposable
     [Fact]
     public void PeftTrainPacksShortExamplesWhenAsked()
     {
-        var model = SftTrainingTests.TinyDecoder(Path.Combine(_temp.FullName, "model"));
-        var task = Path.Combine(_temp.FullName, "task");
-        Directory.CreateDirectory(task);
-        SftTrainingTests.WritePlurals(Path.Combine(task, "train.jsonl"), 16);
-        SftTrainingTests.WritePlurals(Path.Combine(task, "validation.jsonl"), 4, offset: 16);
+        var (model, task) = TinyDecoderAndPlurals(validation: true);
         var run = Path.Combine(_temp.FullName, "packed");
         var (code, stdout, error) = Cli.Peft("train", "--base", model, "--data", task, "--method", "lora", "--packing", "--steps", "2", "--eval-every", "2", "--batch-size", "2", "--max-length", "64", "--output", run);
         Assert.True(code == 0, stdout + error);
@@ -82,11 +90,7 @@ public sealed class SftCliTests : IDisposable
     [Fact]
     public void PeftTrainInfersCausalLmAndSavesACausalLmAdapterNamingItsBase()
     {
-        var model = SftTrainingTests.TinyDecoder(Path.Combine(_temp.FullName, "model"));
-        var task = Path.Combine(_temp.FullName, "task");
-        Directory.CreateDirectory(task);
-        SftTrainingTests.WritePlurals(Path.Combine(task, "train.jsonl"), 16);
-        SftTrainingTests.WritePlurals(Path.Combine(task, "validation.jsonl"), 4, offset: 16);
+        var (model, task) = TinyDecoderAndPlurals(validation: true);
         var run = Path.Combine(_temp.FullName, "run");
         var (code, stdout, error) = Cli.Peft("train", "--base", model, "--data", task, "--method", "lora", "--steps", "4", "--eval-every", "2", "--batch-size", "4", "--max-length", "64", "--lr", "0.01", "--output", run);
         Assert.True(code == 0, stdout + error);
