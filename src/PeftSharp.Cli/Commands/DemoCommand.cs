@@ -29,7 +29,7 @@ internal static class DemoCommand
         var evalLimit = new Option<int>("--eval-limit") { Description = "Use only the first N validation and test examples, for the baseline too (0: all).", DefaultValueFactory = _ => 128 };
         var methods = new Option<string[]?>("--methods") { Description = "Methods to run (default: every method that can train).", AllowMultipleArgumentsPerToken = true };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
-        var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads (more only pays on an otherwise idle machine; see docs/benchmarks.md).", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads (more only pays on an otherwise idle machine; see docs/benchmarks.md).", DefaultValueFactory = _ => 1 }.AtLeast(1);
         var generative = new GenerativeDemo();
         var command = new Command("demo", "Fine-tune the imported MiniLM (or --base) on a bundled task with every adapter method, after a TF-IDF + logistic-regression baseline, and the bundled decoder on g2p with every method (--task); print the tables and write a report.\n\nExamples:\n  peft demo --output runs/demo --json runs/demo/table.json\n  peft demo --task g2p")
         {
@@ -39,11 +39,6 @@ internal static class DemoCommand
         command.SetAction(result => Program.Guarded(() =>
         {
             var clock = Stopwatch.StartNew();
-            if (result.GetValue(threads) is < 1 and var t)
-            {
-                throw OptionMessages.Error(threads, $"must be at least 1, got {t}");
-            }
-
             TorchSharp.torch.set_num_threads(result.GetValue(threads));
             if (!generative.RunsClassification(result))
             {
