@@ -15,7 +15,7 @@ internal sealed class DecoderLoader
     private readonly Option<DirectoryInfo> _base = new("--base") { Description = "Hugging Face decoder directory (config.json + model.safetensors or a sharded index; optional generation_config.json and tokenizer files).", Required = true };
     private readonly Option<DirectoryInfo?> _adapter = new("--adapter") { Description = "PEFT adapter directory (adapter_config.json + adapter_model.safetensors)." };
     private readonly Option<bool> _merge = new("--merge") { Description = "Merge the adapter into the base weights (computed in fp32) first." };
-    private readonly Option<string> _dtype = new("--dtype") { Description = "dtype to hold the base weights in: fp32, bf16 or fp16.", DefaultValueFactory = _ => "fp32" };
+    private readonly Option<string> _dtype = DtypeOption("dtype to hold the base weights in: fp32, bf16 or fp16.");
     private readonly Option<DirectoryInfo?> _tokenizer = new("--tokenizer") { Description = "Directory with tokenizer.json, tokenizer_config.json and the chat template (default: --base)." };
     private readonly Option<double?> _temperature = new("--temperature") { Description = "Sample at this temperature (default: greedy)." };
     private readonly Option<double?> _topP = new("--top-p") { Description = "Sample from the smallest set of tokens whose probability reaches P." };
@@ -25,7 +25,6 @@ internal sealed class DecoderLoader
     /// <summary>Creates the options.</summary>
     public DecoderLoader()
     {
-        _dtype.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
     }
 
     /// <summary>Adds the options to <paramref name="command"/>.</summary>
@@ -64,6 +63,14 @@ internal sealed class DecoderLoader
     /// <summary>The prompt encoder of <c>--tokenizer</c> (default <c>--base</c>).</summary>
     public PromptEncoder Encoder(ParseResult result) =>
         PromptEncoder.Load(result.GetValue(_tokenizer)?.FullName ?? result.GetValue(_base)!.FullName);
+
+    /// <summary>A <c>--dtype</c> option (fp32, bf16 or fp16; default fp32) with <paramref name="description"/>.</summary>
+    public static Option<string> DtypeOption(string description)
+    {
+        var option = new Option<string>("--dtype") { Description = description, DefaultValueFactory = _ => "fp32" };
+        option.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
+        return option;
+    }
 
     /// <summary>The dtype a <c>--dtype</c> value names (fp32, bf16 or fp16; the option accepts nothing else).</summary>
     public static ScalarType ParseDtype(string? value) => value switch { "bf16" => ScalarType.BFloat16, "fp16" => ScalarType.Float16, _ => ScalarType.Float32 };

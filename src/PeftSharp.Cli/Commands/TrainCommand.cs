@@ -22,8 +22,7 @@ internal static class TrainCommand
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 3, Description = "Epochs." };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps (overrides --epochs)." };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: 1e-3 for seq-cls; the method's recommended rate for causal-lm)." };
-        var dtype = new Option<string>("--dtype") { Description = "causal-lm: dtype to hold the frozen base in (fp32, bf16 or fp16); adapters and optimizer state stay fp32.", DefaultValueFactory = _ => "fp32" };
-        dtype.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
+        var dtype = DecoderLoader.DtypeOption("causal-lm: dtype to hold the frozen base in (fp32, bf16 or fp16); adapters and optimizer state stay fp32.");
         var packing = new Option<bool>("--packing") { Description = "causal-lm: pack short examples into rows of --max-length tokens (--batch-size rows a batch); each example attends only to itself and positions restart, so the loss equals the unpacked one." };
         var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "causal-lm: recompute each decoder layer in backward instead of keeping its activations (less memory, about one more forward per step)." };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 16, Description = "Examples per micro-batch." };
