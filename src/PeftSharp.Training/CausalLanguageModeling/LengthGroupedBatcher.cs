@@ -68,6 +68,12 @@ public sealed class LengthGroupedBatcher : ICausalLmBatcher
         return new CausalLmBatch(tensor(ids, shape), tensor(labels, shape), padded ? tensor(mask, shape) : null);
     }
 
+    /// <summary>
+    /// The shuffling stream of <paramref name="epoch"/>: seeded from (seed, epoch) alone, so a resumed run
+    /// (another process) shuffles as the uninterrupted one did (HashCode is randomised per process).
+    /// </summary>
+    internal static Random EpochRandom(int seed, int epoch) => new(unchecked((seed * 1_000_003) + epoch));
+
     private int[][] Batches(int epoch)
     {
         if (_cached is { } cached && cached.Epoch == epoch)
@@ -79,7 +85,7 @@ public sealed class LengthGroupedBatcher : ICausalLmBatcher
         int[][] batches;
         if (_shuffle)
         {
-            var random = new Random(unchecked((_seed * 1_000_003) + epoch));
+            var random = EpochRandom(_seed, epoch);
             random.Shuffle(order);
             var megaBatch = _batchSize * Math.Clamp(_examples.Count / (_batchSize * 4), 1, 50);
             batches = [.. order.Chunk(megaBatch).SelectMany(mega => mega.OrderByDescending(i => _examples[i].Length).Chunk(_batchSize))];

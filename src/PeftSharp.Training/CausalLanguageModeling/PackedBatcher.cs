@@ -58,8 +58,7 @@ public sealed class PackedBatcher : ICausalLmBatcher
         }
 
         var order = Enumerable.Range(0, _rows.Count).ToArray();
-        // Seeded from (seed, epoch) alone (HashCode is randomised per process; a resumed run is another process).
-        new Random(unchecked((_seed * 1_000_003) + epoch)).Shuffle(order);
+        LengthGroupedBatcher.EpochRandom(_seed, epoch).Shuffle(order);
         _cached = (epoch, order);
         return order;
     }
