@@ -135,4 +135,15 @@ function splitOf(i, n) { return i < 0.7 * n ? 'train' : i < 0.85 * n ? 'validati
     split: i < 6000 ? 'train' : i < 6500 ? 'validation' : 'test',
   }));
   writeJsonl('g2p', records, (r) => ({ prompt: `${r.word} ->`, completion: ` ${r.phonemes}` }));
+
+  // A pronouncing dictionary for the bundled decoder's pretraining, as real LLMs have seen such
+  // dictionaries: every word the g2p split drew from except the g2p validation and test words,
+  // 40 entries a line as "word: PH ON EMES;" -- not the fine-tuning format "word -> PH ON EMES".
+  const heldOut = new Set(records.filter((r) => r.split !== 'train').map((r) => r.word.toUpperCase()));
+  const entries = shuffle(words.filter((w) => !heldOut.has(w)), random)
+    .map((w) => `${w.toLowerCase()}: ${dict[w].split(' ').map((p) => p.replace(/\d$/, '')).join(' ')};`);
+  const lines = [];
+  for (let i = 0; i < entries.length; i += 40) lines.push(entries.slice(i, i + 40).join(' '));
+  fs.writeFileSync(path.join(out, 'corpus', 'pronunciations.txt'), lines.join('\n') + '\n');
+  console.log(`corpus/pronunciations.txt: ${entries.length} entries in ${lines.length} lines`);
 }
