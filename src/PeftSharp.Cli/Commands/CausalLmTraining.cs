@@ -13,6 +13,9 @@ namespace PeftSharp.Cli.Commands;
 /// </summary>
 internal static class CausalLmTraining
 {
+    /// <summary>The files the trained adapter generates for, the first that exists.</summary>
+    private static readonly string[] HeldOutFiles = ["test.jsonl", "validation.jsonl"];
+
     /// <summary>
     /// How the decoder is held and trained: base dtype, activation checkpointing, the learning rate the user chose (null: the method's
     /// recommended one), whether short examples are packed into rows, and how many held-out records the trained adapter generates for (null: all).
@@ -93,7 +96,7 @@ internal static class CausalLmTraining
     /// </summary>
     private static (string? File, int Records, List<GenerationExample>? Examples, string? Skipped) HeldOut(string dataDirectory, int? limit)
     {
-        var path = new[] { "test.jsonl", "validation.jsonl" }.Select(name => Path.Combine(dataDirectory, name)).FirstOrDefault(File.Exists);
+        var path = HeldOutFiles.Select(name => Path.Combine(dataDirectory, name)).FirstOrDefault(File.Exists);
         if (path is null)
         {
             return (null, 0, null, "the data folder has no test.jsonl or validation.jsonl to generate for");

@@ -22,6 +22,8 @@ internal static class RunReport
 {
     private static readonly string[] MetricNames = ["accuracy", "macro_f1", "mcc"];
 
+    /// <summary>results.json: indented, text as written (a prompt's <c>-&gt;</c> stays readable).</summary>
+    private static readonly System.Text.Json.JsonSerializerOptions ResultsJson = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>
     /// A training run's report in <paramref name="output"/>: configuration, data, metrics table, the
@@ -141,7 +143,7 @@ internal static class RunReport
             ["adapter"] = adapter,
             ["generation"] = json,
         };
-        AtomicFile.WriteAllText(Path.Combine(output, "results.json"), results.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(output, "results.json"), results.ToJsonString(ResultsJson) + "\n");
     }
 
     /// <summary>The line of a run's report that says what it trained on and how.</summary>
