@@ -28,15 +28,12 @@ public sealed class CausalLmReportTests : IDisposable
     public void PromptCompletionRunReportsPerplexityAndTheBestAdaptersGenerationsAsPeftEvalScoresThem()
     {
         var data = TaskFolder(i => new JsonObject { ["prompt"] = $"Plural of {Words[i % Words.Length]}:", ["completion"] = $" {Words[i % Words.Length]}s" });
-        var run = Train(data);
-
-        var results = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "results.json")))!;
+        var (run, report, results) = Train(data, "prompt/completion");
         var evaluations = File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).Where(r => r["eval_loss"] is not null).ToList();
         Assert.Equal(2, evaluations.Count);
         var best = evaluations.MinBy(r => (double)r["perplexity"]!)!;
         Assert.Equal((int)best["step"]!, (int)results["best_step"]!);
         Assert.Equal((double)best["eval_loss"]!, (double)results["eval_loss"]!, 12);
-        Assert.Equal(Math.Exp((double)results["eval_loss"]!), (double)results["perplexity"]!, 9);
         Assert.Equal("best", (string?)results["adapter"]);
 
         var generation = results["generation"]!;
@@ -60,18 +57,13 @@ public sealed class CausalLmReportTests : IDisposable
         Assert.Equal(samples.Select(s => (string)s!["generated"]!), eval["samples"]!.AsArray().Select(s => (string)s!["generated"]!));
         Assert.Equal((double)eval[GenerationMetrics.WordAccuracy]!, (double)generation[GenerationMetrics.WordAccuracy]!, 12);
 
-        var report = File.ReadAllText(Path.Combine(run, "report.md"));
         Assert.Contains("# peft train: lora (causal LM)", report);
-        Assert.Contains("prompt/completion records, max length 32", report);
-        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"| validation (best) | {(int)best["step"]!} | {(double)best["eval_loss"]!:F4} | {(double)best["perplexity"]!:F4} |"), report);
         Assert.Contains("## Generation on test.jsonl", report);
         Assert.Contains("for the first 3 of 6 records", report);
         Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"| word_accuracy (higher is better) | {(double)generation[GenerationMetrics.WordAccuracy]!:F4} |"), report);
         Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"| phoneme_error_rate (lower is better) | {(double)generation[GenerationMetrics.PhonemeErrorRate]!:F4} |"), report);
         Assert.Contains("| prompt | reference | generated |", report);
         Assert.Contains($"| Plural of dog: | dogs | {(string)samples[1]!["generated"]!} |", report);
-        Assert.Contains("![loss](loss.png)", report);
-        Cli.AssertPng(Path.Combine(run, "loss.png"));
     }
 
     [Fact]
@@ -81,39 +73,25 @@ public sealed class CausalLmReportTests : IDisposable
         {
             ["messages"] = new JsonArray(Message("system", "Answer with one word."), Message("user", $"Plural of {Words[i % Words.Length]}?"), Message("assistant", $"{Words[i % Words.Length]}s")),
         });
-        var run = Train(data);
-
-        var report = File.ReadAllText(Path.Combine(run, "report.md"));
-        Assert.Contains("messages records", report);
-        Assert.Contains("## Validation loss and perplexity", report);
+        var (_, report, results) = Train(data, "messages");
         Assert.Contains("## Generation on test.jsonl", report);
         Assert.Contains("| word_accuracy (higher is better) |", report);
         Assert.Contains("| prompt | reference | generated |", report);
         // The prompt column shows the message the reply answers; the reference is the reply.
         Assert.Contains("| Plural of cat? | cats |", report);
         Assert.Contains("| Plural of tree? | trees |", report);
-        var generation = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "results.json")))!["generation"]!;
-        Assert.Equal(3, (int)generation["count"]!);
-        Cli.AssertPng(Path.Combine(run, "loss.png"));
+        Assert.Equal(3, (int)results["generation"]!["count"]!);
     }
 
     [Fact]
     public void TextRunReportsLossAndPerplexityOnlyAndSaysWhy()
     {
         var data = TaskFolder(i => new JsonObject { ["text"] = $"The plural of {Words[i % Words.Length]} is {Words[i % Words.Length]}s." });
-        var run = Train(data);
-
-        var report = File.ReadAllText(Path.Combine(run, "report.md"));
-        Assert.Contains("text records", report);
-        Assert.Contains("## Validation loss and perplexity", report);
-        Assert.Contains("| validation (best) |", report);
+        var (_, report, results) = Train(data, "text");
         Assert.Contains("Not run: test.jsonl holds `text` records", report);
         Assert.DoesNotContain("| prompt | reference | generated |", report);
         Assert.DoesNotContain("word_accuracy", report);
-        var results = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "results.json")))!;
         Assert.Null(results["generation"]);
-        Assert.Equal(Math.Exp((double)results["eval_loss"]!), (double)results["perplexity"]!, 9);
-        Cli.AssertPng(Path.Combine(run, "loss.png"));
     }
 
     [Fact]
@@ -178,13 +156,25 @@ public sealed class CausalLmReportTests : IDisposable
         return folder;
     }
 
-    /// <summary>Four LoRA steps of the bundled decoder on <paramref name="data"/>, evaluated every two, three held-out records generated; returns the run folder.</summary>
-    private string Train(string data)
+    /// <summary>
+    /// Four LoRA steps of the bundled decoder on <paramref name="data"/> (<paramref name="format"/> records), evaluated every two,
+    /// three held-out records generated; checks what every causal report holds (validation perplexity = exp(loss), the loss plot)
+    /// and returns the run folder, report.md and results.json.
+    /// </summary>
+    private (string Run, string Report, JsonNode Results) Train(string data, string format)
     {
         var run = Path.Combine(_temp, "run");
         var (code, stdout, error) = Cli.Peft("train", "--base", Decoder, "--data", data, "--method", "lora", "--steps", "4", "--eval-every", "2", "--batch-size", "4", "--max-length", "32", "--lr", "0.005", "--eval-limit", "3", "--output", run);
         Assert.True(code == 0, stdout + error);
         Assert.Contains("report: ", stdout);
-        return run;
+        var report = File.ReadAllText(Path.Combine(run, "report.md"));
+        var results = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "results.json")))!;
+        Assert.Contains($"; {format} records, max length 32", report);
+        Assert.Contains("## Validation loss and perplexity", report);
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"| validation (best) | {(int)results["best_step"]!} | {(double)results["eval_loss"]!:F4} | {(double)results["perplexity"]!:F4} |"), report);
+        Assert.Equal(Math.Exp((double)results["eval_loss"]!), (double)results["perplexity"]!, 9);
+        Assert.Contains("![loss](loss.png)", report);
+        Cli.AssertPng(Path.Combine(run, "loss.png"));
+        return (run, report, results);
     }
 }
