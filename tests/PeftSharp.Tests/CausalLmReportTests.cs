@@ -113,6 +113,15 @@ public sealed class CausalLmReportTests : IDisposable
     }
 
     [Fact]
+    public void CompletionsEndAtANewlineUnlessAReferenceSpansLines()
+    {
+        GenerationExample[] oneLine = [new("Plural of cat:", " cats\n"), new("Plural of dog:", " dogs")];
+        Assert.True(CausalLmSetup.Evaluator(Decoder, oneLine).Options.StopAtNewline);
+        Assert.False(CausalLmSetup.Evaluator(Decoder, [.. oneLine, new("Two plurals:", " cats\ndogs")]).Options.StopAtNewline);
+        Assert.Equal(new GenerativeEvaluatorOptions().Metrics, CausalLmSetup.Evaluator(Decoder, oneLine).Options.Metrics);
+    }
+
+    [Fact]
     public void HeldOutConversationsMustEndWithTheAssistantsReply()
     {
         var path = Path.Combine(_temp, "held-out.jsonl");
