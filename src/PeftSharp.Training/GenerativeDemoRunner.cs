@@ -114,7 +114,7 @@ public static class GenerativeDemoRunner
             throw new PeftConfigurationException($"no method with a causal-LM preset matches {string.Join(", ", options.Methods ?? [])} (available: {string.Join(", ", trainable.Select(m => m.Name))})");
         }
 
-        var evaluator = new GenerativeEvaluator(PromptEncoder.Load(baseDirectory), new GenerativeEvaluatorOptions { BatchSize = 50, SampleCount = options.SampleCount });
+        var evaluator = CausalLmSetup.Evaluator(baseDirectory, test, options.SampleCount, batchSize: 50);
         log.WriteLine($"task {Path.GetFileName(Path.GetFullPath(dataDirectory).TrimEnd(Path.DirectorySeparatorChar))}: {trainExamples.Count} train / {test.Count} test; {options.Steps} steps of {options.BatchSize}; methods: {string.Join(", ", methods.Select(m => m.Name))}");
         var rows = new List<GenerativeDemoRow>();
         foreach (var method in methods)

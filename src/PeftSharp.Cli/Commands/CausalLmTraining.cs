@@ -13,8 +13,14 @@ namespace PeftSharp.Cli.Commands;
 /// </summary>
 internal static class CausalLmTraining
 {
-    /// <summary>How the decoder is held and trained: base dtype, activation checkpointing, the learning rate the user chose (null: the method's recommended one), and whether short examples are packed into rows.</summary>
-    public sealed record DecoderSettings(TorchSharp.torch.ScalarType Dtype, bool GradientCheckpointing, double? LearningRate, bool Packing = false);
+    /// <summary>The files the trained adapter generates for, the first that exists.</summary>
+    private static readonly string[] HeldOutFiles = ["test.jsonl", "validation.jsonl"];
+
+    /// <summary>
+    /// How the decoder is held and trained: base dtype, activation checkpointing, the learning rate the user chose (null: the method's
+    /// recommended one), whether short examples are packed into rows, and how many held-out records the trained adapter generates for (null: all).
+    /// </summary>
+    public sealed record DecoderSettings(TorchSharp.torch.ScalarType Dtype, bool GradientCheckpointing, double? LearningRate, bool Packing = false, int? EvalLimit = 100);
 
     /// <summary>Trains; returns the exit code.</summary>
     public static int Run(string baseDirectory, string dataDirectory, string methodName, FileInfo? adapterConfigFile, TrainerOptions options, DecoderSettings decoder, bool resume)
@@ -34,6 +40,9 @@ internal static class CausalLmTraining
         {
             throw new PeftException($"{trainPath}: no example is left to train on");
         }
+
+        // Read before training, so bad held-out records stop the run before it spends anything.
+        var heldOut = HeldOut(dataDirectory, decoder.EvalLimit);
 
         var info = AdapterMethodRegistry.Find(methodName) ?? throw new PeftConfigurationException($"unknown method '{methodName}' ({string.Join(", ", AdapterMethodRegistry.All.Select(m => m.Name))})");
         TorchSharp.torch.manual_seed(options.Seed);
@@ -57,19 +66,58 @@ internal static class CausalLmTraining
             return Program.Interrupted;
         }
 
+        string published;
         if (outcome!.Best is { } best)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"best validation {options.Metric}: {best.Metrics[options.Metric]:F4} (loss {best.Loss:F4}) at step {best.Step}"));
-            Console.WriteLine($"best adapter: {Path.Combine(options.OutputDirectory!, "best")}");
+            published = Path.Combine(options.OutputDirectory!, "best");
+            Console.WriteLine($"best adapter: {published}");
         }
         else
         {
             // Without validation data nothing was kept as best: the last weights are the result.
-            var last = Path.Combine(options.OutputDirectory!, "adapter");
-            peft.SavePretrained(last);
-            Console.WriteLine($"adapter: {last}");
+            published = Path.Combine(options.OutputDirectory!, "adapter");
+            peft.SavePretrained(published);
+            Console.WriteLine($"adapter: {published}");
         }
 
+        // The published adapter is scored as `peft eval` scores it, on a fresh base: the training model is no longer needed.
+        model.Dispose();
+        var generation = heldOut.Examples is { } examples ? Generate(baseDirectory, published, decoder.Dtype, heldOut.File!, heldOut.Records, examples) : new(heldOut.File, heldOut.Records, null, [], heldOut.Skipped);
+        var settings = string.Create(CultureInfo.InvariantCulture, $"Base `{baseDirectory}` held in {decoder.Dtype}; {SftDataset.FormatName(train.Format)} records, max length {options.MaxLength}; packing {(decoder.Packing ? "on" : "off")}; gradient checkpointing {(decoder.GradientCheckpointing ? "on" : "off")}.");
+        var report = Reports.RunReport.WriteCausalTrain(options.OutputDirectory!, info.Name, AdapterConfigFile.ToJson(peft.Configs[peft.ActiveAdapter]), dataDirectory, settings, options, outcome, Path.GetFileName(published), generation);
+        Console.WriteLine($"report: {report}");
         return Program.Success;
+    }
+
+    /// <summary>
+    /// The held-out records the trained adapter generates for: <c>test.jsonl</c>, else <c>validation.jsonl</c>, the
+    /// first <paramref name="limit"/> (null: all); no examples, and why, when there is no such file or its records hold no reference (<c>text</c>).
+    /// </summary>
+    private static (string? File, int Records, List<GenerationExample>? Examples, string? Skipped) HeldOut(string dataDirectory, int? limit)
+    {
+        var path = HeldOutFiles.Select(name => Path.Combine(dataDirectory, name)).FirstOrDefault(File.Exists);
+        if (path is null)
+        {
+            return (null, 0, null, "the data folder has no test.jsonl or validation.jsonl to generate for");
+        }
+
+        if (SftDataset.DetectFormat(path) == SftFormat.Text)
+        {
+            return (path, 0, null, $"{Path.GetFileName(path)} holds `text` records, which have no reference to compare a generation with: this run reports loss and perplexity only");
+        }
+
+        var examples = GenerationExample.ReadJsonLines(path);
+        return (path, examples.Count, limit is { } n ? [.. examples.Take(n)] : examples, null);
+    }
+
+    /// <summary>Loads the published adapter on a fresh base in <paramref name="dtype"/>, generates greedily for <paramref name="examples"/> (the first of <paramref name="records"/> in <paramref name="file"/>) and scores them.</summary>
+    private static Reports.GenerationReport Generate(string baseDirectory, string adapterDirectory, TorchSharp.torch.ScalarType dtype, string file, int records, List<GenerationExample> examples)
+    {
+        var evaluator = CausalLmSetup.Evaluator(baseDirectory, examples);
+        using var model = CausalLmSetup.LoadDecoder(baseDirectory, dtype);
+        var evaluation = evaluator.Evaluate((Models.Decoders.DecoderForCausalLM)PeftModel.FromPretrained(model, adapterDirectory).Model, examples);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(file)} ({evaluation.Count} of {records} records): {string.Join(", ", evaluation.Metrics.Select(m => $"{m.Key} {m.Value:F4}"))}"));
+        return new(file, records, evaluation, evaluator.Options.Metrics, null);
     }
 }

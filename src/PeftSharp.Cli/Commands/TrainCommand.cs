@@ -25,6 +25,7 @@ internal static class TrainCommand
         var dtype = DecoderLoader.DtypeOption("causal-lm: dtype to hold the frozen base in (fp32, bf16 or fp16); adapters and optimizer state stay fp32.");
         var packing = new Option<bool>("--packing") { Description = "causal-lm: pack short examples into rows of --max-length tokens (--batch-size rows a batch); each example attends only to itself and positions restart, so the loss equals the unpacked one." };
         var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "causal-lm: recompute each decoder layer in backward instead of keeping its activations (less memory, about one more forward per step)." };
+        var evalLimit = new Option<int>("--eval-limit") { DefaultValueFactory = _ => 100, Description = "causal-lm: held-out records (test.jsonl, else validation.jsonl) the trained adapter generates for greedily, scored by the task's metrics in report.md; the first ones (0: all)." }.AtLeast(0);
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 16, Description = "Examples per micro-batch." };
         var accumulation = new Option<int>("--grad-accum") { DefaultValueFactory = _ => 1, Description = "Micro-batches per optimizer step." };
         var schedule = new Option<LearningRateSchedule>("--schedule") { DefaultValueFactory = _ => LearningRateSchedule.Linear, Description = "Linear, Cosine or Constant after warm-up." };
@@ -41,7 +42,7 @@ internal static class TrainCommand
         var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => 128, Description = "Tokens per example (longer texts are truncated)." };
         var command = new Command("train", "Fine-tune an adapter on a text-classification task, or a decoder on SFT data (text, prompt/completion or messages records: loss on the completion or the assistant turns).\nCtrl-C stops after the current step, saves a checkpoint and exits with code 130; continue with --resume.\n\nExamples:\n  peft train --data data/spam --method lora --output runs/spam\n  peft train --base models/decoder --data data/g2p --method lora --output runs/g2p")
         {
-            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, task, dtype, checkpointing, packing, seed, resume, overwrite,
+            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, task, dtype, checkpointing, packing, evalLimit, seed, resume, overwrite,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -68,7 +69,7 @@ internal static class TrainCommand
 
             if (causal)
             {
-                var decoder = new CausalLmTraining.DecoderSettings(DecoderLoader.ParseDtype(result.GetValue(dtype)), result.GetValue(checkpointing), result.GetValue(lr), result.GetValue(packing));
+                var decoder = new CausalLmTraining.DecoderSettings(DecoderLoader.ParseDtype(result.GetValue(dtype)), result.GetValue(checkpointing), result.GetValue(lr), result.GetValue(packing), result.GetValue(evalLimit) is > 0 and var limit ? limit : null);
                 return CausalLmTraining.Run(result.GetValue(baseDir)!.FullName, dataDir, result.GetValue(method)!, result.GetValue(config), options, decoder, result.GetValue(resume));
             }
 
@@ -129,7 +130,7 @@ internal static class TrainCommand
     {
         var baseDir = new Option<DirectoryInfo>("--base") { Description = $"Base model directory (an encoder: classification metrics; a decoder: generation metrics; default: the imported MiniLM, {DefaultModels.Classification})." }.DefaultAsset(DefaultModels.Classification);
         var adapter = new Option<DirectoryInfo>("--adapter") { Description = "Adapter directory (PEFT layout).", Required = true };
-        var data = new Option<FileInfo>("--data") { Description = "JSONL/CSV to evaluate on (labelled; prompt/completion records for a decoder), or a task directory holding <split>.jsonl.", Required = true };
+        var data = new Option<FileInfo>("--data") { Description = "JSONL/CSV to evaluate on (labelled; for a decoder, prompt/completion records or conversations ending with the assistant's reply), or a task directory holding <split>.jsonl.", Required = true };
         var split = new Option<string>("--split") { Description = "The split a task directory given as --data is evaluated on.", DefaultValueFactory = _ => "test" };
         var labels = new Option<FileInfo?>("--labels-from") { Description = "Training file whose labels fix the label ids (default: --data)." };
         var ranks = new Option<string?>("--ranks") { Description = "Evaluate the adapter cut to every rank of a range such as 1..8 (DyLoRA: its prefix at that rank; other methods: the largest singular values); writes metric-by-rank.png beside the adapter." };
@@ -192,19 +193,11 @@ internal static class TrainCommand
     private static Evaluation GenerativeEvaluation(string baseDirectory, string dataPath)
     {
         var examples = GenerationExample.ReadJsonLines(dataPath);
-        var evaluator = new GenerativeEvaluator(PromptEncoder.Load(baseDirectory));
+        var evaluator = CausalLmSetup.Evaluator(baseDirectory, examples);
         return new([.. evaluator.Options.Metrics.Select(m => m.Name)], Load, (directory, _) =>
         {
             var result = evaluator.Evaluate((DecoderForCausalLM)Load(directory).Model, examples);
-            var json = new System.Text.Json.Nodes.JsonObject();
-            foreach (var (name, value) in result.Metrics)
-            {
-                json[name] = value;
-            }
-
-            json["count"] = result.Count;
-            json["samples"] = new System.Text.Json.Nodes.JsonArray([.. result.Samples.Select(s => new System.Text.Json.Nodes.JsonObject { ["prompt"] = s.Prompt, ["reference"] = s.Reference, ["generated"] = s.Generated })]);
-            return ([.. result.Metrics.Values], json.ToJsonString());
+            return ([.. result.Metrics.Values], result.ToJson().ToJsonString());
         });
 
         PeftModel Load(string directory) => PeftModel.FromPretrained(PretrainedModel.FromPretrained(baseDirectory), directory);

@@ -2,14 +2,28 @@ using System.Globalization;
 using System.Text;
 using PeftSharp.IO;
 using PeftSharp.Training;
+using PeftSharp.Training.CausalLanguageModeling;
 
 namespace PeftSharp.Cli.Reports;
+
+/// <summary>
+/// The held-out generation of a causal-LM run for its report: the file and the records it holds, and the
+/// evaluation of the published adapter with the metrics it was scored by, or (<paramref name="Evaluation"/> null) why there is none.
+/// </summary>
+/// <param name="File">The held-out file (null: none).</param>
+/// <param name="Records">Records in it.</param>
+/// <param name="Evaluation">What the published adapter's generations scored (null: not run).</param>
+/// <param name="Metrics">The metrics scored, in order.</param>
+/// <param name="Skipped">Why nothing was generated (when <paramref name="Evaluation"/> is null).</param>
+internal sealed record GenerationReport(string? File, int Records, GenerativeEvaluation? Evaluation, IReadOnlyList<IGenerationMetric> Metrics, string? Skipped);
 
 /// <summary>The <c>report.md</c> (with PNG plots beside it) each training run and each demo writes.</summary>
 internal static class RunReport
 {
     private static readonly string[] MetricNames = ["accuracy", "macro_f1", "mcc"];
 
+    /// <summary>results.json: indented, text as written (a prompt's <c>-&gt;</c> stays readable).</summary>
+    private static readonly System.Text.Json.JsonSerializerOptions ResultsJson = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>
     /// A training run's report in <paramref name="output"/>: configuration, data, metrics table, the
@@ -20,7 +34,7 @@ internal static class RunReport
         var report = new StringBuilder();
         report.AppendLine(CultureInfo.InvariantCulture, $"# peft train: {method}");
         report.AppendLine();
-        report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Data: `{data}`; {run.Steps} optimizer steps, batch {options.BatchSize} × {options.GradientAccumulation}, lr {options.LearningRate}, {options.Schedule} schedule, seed {options.Seed}; {run.SecondsPerStep:F3} s/step."));
+        report.AppendLine(RunLine(data, run.Steps, options, run.SecondsPerStep));
         report.AppendLine();
         report.AppendLine("| evaluation | step | loss | accuracy | macro-F1 | MCC |");
         report.AppendLine("|---|---|---|---|---|---|");
@@ -35,22 +49,126 @@ internal static class RunReport
         }
 
         report.AppendLine();
-        var metrics = Path.Combine(output, "metrics.jsonl");
-        if (File.Exists(metrics))
+        if (AppendLossPlot(report, output, method) is { Count: > 0 } evaluations)
         {
-            var (steps, losses, evaluations) = RunFiles.ReadMetrics(metrics);
-            Charts.Lines(Path.Combine(output, "loss.png"), $"{method}: training loss", "optimizer step", "cross-entropy",
-                [("training loss (moving average of 20)", steps, Smooth(losses, 20)), ("validation loss", evaluations.Select(e => (double)e["step"]!.GetValue<int>()).ToList(), evaluations.Select(e => e["eval_loss"]!.GetValue<double>()).ToList())]);
-            report.AppendLine("![loss](loss.png)");
-            if (evaluations.Count > 0)
+            Charts.Lines(Path.Combine(output, "metrics.png"), $"{method}: validation metrics", "optimizer step", "value",
+                [.. MetricNames.Select(k => (k, (IReadOnlyList<double>)evaluations.Select(e => (double)e["step"]!.GetValue<int>()).ToList(), (IReadOnlyList<double>)evaluations.Select(e => e[k]!.GetValue<double>()).ToList()))]);
+            report.AppendLine();
+            report.AppendLine("![validation metrics](metrics.png)");
+        }
+
+        return Finish(report, output, method, configJson);
+    }
+
+    /// <summary>
+    /// A causal-LM training run's report in <paramref name="output"/>: its settings, the validation loss and
+    /// perplexity of every evaluation, the training and validation loss curves, the held-out generation's
+    /// metrics with a few samples (prompt, reference, generated) — or why there is none — and rank plots;
+    /// the same numbers go to results.json beside it.
+    /// </summary>
+    public static string WriteCausalTrain(string output, string method, string configJson, string data, string settings, TrainerOptions options, TrainingOutcome run, string adapter, GenerationReport generation)
+    {
+        var report = new StringBuilder();
+        report.AppendLine(CultureInfo.InvariantCulture, $"# peft train: {method} (causal LM)");
+        report.AppendLine();
+        report.AppendLine(RunLine(data, run.Steps, options, run.SecondsPerStep));
+        report.AppendLine(settings);
+        report.AppendLine();
+        report.AppendLine("## Validation loss and perplexity");
+        report.AppendLine();
+        if (run.Evaluations.Count == 0)
+        {
+            report.AppendLine("No validation.jsonl: no validation loss; the adapter of the last step is the result (`adapter/`).");
+        }
+        else
+        {
+            report.AppendLine("| evaluation | step | loss | perplexity |");
+            report.AppendLine("|---|---|---|---|");
+            foreach (var e in run.Evaluations)
             {
-                Charts.Lines(Path.Combine(output, "metrics.png"), $"{method}: validation metrics", "optimizer step", "value",
-                    [.. MetricNames.Select(k => (k, (IReadOnlyList<double>)evaluations.Select(e => (double)e["step"]!.GetValue<int>()).ToList(), (IReadOnlyList<double>)evaluations.Select(e => e[k]!.GetValue<double>()).ToList()))]);
-                report.AppendLine();
-                report.AppendLine("![validation metrics](metrics.png)");
+                report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| validation{(e.Step == run.Best?.Step ? " (best)" : string.Empty)} | {e.Step} | {e.Loss:F4} | {e.Metrics[CausalLmTask.Perplexity]:F4} |"));
             }
         }
 
+        report.AppendLine();
+        AppendLossPlot(report, output, method);
+        report.AppendLine();
+        report.AppendLine(CultureInfo.InvariantCulture, $"## Generation{(generation.File is { } file ? $" on {Path.GetFileName(file)}" : string.Empty)}");
+        report.AppendLine();
+        if (generation.Evaluation is not { } evaluation)
+        {
+            report.AppendLine(CultureInfo.InvariantCulture, $"Not run: {generation.Skipped}.");
+        }
+        else
+        {
+            var step = run.Best is { } best ? $"the best adapter (step {best.Step}, `{adapter}/`)" : $"the adapter of the last step (`{adapter}/`)";
+            report.AppendLine(CultureInfo.InvariantCulture, $"Greedy generation by {step} for the first {evaluation.Count} of {generation.Records} records, scored against their references.");
+            report.AppendLine();
+            report.AppendLine("| metric | value |");
+            report.AppendLine("|---|---|");
+            foreach (var metric in generation.Metrics)
+            {
+                report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {metric.Name} ({(metric.HigherIsBetter ? "higher" : "lower")} is better) | {evaluation.Metrics[metric.Name]:F4} |"));
+            }
+
+            report.AppendLine();
+            report.AppendLine("### Samples");
+            report.AppendLine();
+            report.Append(evaluation.SamplesMarkdown());
+        }
+
+        WriteResults(output, run, adapter, generation);
+        return Finish(report, output, method, configJson);
+    }
+
+    /// <summary>
+    /// results.json: the steps, the best evaluation's step, validation loss and perplexity (null without
+    /// validation), the published adapter's folder, and its generation result as <c>peft eval</c> prints it with the file and record count (null when not run).
+    /// </summary>
+    private static void WriteResults(string output, TrainingOutcome run, string adapter, GenerationReport generation)
+    {
+        var json = generation.Evaluation?.ToJson();
+        if (json is not null)
+        {
+            json["file"] = Path.GetFileName(generation.File);
+            json["records"] = generation.Records;
+        }
+
+        var results = new System.Text.Json.Nodes.JsonObject
+        {
+            ["steps"] = run.Steps,
+            ["best_step"] = run.Best?.Step,
+            ["eval_loss"] = run.Best?.Loss,
+            [CausalLmTask.Perplexity] = run.Best?.Metrics[CausalLmTask.Perplexity],
+            ["adapter"] = adapter,
+            ["generation"] = json,
+        };
+        AtomicFile.WriteAllText(Path.Combine(output, "results.json"), results.ToJsonString(ResultsJson) + "\n");
+    }
+
+    /// <summary>The line of a run's report that says what it trained on and how.</summary>
+    private static string RunLine(string data, int steps, TrainerOptions options, double secondsPerStep) =>
+        string.Create(CultureInfo.InvariantCulture, $"Data: `{data}`; {steps} optimizer steps, batch {options.BatchSize} × {options.GradientAccumulation}, lr {options.LearningRate}, {options.Schedule} schedule, seed {options.Seed}; {secondsPerStep:F3} s/step.");
+
+    /// <summary>The training and validation loss over steps from the run's metrics.jsonl, as loss.png; returns the evaluation records (null without a metrics.jsonl).</summary>
+    private static List<System.Text.Json.Nodes.JsonObject>? AppendLossPlot(StringBuilder report, string output, string method)
+    {
+        var metrics = Path.Combine(output, "metrics.jsonl");
+        if (!File.Exists(metrics))
+        {
+            return null;
+        }
+
+        var (steps, losses, evaluations) = RunFiles.ReadMetrics(metrics);
+        Charts.Lines(Path.Combine(output, "loss.png"), $"{method}: training loss", "optimizer step", "cross-entropy",
+            [("training loss (moving average of 20)", steps, Smooth(losses, 20)), ("validation loss", evaluations.Select(e => (double)e["step"]!.GetValue<int>()).ToList(), evaluations.Select(e => e["eval_loss"]!.GetValue<double>()).ToList())]);
+        report.AppendLine("![loss](loss.png)");
+        return evaluations;
+    }
+
+    /// <summary>Adds the rank plots and the adapter configuration and writes report.md; returns its path.</summary>
+    private static string Finish(StringBuilder report, string output, string method, string configJson)
+    {
         AppendRankPlots(report, output, method, string.Empty);
         report.AppendLine();
         report.AppendLine("## Adapter configuration");

@@ -1,6 +1,7 @@
 using PeftSharp.Adapters;
 using PeftSharp.Models;
 using PeftSharp.Models.Chat;
+using PeftSharp.Models.Decoders;
 using PeftSharp.Models.Tokenizers;
 
 namespace PeftSharp.Training.CausalLanguageModeling;
@@ -64,6 +65,23 @@ public static class CausalLmSetup
         config.BaseModelNameOrPath ??= baseDirectory;
         config.InferenceMode = false;
         return PeftModel.Create(model, config);
+    }
+
+    /// <summary>
+    /// The evaluator that scores generations on held-out <paramref name="examples"/> of a base
+    /// (<c>peft eval</c> on a decoder, <c>peft train</c>'s report and the generative demo): greedy, the task metrics of
+    /// <see cref="GenerativeEvaluatorOptions.Metrics"/>, <paramref name="batchSize"/> prompts at a time (null: the default),
+    /// the first <paramref name="sampleCount"/> samples kept; a completion ends at its first newline unless a reference spans lines.
+    /// </summary>
+    public static GenerativeEvaluator Evaluator(string baseDirectory, IReadOnlyList<GenerationExample> examples, int sampleCount = 5, int? batchSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        return new GenerativeEvaluator(PromptEncoder.Load(baseDirectory), new GenerativeEvaluatorOptions
+        {
+            SampleCount = sampleCount,
+            BatchSize = batchSize ?? new GenerativeEvaluatorOptions().BatchSize,
+            StopAtNewline = !examples.Any(e => e.Completion.Trim().Contains('\n', StringComparison.Ordinal)),
+        });
     }
 
     /// <summary>

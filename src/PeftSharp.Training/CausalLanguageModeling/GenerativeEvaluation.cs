@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace PeftSharp.Training.CausalLanguageModeling;
 
 /// <summary>What <see cref="GenerativeEvaluator.Evaluate"/> found.</summary>
@@ -13,5 +15,19 @@ public sealed record GenerativeEvaluation(IReadOnlyDictionary<string, double> Me
         var lines = new List<string> { "| prompt | reference | generated |", "|---|---|---|" };
         lines.AddRange(Samples.Select(s => $"| {Cell(s.Prompt)} | {Cell(s.Reference)} | {Cell(s.Generated)} |"));
         return string.Join('\n', lines) + "\n";
+    }
+
+    /// <summary>The result as JSON: every metric by name, then <c>count</c> and <c>samples</c> (<c>prompt</c>, <c>reference</c>, <c>generated</c>), as <c>peft eval</c> prints it.</summary>
+    public JsonObject ToJson()
+    {
+        var json = new JsonObject();
+        foreach (var (name, value) in Metrics)
+        {
+            json[name] = value;
+        }
+
+        json["count"] = Count;
+        json["samples"] = new JsonArray([.. Samples.Select(s => new JsonObject { ["prompt"] = s.Prompt, ["reference"] = s.Reference, ["generated"] = s.Generated })]);
+        return json;
     }
 }

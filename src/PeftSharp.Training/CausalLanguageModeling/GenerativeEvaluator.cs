@@ -5,7 +5,8 @@ namespace PeftSharp.Training.CausalLanguageModeling;
 
 /// <summary>
 /// Evaluates a causal LM by generating: each prompt is encoded as <see cref="PromptEncoder.EncodePrompt"/>
-/// does (the tokenizer's special tokens added), continued greedily by <see cref="DecoderGenerator"/> in
+/// does (the tokenizer's special tokens added), or, for a conversation, as <see cref="PromptEncoder.EncodeConversation"/>
+/// does (the chat template's render with the generation prompt), continued greedily by <see cref="DecoderGenerator"/> in
 /// left-padded batches for at most the reference's token count plus <see cref="GenerativeEvaluatorOptions.Margin"/>
 /// tokens (stopping at end-of-sequence, and at a newline when the task is one line), decoded without
 /// special tokens, trimmed, and scored by the task's <see cref="IGenerationMetric"/>s.
@@ -58,7 +59,7 @@ public sealed class GenerativeEvaluator
                 };
 
                 // Greedy rows are independent: cutting a row to its own bound equals generating it with that bound.
-                var outputs = DecoderGenerator.Generate(model, [.. batch.Select(e => _encoder.EncodePrompt(e.Prompt))], generation, LastToken);
+                var outputs = DecoderGenerator.Generate(model, [.. batch.Select(Encode)], generation, LastToken);
                 samples.AddRange(batch.Select((e, i) => new GenerationSample(e.Prompt, e.Completion.Trim(), Completion(outputs[i].Take(bounds[i])))));
             }
         }
@@ -69,6 +70,10 @@ public sealed class GenerativeEvaluator
 
         return samples;
     }
+
+    /// <summary>The prompt ids of <paramref name="example"/>: its conversation rendered by the chat template with the generation prompt, else its prompt with the tokenizer's special tokens.</summary>
+    private long[] Encode(GenerationExample example) =>
+        example.Messages is { } messages ? _encoder.EncodeConversation(messages) : _encoder.EncodePrompt(example.Prompt);
 
     /// <summary>
     /// The text of the newest token, for the newline stop: a newline is one byte and so lies whole in
