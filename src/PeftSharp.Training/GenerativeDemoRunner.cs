@@ -10,8 +10,8 @@ namespace PeftSharp.Training;
 /// <summary>How <see cref="GenerativeDemoRunner"/> trains and evaluates each method.</summary>
 public sealed record GenerativeDemoOptions
 {
-    /// <summary>Optimizer steps per method (default 60).</summary>
-    public int Steps { get; init; } = 60;
+    /// <summary>Optimizer steps per method (default 200).</summary>
+    public int Steps { get; init; } = 200;
 
     /// <summary>Examples per batch (default 16).</summary>
     public int BatchSize { get; init; } = 16;
@@ -30,7 +30,7 @@ public sealed record GenerativeDemoOptions
 
     /// <summary>
     /// Factor on each method's recommended causal-LM learning rate; the ratios between the
-    /// methods stay as their presets are tuned, while the tiny bundled decoder trained for a few dozen steps needs more (default 10).
+    /// methods stay as their presets are tuned, while the tiny bundled decoder trained for a few hundred steps needs more (default 10).
     /// </summary>
     public double LearningRateScale { get; init; } = 10;
 
