@@ -120,7 +120,7 @@ public static class QualityBench
             records.AddRange(claims);
             plots.AddRange(claimPlots);
             records.Add(new BenchRecord($"{task.Name}: protocol wall time", taskRuns.Sum(r => r.Seconds), "s",
-                Detail: string.Create(CultureInfo.InvariantCulture, $"{taskRuns.Count} runs, {taskRuns.Average(r => r.Seconds):F0} s per run on average (each run's training, scoring and extras)")));
+                Detail: string.Create(CultureInfo.InvariantCulture, $"{taskRuns.Count} runs, {taskRuns.Average(r => r.Seconds):F0} s per run on average (training and the test score; the cuts at ranks and budgets not included)")));
         }
 
         records.AddRange(TiedLoraShapes(root is null ? null : Path.Combine(root, "models", "decoder")));

@@ -134,7 +134,10 @@ internal static partial class Charts
                 continue;
             }
 
-            var xs = points.Select(p => logX ? Math.Log10(Math.Max(1, p.X)) : p.X).ToArray();
+            // Series sharing an x are nudged apart (by 1 % of the x range per series) so that their bars stay readable.
+            var range = series.SelectMany(s => s.Points).Select(p => logX ? Math.Log10(Math.Max(1, p.X)) : p.X).DefaultIfEmpty(0).ToList() is var all && all.Max() > all.Min() ? all.Max() - all.Min() : 1;
+            var nudge = (i - (series.Count - 1) / 2.0) * 0.01 * range;
+            var xs = points.Select(p => (logX ? Math.Log10(Math.Max(1, p.X)) : p.X) + nudge).ToArray();
             var ys = points.Select(p => p.Y).ToArray();
             allX.AddRange(points.Select(p => p.X));
             var bars = plot.Add.ErrorBar(xs, ys, points.Select(p => p.Error).ToArray());
