@@ -33,15 +33,15 @@ internal static class BenchCommand
                 return Program.Success;
             }
 
-            var clock = Stopwatch.StartNew();
-            var outputDir = result.GetValue(output)!.FullName;
-            Directory.CreateDirectory(outputDir);
-            var suites = result.GetValue(only) is { Length: > 0 } chosen ? chosen : null;
             if (result.GetValue(seeds) is < 2 and var few)
             {
                 throw OptionMessages.Error(seeds, string.Create(CultureInfo.InvariantCulture, $"must be at least 2 (a confidence interval needs two seeds), got {few}"));
             }
 
+            var clock = Stopwatch.StartNew();
+            var outputDir = result.GetValue(output)!.FullName;
+            Directory.CreateDirectory(outputDir);
+            var suites = result.GetValue(only) is { Length: > 0 } chosen ? chosen : null;
             var options = new BenchOptions(result.GetValue(quick), result.GetValue(root)?.FullName ?? SideBySide.FindRepository(), outputDir, suites, result.GetValue(seeds));
             var (records, quality, failures) = ProgressDisplay.Run((progressFor, log) => BenchSuite.Run(options, ProgressDisplay.Interactive ? Console.Out : log, progressFor));
             var array = new JsonArray([.. records.Select(r => (JsonNode?)r.ToJson())]);
