@@ -8,7 +8,8 @@ namespace PeftSharp.Benchmarks;
 /// <param name="Root">The repository root (bundled base model and data).</param>
 /// <param name="Output">Where runs and reports go.</param>
 /// <param name="Only">Suites to run (<c>layer</c>, <c>methods</c>, <c>engine</c>, <c>quality</c>, <c>baseline</c>, <c>memory</c>, <c>throughput</c>, <c>decode</c>, <c>deberta</c>, <c>load</c>); null: all of the mode's.</param>
-public sealed record BenchOptions(bool Quick, string Root, string Output, IReadOnlyCollection<string>? Only = null);
+/// <param name="Seeds">Seeds per configuration of the quality protocol (null: <see cref="QualityBench.DefaultSeeds"/>, quick <see cref="QualityBench.QuickSeeds"/>).</param>
+public sealed record BenchOptions(bool Quick, string Root, string Output, IReadOnlyCollection<string>? Only = null, int? Seeds = null);
 
 /// <summary>The benchmark suites, each a list of records measured side by side in one run.</summary>
 public static class BenchSuite
@@ -16,8 +17,8 @@ public static class BenchSuite
     /// <summary>The suite names.</summary>
     public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "quality", "baseline", "recovery", "memory", "throughput", "decode", "deberta", "load"];
 
-    /// <summary>Runs the suites; returns every record, the quality rows (for the frontier plot) and the suites that failed (each with its reason; the others still run).</summary>
-    public static (List<BenchRecord> Records, List<QualityRow> Quality, List<string> Failures) Run(BenchOptions options, TextWriter log, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
+    /// <summary>Runs the suites; returns every record, the quality protocol's report (its runs and claim plots; null when it did not run) and the suites that failed (each with its reason; the others still run).</summary>
+    public static (List<BenchRecord> Records, QualityReport? Quality, List<string> Failures) Run(BenchOptions options, TextWriter log, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
     {
         if (options.Only?.FirstOrDefault(s => !Suites.Contains(s)) is { } unknown)
         {
@@ -34,7 +35,7 @@ public static class BenchSuite
             _ => true,
         };
         var records = new List<BenchRecord>();
-        var quality = new List<QualityRow>();
+        QualityReport? quality = null;
         var failures = new List<string>();
         var (layers, hidden) = options.Quick ? (4, 256) : (12, 768);
         log.WriteLine($"machine: {SideBySide.Machine()}; {(options.Quick ? "quick" : "full")} suite");
@@ -65,11 +66,11 @@ public static class BenchSuite
         Suite("methods", $"adaptive-method step / LoRA step ({layers} layers, d {hidden})", () => records.AddRange(MethodStepBench.Run(layers, hidden, options.Quick ? 5 : 7, null, log)));
         Suite("engine", $"against the engine ({layers} layers, d {hidden})", () => records.AddRange(EngineBench.Run(layers, hidden, options.Quick ? 5 : 7, log)));
         Suite("python", $"against PyTorch ({layers} layers, d {hidden})", () => records.AddRange(PythonBench.Run(options.Root, layers, hidden, options.Quick ? 3 : 5, log)));
-        Suite("quality", "quality on sotu-era", () =>
+        Suite("quality", "quality protocol: the papers' claims over seeds with 95 % intervals (issue 24)", () =>
         {
-            var (rows, claims) = QualityBench.Run(options.Root, options.Quick ? 60 : 300, options.Quick, null, Path.Combine(options.Output, "quality"), log, progressFor);
-            quality.AddRange(rows);
-            records.AddRange(claims);
+            var seeds = options.Seeds ?? (options.Quick ? QualityBench.QuickSeeds : QualityBench.DefaultSeeds);
+            quality = QualityBench.Run(QualityBench.Tasks(options.Root, options.Quick), new QualityOptions(seeds, options.Quick), Path.Combine(options.Output, "quality"), log, options.Root);
+            records.AddRange(quality.Records);
         });
         Suite("baseline", "TF-IDF + logistic regression baseline", () => records.AddRange(BaselineBench.Run(options.Root, log)));
         Suite("recovery", $"rank recovery ({string.Join(", ", MethodStepBench.Variants(BenchmarkKind.RankRecovery).Select(v => v.Method.Name))})", () => records.AddRange(RankRecoveryBench.Run(options.Root, options.Quick ? 100 : 400, Path.Combine(options.Output, "recovery"), log)));

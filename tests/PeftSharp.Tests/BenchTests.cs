@@ -43,14 +43,13 @@ public sealed class BenchTests
         Assert.All(MethodStepBench.Variants(BenchmarkKind.StepTime).Where(v => !v.Variant.Baseline), v => Assert.NotNull(v.Variant.Tolerance));
         Assert.Equal(4, ((LowRankConfig)MethodStepBench.Baseline(4)).R);
 
-        // The quality rows published in docs/benchmarks.md are still produced under the same names, one quick row per method.
-        var doc = File.ReadAllLines(Path.Combine(SideBySide.FindRepository(), "docs", "benchmarks.md"));
-        var start = Array.FindIndex(doc, l => l.StartsWith("| configuration | test accuracy", StringComparison.Ordinal));
-        var published = doc.Skip(start + 2).TakeWhile(l => l.StartsWith('|')).Select(l => l.Split('|')[1].Trim()).ToList();
-        Assert.True(published.Count >= 10, $"{published.Count} published rows");
-        var names = QualityBench.Configurations(quick: false).Select(c => c.Name).ToList();
-        Assert.All(published, name => Assert.Contains(name, names));
-        Assert.Equal(AdapterMethodRegistry.All.Select(m => m.Name), QualityBench.Configurations(quick: true).Select(c => c.Method));
+        // The quality protocol runs one preset per method, in registry order, then LoRA at the other ranks the claims compare with.
+        var configurations = QualityBench.Configurations(new QualityOptions());
+        Assert.Equal(AdapterMethodRegistry.All.Select(m => m.Name), configurations.Where(c => c.Preset).Select(c => c.Method.Name));
+        Assert.Equal(Enumerable.Range(1, 8).Select(QualityClaims.LoraAt), configurations.Where(c => c.Method.Name == "lora").Select(c => c.Name).Order());
+        Assert.Equal(new[] { "lora r=4", "lora r=8" }, QualityBench.Configurations(new QualityOptions(Quick: true)).Where(c => c.Method.Name == "lora").Select(c => c.Name).Order());
+        var three = configurations.Single(c => c.Name == "lora r=3");
+        Assert.Equal(3, ((LowRankConfig)three.Variant.Create(MethodStepBench.Settings(rank: three.Rank))).R);
     }
 
     [Fact]

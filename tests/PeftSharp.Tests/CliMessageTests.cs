@@ -34,6 +34,7 @@ public sealed class CliMessageTests : IDisposable
     [InlineData("error: --top-p must be in (0, 1], got 2", "chat", "--base", "models/base", "--top-p", "2")]
     [InlineData("error: --rank must be ≥ 0, got -1", "export", "runs/no-adapter", "--rank", "-1")]
     [InlineData("error: --max-new-tokens must be ≥ 0, got -1", "generate", "--base", "models/base", "--data", "none.jsonl", "--max-new-tokens", "-1")]
+    [InlineData("error: --seeds must be at least 2 (a confidence interval needs two seeds), got 1", "bench", "--only", "quality", "--seeds", "1")]
     public void ASettingOutOfRangeIsNamedByItsOptionBeforeAnythingLoads(string expected, params string[] args)
     {
         var output = Path.Combine(_temp, args[0] == "generate" ? "out.jsonl" : "out");

@@ -14,15 +14,16 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var quick = new Option<bool>("--quick") { Description = "The quick suite (under 10 minutes on 2 cores): 4-layer shapes, fewer rounds, one 60-step quality run per method, a 1,000-step memory run." };
+        var quick = new Option<bool>("--quick") { Description = "The quick suite (under 10 minutes on 2 cores): 4-layer shapes, fewer rounds, the quality protocol at 3 seeds and a short budget, a 1,000-step memory run." };
+        var seeds = new Option<int?>("--seeds") { Description = "Seeds per configuration of the quality protocol (default 5, quick 3; at least 2)." };
         var json = new Option<FileInfo?>("--json") { Description = "Also write the records as a JSON array of {\"name\", \"value\", \"unit\", \"target\", \"met\"}." }.File();
-        var output = new Option<DirectoryInfo>("--output") { Description = "Folder for runs, report.md and frontier.png.", DefaultValueFactory = _ => new DirectoryInfo("runs/bench") }.Folder();
+        var output = new Option<DirectoryInfo>("--output") { Description = "Folder for runs, report.md, the quality claims' plots (claim-*.png) and frontier.png.", DefaultValueFactory = _ => new DirectoryInfo("runs/bench") }.Folder();
         var only = new Option<string[]?>("--only") { Description = $"Suites to run: {string.Join(", ", BenchSuite.Suites)}.", AllowMultipleArgumentsPerToken = true };
         var loadChild = new Option<DirectoryInfo?>(LoadBench.ChildSwitch) { Description = "Internal: load this checkpoint folder in bf16 and print the load time and peak RSS (the load suite's child).", Hidden = true };
         var root = new Option<DirectoryInfo?>("--root") { Description = "Repository root with models/base and data/ (default: found from the current folder)." };
-        var command = new Command("bench", "Measure PeftSharp's speed and quality claims side by side (ratios, with the issue's targets).\n\nExamples:\n  peft bench --quick --json runs/bench/quick.json\n  peft bench --only methods engine")
+        var command = new Command("bench", "Measure PeftSharp's speed and quality claims side by side (ratios, with the issue's targets).\n\nExamples:\n  peft bench --quick --json runs/bench/quick.json\n  peft bench --only methods engine\n  peft bench --only quality --seeds 5 --json runs/bench/quality.json")
         {
-            quick, json, output, only, root, loadChild,
+            quick, seeds, json, output, only, root, loadChild,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -32,11 +33,16 @@ internal static class BenchCommand
                 return Program.Success;
             }
 
+            if (result.GetValue(seeds) is < 2 and var few)
+            {
+                throw OptionMessages.Error(seeds, string.Create(CultureInfo.InvariantCulture, $"must be at least 2 (a confidence interval needs two seeds), got {few}"));
+            }
+
             var clock = Stopwatch.StartNew();
             var outputDir = result.GetValue(output)!.FullName;
             Directory.CreateDirectory(outputDir);
             var suites = result.GetValue(only) is { Length: > 0 } chosen ? chosen : null;
-            var options = new BenchOptions(result.GetValue(quick), result.GetValue(root)?.FullName ?? SideBySide.FindRepository(), outputDir, suites);
+            var options = new BenchOptions(result.GetValue(quick), result.GetValue(root)?.FullName ?? SideBySide.FindRepository(), outputDir, suites, result.GetValue(seeds));
             var (records, quality, failures) = ProgressDisplay.Run((progressFor, log) => BenchSuite.Run(options, ProgressDisplay.Interactive ? Console.Out : log, progressFor));
             var array = new JsonArray([.. records.Select(r => (JsonNode?)r.ToJson())]);
             if (result.GetValue(json) is { } file)
@@ -56,11 +62,13 @@ internal static class BenchCommand
                 report.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Name} | {r.Value:0.###} | {r.Unit} | {(r.Target is { } t ? (r.AtLeast ? "≥ " : "≤ ") + t.ToString("0.###", CultureInfo.InvariantCulture) : "–")} | {(r.Met is { } m ? (m ? "yes" : "**no**") : "–")} | {r.Detail} |"));
             }
 
-            if (quality.Count > 0)
+            if (quality is not null)
             {
-                Charts.Frontier(Path.Combine(outputDir, "frontier.png"), "Test accuracy vs adapter parameters (sotu-era)", "accuracy", [.. quality.Select(q => (q.Name, (double)q.AdapterParams, q.Test.Accuracy))]);
                 report.AppendLine();
-                report.AppendLine("![budget vs metric](frontier.png)");
+                foreach (var plot in QualityPlots.Write(outputDir, quality))
+                {
+                    report.AppendLine(CultureInfo.InvariantCulture, $"![{plot}]({plot})");
+                }
             }
 
             foreach (var failure in failures)

@@ -117,6 +117,53 @@ internal static partial class Charts
         Save(plot, path);
     }
 
+    /// <summary>
+    /// Points with vertical error bars, one colour and legend entry per series (a line joins a series'
+    /// points); with <paramref name="logX"/> x is drawn on a log₁₀ scale with 1-2-5 ticks.
+    /// </summary>
+    public static void ErrorBars(string path, string title, string xLabel, string yLabel, IReadOnlyList<(string Name, IReadOnlyList<(double X, double Y, double Error)> Points)> series, bool logX = false)
+    {
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        var allX = new List<double>();
+        for (var i = 0; i < series.Count; i++)
+        {
+            var (name, points) = series[i];
+            if (points.Count == 0)
+            {
+                continue;
+            }
+
+            // Series sharing an x are nudged apart (by 1 % of the x range per series) so that their bars stay readable.
+            var range = series.SelectMany(s => s.Points).Select(p => logX ? Math.Log10(Math.Max(1, p.X)) : p.X).DefaultIfEmpty(0).ToList() is var all && all.Max() > all.Min() ? all.Max() - all.Min() : 1;
+            var nudge = (i - (series.Count - 1) / 2.0) * 0.01 * range;
+            var xs = points.Select(p => (logX ? Math.Log10(Math.Max(1, p.X)) : p.X) + nudge).ToArray();
+            var ys = points.Select(p => p.Y).ToArray();
+            allX.AddRange(points.Select(p => p.X));
+            var bars = plot.Add.ErrorBar(xs, ys, points.Select(p => p.Error).ToArray());
+            bars.Color = palette.GetColor(i);
+            var line = plot.Add.Scatter(xs, ys);
+            line.Color = palette.GetColor(i);
+            line.LegendText = name;
+            line.MarkerSize = 9;
+            line.LineWidth = points.Count > 1 ? 2 : 0;
+        }
+
+        if (logX && allX.Count > 0)
+        {
+            var (low, high) = (Math.Max(1, allX.Min()), Math.Max(1, allX.Max()));
+            var ticks = Enumerable.Range((int)Math.Floor(Math.Log10(low)) - 1, (int)Math.Ceiling(Math.Log10(high)) - (int)Math.Floor(Math.Log10(low)) + 2)
+                .SelectMany(d => new[] { 1.0, 2, 5 }.Select(m => m * Math.Pow(10, d)))
+                .Where(t => t >= low / 2 && t <= high * 2).ToArray();
+            plot.Axes.Bottom.SetTicks(ticks.Select(Math.Log10).ToArray(), ticks.Select(t => t.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)).ToArray());
+        }
+
+        plot.Axes.Margins(0.1, 0.15);
+        Label(plot, title, xLabel, yLabel);
+        plot.ShowLegend(Alignment.LowerRight);
+        Save(plot, path);
+    }
+
     private static void Label(Plot plot, string title, string xLabel, string yLabel)
     {
         plot.Title(title, size: 18);
