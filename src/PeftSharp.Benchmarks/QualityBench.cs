@@ -48,7 +48,7 @@ public static class QualityBench
     /// <summary>The classification budget: full (160 steps of 8 × 48 tokens, the whole test split) or quick (32 steps, 128 test examples).</summary>
     public static ClassificationBudget ClassificationBudget(bool quick) => quick ? new(32, 8, 48, TestLimit: 128) : new(160, 8, 48);
 
-    /// <summary>The protocol's tasks under <paramref name="root"/>: sentence classification on the imported MiniLM (and, once it is plugged in, g2p on the bundled decoder).</summary>
+    /// <summary>The protocol's tasks under <paramref name="root"/>: sentence classification on the imported MiniLM and g2p on the bundled decoder.</summary>
     /// <exception cref="PeftConfigurationException">MiniLM has not been imported into <c>models/minilm</c>.</exception>
     public static List<IQualityTask> Tasks(string root, bool quick)
     {
@@ -61,6 +61,7 @@ public static class QualityBench
         return
         [
             new ClassificationQualityTask(minilm, Path.Combine(root, "data", "sotu-era"), ClassificationBudget(quick)),
+            G2pQualityTask.ForRepository(root, quick),
         ];
     }
 

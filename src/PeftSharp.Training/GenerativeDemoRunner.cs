@@ -62,7 +62,38 @@ public sealed record GenerativeDemoOptions
             ArgumentOutOfRangeException.ThrowIfNegativeOrZero(t, nameof(TrainLimit));
         }
     }
+
+    /// <summary>The learning rate of <paramref name="method"/>: its recommended causal-LM rate (or the default) times <see cref="LearningRateScale"/>.</summary>
+    public double LearningRate(AdapterMethod method) => CausalLmSetup.LearningRate(method, null) * LearningRateScale;
 }
+
+/// <summary>What a generative run trains and scores on: the base's SFT encoder, the training examples and the test examples.</summary>
+/// <param name="Encoder">The SFT encoder of the base's tokenizer.</param>
+/// <param name="Train">The training examples (the first <see cref="GenerativeDemoOptions.TrainLimit"/>, or all).</param>
+/// <param name="Test">The test examples (the first <see cref="GenerativeDemoOptions.EvalLimit"/>, or all).</param>
+public sealed record GenerativeDemoData(SftEncoder Encoder, IReadOnlyList<CausalLmExample> Train, IReadOnlyList<GenerationExample> Test)
+{
+    /// <summary>Loads <paramref name="dataDirectory"/>'s <c>train.jsonl</c> and <c>test.jsonl</c> with the tokenizer of <paramref name="baseDirectory"/>, cut to <paramref name="options"/>' limits.</summary>
+    public static GenerativeDemoData Load(string baseDirectory, string dataDirectory, GenerativeDemoOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var trainPath = Path.Combine(dataDirectory, "train.jsonl");
+        var encoder = CausalLmSetup.Encoder(baseDirectory, trainPath, options.MaxLength);
+        var train = SftDataset.Load(trainPath, encoder).Examples;
+        var test = GenerationExample.ReadJsonLines(Path.Combine(dataDirectory, "test.jsonl"));
+        return new(
+            encoder,
+            options.TrainLimit is { } t ? [.. train.Take(t)] : train,
+            options.EvalLimit is { } e ? [.. test.Take(e)] : test);
+    }
+}
+
+/// <summary>One adapter trained by <see cref="GenerativeDemoRunner.Train"/>.</summary>
+/// <param name="Model">The decoder, with the trained adapter injected.</param>
+/// <param name="Peft">The trained adapter.</param>
+/// <param name="Outcome">The training loop's outcome (losses, seconds per step).</param>
+/// <param name="LearningRate">The learning rate used.</param>
+public sealed record GenerativeTraining(DecoderForCausalLM Model, PeftModel Peft, TrainingOutcome Outcome, double LearningRate);
 
 /// <summary>One method's line in the generative demo table.</summary>
 /// <param name="Method">Method name.</param>
@@ -97,16 +128,7 @@ public static class GenerativeDemoRunner
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(log);
         options.Validate();
-        var trainPath = Path.Combine(dataDirectory, "train.jsonl");
-        var encoder = CausalLmSetup.Encoder(baseDirectory, trainPath, options.MaxLength);
-        var train = SftDataset.Load(trainPath, encoder);
-        var trainExamples = options.TrainLimit is { } t ? train.Examples.Take(t).ToList() : train.Examples;
-        var test = GenerationExample.ReadJsonLines(Path.Combine(dataDirectory, "test.jsonl"));
-        if (options.EvalLimit is { } e)
-        {
-            test = [.. test.Take(e)];
-        }
-
+        var data = GenerativeDemoData.Load(baseDirectory, dataDirectory, options);
         var trainable = CausalLmSetup.TrainableMethods();
         var methods = trainable.Where(m => options.Methods is not { Count: > 0 } || options.Methods.Contains(m.Name, StringComparer.OrdinalIgnoreCase)).ToList();
         if (methods.Count == 0)
@@ -114,37 +136,62 @@ public static class GenerativeDemoRunner
             throw new PeftConfigurationException($"no method with a causal-LM preset matches {string.Join(", ", options.Methods ?? [])} (available: {string.Join(", ", trainable.Select(m => m.Name))})");
         }
 
-        var evaluator = CausalLmSetup.Evaluator(baseDirectory, test, options.SampleCount, batchSize: 50);
-        log.WriteLine($"task {Path.GetFileName(Path.GetFullPath(dataDirectory).TrimEnd(Path.DirectorySeparatorChar))}: {trainExamples.Count} train / {test.Count} test; {options.Steps} steps of {options.BatchSize}; methods: {string.Join(", ", methods.Select(m => m.Name))}");
+        var evaluator = Evaluator(baseDirectory, data.Test, options.SampleCount);
+        log.WriteLine($"task {Path.GetFileName(Path.GetFullPath(dataDirectory).TrimEnd(Path.DirectorySeparatorChar))}: {data.Train.Count} train / {data.Test.Count} test; {options.Steps} steps of {options.BatchSize}; methods: {string.Join(", ", methods.Select(m => m.Name))}");
         var rows = new List<GenerativeDemoRow>();
         foreach (var method in methods)
         {
-            TorchSharp.torch.manual_seed(options.Seed);
-            var learningRate = CausalLmSetup.LearningRate(method, null) * options.LearningRateScale;
-            var trainerOptions = new TrainerOptions
-            {
-                MaxSteps = options.Steps,
-                BatchSize = options.BatchSize,
-                MaxLength = options.MaxLength,
-                LearningRate = learningRate,
-                HeadLearningRate = learningRate,
-                Seed = options.Seed,
-                LogEvery = Math.Max(1, options.Steps / 4),
-                OutputDirectory = Path.Combine(outputDirectory, method.Name),
-            };
-            var model = CausalLmSetup.LoadDecoder(baseDirectory);
-            var peft = CausalLmSetup.CreateAdapter(model, method, options.Steps, baseDirectory);
-            log.WriteLine($"== {method.Name}: {peft.GetParameterReport()}, lr {learningRate.ToString(CultureInfo.InvariantCulture)}");
-            var task = CausalLmSetup.CreateTask(model, trainExamples, null, encoder.PadTokenId, trainerOptions);
-            var outcome = new TrainingLoop(task, trainerOptions, ParameterGroups.ForAdapter(peft, trainerOptions), peft, log, progressFor?.Invoke(method.Name)).Run();
-            var evaluation = evaluator.Evaluate((DecoderForCausalLM)model, test);
-            var row = new GenerativeDemoRow(method.Name, evaluation, peft.GetParameterReport().Trainable, peft.GetEffectiveRanks(), outcome.SecondsPerStep, outcome.Losses, learningRate, trainerOptions.OutputDirectory);
+            var folder = Path.Combine(outputDirectory, method.Name);
+            var trained = Train(baseDirectory, data, method, null, options, folder, log, progressFor?.Invoke(method.Name));
+            var evaluation = evaluator.Evaluate(trained.Model, data.Test);
+            var row = new GenerativeDemoRow(method.Name, evaluation, trained.Peft.GetParameterReport().Trainable, trained.Peft.GetEffectiveRanks(), trained.Outcome.SecondsPerStep, trained.Outcome.Losses, trained.LearningRate, folder);
             rows.Add(row);
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{method.Name}: test word accuracy {row.WordAccuracy:F4}, PER {row.PhonemeErrorRate:F4} ({evaluation.Count} words)"));
         }
 
         return rows;
     }
+
+    /// <summary>
+    /// Trains one adapter on the decoder in <paramref name="baseDirectory"/> as the demo trains each
+    /// method: <paramref name="config"/> (null: the method's causal-LM preset), the learning rate of
+    /// <see cref="GenerativeDemoOptions.LearningRate"/>, <see cref="GenerativeDemoOptions.Steps"/> steps of
+    /// <see cref="GenerativeDemoOptions.BatchSize"/> shuffled, length-grouped examples; the seed
+    /// (<see cref="GenerativeDemoOptions.Seed"/>) fixes the adapter's initialisation, the data order and dropout.
+    /// Logs go to <paramref name="outputDirectory"/> (metrics.jsonl, ranks.jsonl).
+    /// </summary>
+    /// <exception cref="PeftConfigurationException">No config is given and the method has no causal-LM preset, or the base is no decoder.</exception>
+    public static GenerativeTraining Train(string baseDirectory, GenerativeDemoData data, AdapterMethod method, AdapterConfig? config, GenerativeDemoOptions options, string outputDirectory, TextWriter log, IProgress<TrainingProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(method);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(log);
+        options.Validate();
+        TorchSharp.torch.manual_seed(options.Seed);
+        var learningRate = options.LearningRate(method);
+        var trainerOptions = new TrainerOptions
+        {
+            MaxSteps = options.Steps,
+            BatchSize = options.BatchSize,
+            MaxLength = options.MaxLength,
+            LearningRate = learningRate,
+            HeadLearningRate = learningRate,
+            Seed = options.Seed,
+            LogEvery = Math.Max(1, options.Steps / 4),
+            OutputDirectory = outputDirectory,
+        };
+        var model = CausalLmSetup.LoadDecoder(baseDirectory);
+        var peft = CausalLmSetup.CreateAdapter(model, method, options.Steps, baseDirectory, config);
+        log.WriteLine($"== {method.Name}: {peft.GetParameterReport()}, lr {learningRate.ToString(CultureInfo.InvariantCulture)}");
+        var task = CausalLmSetup.CreateTask(model, data.Train, null, data.Encoder.PadTokenId, trainerOptions);
+        var outcome = new TrainingLoop(task, trainerOptions, ParameterGroups.ForAdapter(peft, trainerOptions), peft, log, progress).Run();
+        return new GenerativeTraining((DecoderForCausalLM)model, peft, outcome, learningRate);
+    }
+
+    /// <summary>The demo's greedy evaluator for the decoder in <paramref name="baseDirectory"/> (<see cref="CausalLmSetup.Evaluator"/> for <paramref name="test"/>): batches of 50, <paramref name="sampleCount"/> samples kept.</summary>
+    public static GenerativeEvaluator Evaluator(string baseDirectory, IReadOnlyList<GenerationExample> test, int sampleCount) =>
+        CausalLmSetup.Evaluator(baseDirectory, test, sampleCount, batchSize: 50);
 
     /// <summary>The table as Markdown: method, word accuracy, PER, trainable params, final ranks, s/step.</summary>
     public static string Table(IReadOnlyList<GenerativeDemoRow> rows)

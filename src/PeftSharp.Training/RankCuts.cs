@@ -33,15 +33,48 @@ public static class RankCuts
             throw new ArgumentException($"--ranks {from}..{to} goes beyond the adapter's largest rank ({largest}); use --ranks {from}..{Math.Max(from, largest)}");
         }
 
+        return Cuts(source, Enumerable.Range(from, to - from + 1), rank => source.AdaptedModules.ToDictionary(m => m.Name, _ => rank), score);
+    }
+
+    /// <summary>
+    /// Scores <paramref name="source"/>'s active adapter exported at each fraction of its parameters (the
+    /// budget dial of <c>peft export --budget</c>): the budget is the fraction of the parameters the adapter
+    /// has as a compact plain LoRA at its effective ranks (<see cref="RankBudget.Parameters"/>), and
+    /// <see cref="RankBudget.Allocate"/> keeps its most important components within it. <paramref name="score"/>
+    /// gets the fraction and the folder of the cut (a PEFT adapter, deleted afterwards).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A fraction is not in (0, 1].</exception>
+    /// <exception cref="PeftConfigurationException">A budget cannot hold a single component.</exception>
+    public static List<T> ScoreBudgets<T>(PeftModel source, IReadOnlyList<double> fractions, Func<double, string, T> score)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(fractions);
+        ArgumentNullException.ThrowIfNull(score);
+        foreach (var fraction in fractions)
+        {
+            if (!(fraction > 0 && fraction <= 1))
+            {
+                throw new ArgumentOutOfRangeException(nameof(fractions), fraction, "a budget fraction must be in (0, 1]");
+            }
+        }
+
+        var whole = RankBudget.Parameters(source, source.GetEffectiveRanks());
+        return Cuts(source, fractions, fraction => RankBudget.Allocate(source, (long)Math.Floor(fraction * whole)), score);
+    }
+
+    /// <summary>Exports <paramref name="source"/> capped at each key's ranks into a scratch folder and scores each cut there.</summary>
+    private static List<T> Cuts<TKey, T>(PeftModel source, IEnumerable<TKey> keys, Func<TKey, Dictionary<string, int>> caps, Func<TKey, string, T> score)
+    {
         var results = new List<T>();
         var scratch = Directory.CreateTempSubdirectory("peft-eval-ranks-");
         try
         {
-            for (var rank = from; rank <= to; rank++)
+            var index = 0;
+            foreach (var key in keys)
             {
-                var cut = Path.Combine(scratch.FullName, rank.ToString(CultureInfo.InvariantCulture));
-                source.ExportPlainLora(cut, maxRanks: source.AdaptedModules.ToDictionary(m => m.Name, _ => rank));
-                results.Add(score(rank, cut));
+                var cut = Path.Combine(scratch.FullName, (index++).ToString(CultureInfo.InvariantCulture));
+                source.ExportPlainLora(cut, maxRanks: caps(key));
+                results.Add(score(key, cut));
             }
         }
         finally
