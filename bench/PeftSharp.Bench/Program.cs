@@ -46,6 +46,13 @@ internal static class Program
             case "memory":
                 records = MemoryBench.Run(root, Int("--steps", 5000), Option("--methods")?.Split(','), Console.Out, Int("--batch-size", 8), Int("--max-length", 64));
                 break;
+            case DecoderEngineBench.Suite:
+                records = DecoderEngineBench.Run(
+                    args.Contains("--quick") ? DecoderBenchShape.Quick : DecoderBenchShape.SmolLm2,
+                    Int("--rounds", 3),
+                    Option("--methods") is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries) : null,
+                    Console.Out);
+                break;
             case "models":
                 records = ModelThroughput.Run(Int("--rounds", 3), Console.Out);
                 break;
@@ -58,6 +65,7 @@ internal static class Program
                 Console.Error.WriteLine("       PeftSharp.Bench recovery [--steps 400] [--output runs/recovery]");
                 Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000] [--methods lora,sora,...] [--batch-size 8] [--max-length 64]");
                 Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
+                Console.Error.WriteLine("       PeftSharp.Bench decoder-engine [--rounds 3] [--quick] [--methods dylora,sora,...|none]");
                 Console.Error.WriteLine("   or: peft bench [--quick] [--json FILE] for all of them");
                 return 1;
         }
