@@ -53,6 +53,10 @@ internal static class Program
                     Option("--methods") is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries) : null,
                     Console.Out);
                 break;
+            case "decoder-loss":
+                var lossShape = args.Contains("--quick") ? DecoderBenchShape.Quick : DecoderBenchShape.SmolLm2;
+                records = [.. (Option("--chunks") ?? "256").Split(',').Select(c => DecoderStepProfile.CompareLoss(lossShape, Int("--rounds", 7), int.Parse(c, CultureInfo.InvariantCulture)))];
+                break;
             case "models":
                 records = ModelThroughput.Run(Int("--rounds", 3), Console.Out);
                 break;
@@ -66,6 +70,7 @@ internal static class Program
                 Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000] [--methods lora,sora,...] [--batch-size 8] [--max-length 64]");
                 Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
                 Console.Error.WriteLine("       PeftSharp.Bench decoder-engine [--rounds 3] [--quick] [--methods dylora,sora,...|none]");
+                Console.Error.WriteLine("       PeftSharp.Bench decoder-loss [--rounds 7] [--quick] [--chunks 256,1024]");
                 Console.Error.WriteLine("   or: peft bench [--quick] [--json FILE] for all of them");
                 return 1;
         }

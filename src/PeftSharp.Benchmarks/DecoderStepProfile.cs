@@ -102,24 +102,39 @@ public static class DecoderStepProfile
         };
         log.WriteLine(records[^1]);
 
-        // The head and loss as the model and trainer compute them, against the fused chunked loss.
-        var finalHidden = randn(batch, seq, d).requires_grad_();
+        records.Add(CompareLoss(shape, 5, ChunkedCausalLmLoss.DefaultChunkTokens));
+        log.WriteLine(records[^1]);
+        return records;
+    }
+
+    /// <summary>
+    /// The LM head and loss, forward and backward, fused and chunked (<see cref="ChunkedCausalLmLoss"/>,
+    /// <paramref name="chunkTokens"/> tokens a chunk) against the head's full logits followed by
+    /// <see cref="CausalLmLoss"/>, side by side over <paramref name="rounds"/> rounds.
+    /// </summary>
+    public static BenchRecord CompareLoss(DecoderBenchShape shape, int rounds, int chunkTokens)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        using var scope = NewDisposeScope();
+        manual_seed(6);
+        var (t, vocab) = (shape.Tokens, (long)shape.Vocab);
+        var table = randn(vocab, shape.Hidden) * 0.02;
+        var ids = randint(0, vocab, [shape.Batch, shape.Sequence]);
+        var hidden = randn(shape.Batch, shape.Sequence, shape.Hidden).requires_grad_();
         Action unchunked = () =>
         {
             using var step = NewDisposeScope();
-            CausalLmLoss.Compute(nn.functional.linear(finalHidden, table), ids).backward();
+            autograd.grad([CausalLmLoss.Compute(nn.functional.linear(hidden, table), ids)], [hidden]);
         };
         Action chunked = () =>
         {
             using var step = NewDisposeScope();
-            ChunkedCausalLmLoss.Compute(finalHidden, table, ids).backward();
+            autograd.grad([ChunkedCausalLmLoss.Compute(hidden, table, ids, chunkTokens)], [hidden]);
         };
-        var (ratio, chunkedMs, unchunkedMs) = SideBySide.Compare(5, 1, chunked, unchunked, warmup: 1);
-        var logitsMb = (t - batch) * vocab * 4 / 1e6;
-        records.Add(new BenchRecord("decoder LM head + loss: chunked / unchunked (fwd + bwd)", ratio, "ratio",
-            Detail: string.Create(CultureInfo.InvariantCulture, $"{chunkedMs:F0} ms vs {unchunkedMs:F0} ms; chunks of {ChunkedCausalLmLoss.DefaultChunkTokens} tokens ({ChunkedCausalLmLoss.DefaultChunkTokens * vocab * 4 / 1e6:F0} MB of fp32 logits at a time) instead of {t - batch} tokens' logits, log-softmax and gradient ({logitsMb:F0} MB each)")));
-        log.WriteLine(records[^1]);
-        return records;
+        var (ratio, chunkedMs, unchunkedMs) = SideBySide.Compare(rounds, 1, chunked, unchunked, warmup: 1);
+        var logitsMb = (t - shape.Batch) * vocab * 4 / 1e6;
+        return new BenchRecord("decoder LM head + loss: chunked / unchunked (fwd + bwd)", ratio, "ratio",
+            Detail: string.Create(CultureInfo.InvariantCulture, $"{chunkedMs:F0} ms vs {unchunkedMs:F0} ms; chunks of {chunkTokens} tokens ({chunkTokens * vocab * 4 / 1e6:F0} MB of fp32 logits at a time) instead of {t - shape.Batch} tokens' logits, log-softmax and gradient ({logitsMb:F0} MB each); vocabulary {vocab}"));
     }
 
     /// <summary>Median milliseconds of forward plus the gradients of <paramref name="inputs"/> (a fixed random output gradient; nothing accumulates), over 3 runs after one warm-up.</summary>

@@ -66,27 +66,38 @@ public static class ChunkedCausalLmLoss
         var total = zeros(1, dtype: ScalarType.Float64, device: hidden.device);
         var flatGrad = call.HiddenGrad ? zeros(tokens, width, dtype: hidden.dtype, device: hidden.device) : null;
         var weightGrad = call.WeightGrad ? zeros(weight.shape, dtype: ScalarType.Float32, device: weight.device) : null;
+        var everySupervised = count == tokens;
         for (var start = 0L; start < tokens; start += call.ChunkTokens)
         {
             using var scope = NewDisposeScope();
             var size = Math.Min(call.ChunkTokens, tokens - start);
             var chunk = h.narrow(0, start, size);
             var target = targets.narrow(0, start, size);
-            var supervised = target.ne(CausalLmLoss.IgnoreIndex);
-            var index = target.masked_fill(supervised.logical_not(), 0).unsqueeze(1);
-            var logits = nn.functional.linear(chunk, weight).to(ScalarType.Float32);
-            var normaliser = logits.logsumexp(1, keepdim: true);
-            var tokenLoss = (normaliser - logits.gather(1, index)).squeeze(1).masked_fill(supervised.logical_not(), 0.0);
-            total.add_(tokenLoss.sum(ScalarType.Float64));
+            var ignored = everySupervised ? null : target.eq(CausalLmLoss.IgnoreIndex).unsqueeze(1);
+            var index = ignored is null ? target.unsqueeze(1) : target.unsqueeze(1).masked_fill(ignored, 0);
+
+            // The same log-softmax and pick as cross_entropy; ignored rows contribute nothing.
+            var logProbabilities = nn.functional.log_softmax(nn.functional.linear(chunk, weight).to(ScalarType.Float32), 1);
+            var picked = logProbabilities.gather(1, index);
+            if (ignored is not null)
+            {
+                picked.masked_fill_(ignored, 0.0);
+            }
+
+            total.sub_(picked.sum(ScalarType.Float64));
             if (flatGrad is null && weightGrad is null)
             {
                 continue;
             }
 
-            // d(Σ token losses)/d logits = softmax − one-hot on supervised rows, 0 elsewhere.
-            var gradient = logits.sub_(normaliser).exp_();
+            // d(Σ token losses)/d logits = softmax − one-hot on supervised rows, 0 on ignored ones.
+            var gradient = logProbabilities.exp_();
             gradient.scatter_add_(1, index, full(size, 1, -1.0f, dtype: ScalarType.Float32, device: gradient.device));
-            gradient.mul_(supervised.unsqueeze(1));
+            if (ignored is not null)
+            {
+                gradient.masked_fill_(ignored, 0.0);
+            }
+
             flatGrad?.narrow(0, start, size).copy_(matmul(gradient.to(weight.dtype), weight));
             weightGrad?.addmm_(gradient.t(), chunk.to(ScalarType.Float32));
         }
