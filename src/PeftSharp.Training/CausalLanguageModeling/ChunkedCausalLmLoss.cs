@@ -12,8 +12,8 @@ namespace PeftSharp.Training.CausalLanguageModeling;
 /// </summary>
 public static class ChunkedCausalLmLoss
 {
-    /// <summary>Tokens per chunk by default: (256, 49152) fp32 logits are 50 MB.</summary>
-    public const int DefaultChunkTokens = 256;
+    /// <summary>Tokens per chunk by default: (512, 49152) fp32 logits are 101 MB; at the SmolLM2 shape 512 beat 256 and 1024 (docs/benchmarks.md).</summary>
+    public const int DefaultChunkTokens = 512;
 
     /// <summary>
     /// Mean next-token cross-entropy of <c>hidden · weightᵀ</c> against <paramref name="labels"/> shifted
@@ -77,7 +77,13 @@ public static class ChunkedCausalLmLoss
             var index = ignored is null ? target.unsqueeze(1) : target.unsqueeze(1).masked_fill(ignored, 0);
 
             // The same log-softmax and pick as cross_entropy; ignored rows contribute nothing.
-            var logProbabilities = nn.functional.log_softmax(nn.functional.linear(chunk, weight).to(ScalarType.Float32), 1);
+            Tensor logProbabilities;
+            using (var logits = nn.functional.linear(chunk, weight))
+            {
+                // Freed at once: only the log-probabilities (then the gradient, in place) stay.
+                logProbabilities = nn.functional.log_softmax(logits.dtype == ScalarType.Float32 ? logits : logits.to(ScalarType.Float32), 1);
+            }
+
             var picked = logProbabilities.gather(1, index);
             if (ignored is not null)
             {
