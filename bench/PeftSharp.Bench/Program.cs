@@ -47,6 +47,17 @@ internal static class Program
             case "memory":
                 records = MemoryBench.Run(root, Int("--steps", 5000), Option("--methods")?.Split(','), Console.Out, Int("--batch-size", 8), Int("--max-length", 64));
                 break;
+            case DecoderEngineBench.Suite:
+                records = DecoderEngineBench.Run(
+                    args.Contains("--quick") ? DecoderBenchShape.Quick : DecoderBenchShape.SmolLm2,
+                    Int("--rounds", 3),
+                    Option("--methods") is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries) : null,
+                    Console.Out);
+                break;
+            case "decoder-loss":
+                var lossShape = args.Contains("--quick") ? DecoderBenchShape.Quick : DecoderBenchShape.SmolLm2;
+                records = [.. (Option("--chunks") ?? "256").Split(',').Select(c => DecoderStepProfile.CompareLoss(lossShape, Int("--rounds", 7), int.Parse(c, CultureInfo.InvariantCulture)))];
+                break;
             case "models":
                 records = ModelThroughput.Run(Int("--rounds", 3), Console.Out);
                 break;
@@ -59,6 +70,8 @@ internal static class Program
                 Console.Error.WriteLine("       PeftSharp.Bench recovery [--steps 400] [--output runs/recovery]");
                 Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000] [--methods lora,sora,...] [--batch-size 8] [--max-length 64]");
                 Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
+                Console.Error.WriteLine("       PeftSharp.Bench decoder-engine [--rounds 3] [--quick] [--methods dylora,sora,...|none]");
+                Console.Error.WriteLine("       PeftSharp.Bench decoder-loss [--rounds 7] [--quick] [--chunks 256,1024]");
                 Console.Error.WriteLine("   or: peft bench [--quick] [--json FILE] for all of them");
                 return 1;
         }

@@ -29,10 +29,10 @@ public sealed record BenchRecord(string Name, double Value, string Unit, double?
 /// <summary>Side-by-side timing: the two variants alternate in rounds (A,B then B,A, …); the ratio is of their median round times.</summary>
 public static class SideBySide
 {
-    /// <summary>Returns (median A / median B, median A ms, median B ms) over <paramref name="rounds"/> rounds of <paramref name="iterations"/> calls each, after 3 warm-up calls of each.</summary>
-    public static (double Ratio, double A, double B) Compare(int rounds, int iterations, Action a, Action b)
+    /// <summary>Returns (median A / median B, median A ms, median B ms) over <paramref name="rounds"/> rounds of <paramref name="iterations"/> calls each, after <paramref name="warmup"/> warm-up calls of each.</summary>
+    public static (double Ratio, double A, double B) Compare(int rounds, int iterations, Action a, Action b, int warmup = 3)
     {
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < warmup; i++)
         {
             a();
             b();

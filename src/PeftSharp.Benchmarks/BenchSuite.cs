@@ -7,7 +7,7 @@ namespace PeftSharp.Benchmarks;
 /// <param name="Quick">The quick suite (under 10 minutes on 2 cores): small shapes, fewer rounds, one quality run per method.</param>
 /// <param name="Root">The repository root (bundled base model and data).</param>
 /// <param name="Output">Where runs and reports go.</param>
-/// <param name="Only">Suites to run (<c>layer</c>, <c>methods</c>, <c>engine</c>, <c>quality</c>, <c>baseline</c>, <c>memory</c>, <c>throughput</c>, <c>decode</c>, <c>deberta</c>, <c>load</c>); null: all of the mode's.</param>
+/// <param name="Only">Suites to run (<c>layer</c>, <c>methods</c>, <c>engine</c>, <c>quality</c>, <c>baseline</c>, <c>memory</c>, <c>throughput</c>, <c>decode</c>, <c>deberta</c>, <c>load</c>, <c>decoder-engine</c>); null: all of the mode's.</param>
 /// <param name="Seeds">Seeds per configuration of the quality protocol (null: <see cref="QualityBench.DefaultSeeds"/>, quick <see cref="QualityBench.QuickSeeds"/>).</param>
 public sealed record BenchOptions(bool Quick, string Root, string Output, IReadOnlyCollection<string>? Only = null, int? Seeds = null);
 
@@ -15,7 +15,7 @@ public sealed record BenchOptions(bool Quick, string Root, string Output, IReadO
 public static class BenchSuite
 {
     /// <summary>The suite names.</summary>
-    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "quality", "baseline", "recovery", "memory", "throughput", "decode", "deberta", "load"];
+    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "quality", "baseline", "recovery", "memory", "throughput", "decode", "deberta", "load", DecoderEngineBench.Suite];
 
     /// <summary>Runs the suites; returns every record, the quality protocol's report (its runs and claim plots; null when it did not run) and the suites that failed (each with its reason; the others still run).</summary>
     public static (List<BenchRecord> Records, QualityReport? Quality, List<string> Failures) Run(BenchOptions options, TextWriter log, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
@@ -78,6 +78,8 @@ public static class BenchSuite
         Suite("throughput", "encoder training throughput", () => records.AddRange(ModelThroughput.Run(3, log)));
         Suite("decode", "decoder generation: KV cache vs recomputing the prefix (SmolLM2-135M shape)", () => records.AddRange(options.Quick ? DecodeBench.Run(log, batches: [1]) : DecodeBench.Run(log)));
         Suite("deberta", $"DeBERTa-v3 LoRA step / BERT LoRA step ({layers} layers, d {hidden})", () => records.AddRange(DebertaBench.Run(layers, hidden, options.Quick ? 5 : 7, log)));
+        Suite(DecoderEngineBench.Suite, "decoder fine-tuning step (SmolLM2-135M shape; quick: 4 layers, vocabulary 8192)", () =>
+            records.AddRange(DecoderEngineBench.Run(options.Quick ? DecoderBenchShape.Quick : DecoderBenchShape.SmolLm2, 3, null, log)));
         Suite("load", "loading a Llama-3.2-1B-shaped bf16 checkpoint (peak RSS in a child process)", () => records.AddRange(LoadBench.Run(LoadBench.PeftChildCommand(), log)));
         return (records, quality, failures);
     }

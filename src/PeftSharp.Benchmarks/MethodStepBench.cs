@@ -64,22 +64,32 @@ public static class MethodStepBench
         manual_seed(0);
         var model = new BertForSequenceClassification(config);
         var peft = PeftModel.Create(model, adapter);
+        return (model, TrainingStep(peft, () => nn.functional.cross_entropy(model.Forward(ids), labels)));
+    }
+
+    /// <summary>
+    /// The trainer's step on <paramref name="peft"/> (train mode): the controller's hooks in their order,
+    /// <paramref name="loss"/> plus the controller's extra loss, backward, AdamW (lr 1e-4) over the
+    /// trainable parameters the controller does not own, zero grad.
+    /// </summary>
+    internal static Action TrainingStep(PeftModel peft, Func<Tensor> loss)
+    {
         var controller = peft.GetController();
         var owned = controller?.OwnedParameters ?? [];
         var optimizer = optim.AdamW(peft.GetTrainableParameters().Where(p => !owned.Contains(p)), lr: 1e-4);
-        model.train();
+        peft.Model.train();
         long step = 0;
-        return (model, () =>
+        return () =>
         {
             using var scope = NewDisposeScope();
             controller?.OnStepBegin(step);
-            var loss = nn.functional.cross_entropy(model.Forward(ids), labels);
+            var total = loss();
             if (controller?.ExtraLoss(step) is { } extra)
             {
-                loss = loss + extra;
+                total = total + extra;
             }
 
-            loss.backward();
+            total.backward();
             controller?.OnAfterBackward(step);
             optimizer.step();
             controller?.OnOptimizerStep(step, 1e-4, 1.0);
@@ -91,6 +101,6 @@ public static class MethodStepBench
             }
 
             step++;
-        });
+        };
     }
 }

@@ -56,6 +56,72 @@ public sealed class AdaLoraTests
     }
 
     [Fact]
+    public void TheBatchedImportanceAndScoresEqualThePerParameterComputation()
+    {
+        // Modules of several shapes and ranks, so the flat buffers hold several groups per role.
+        manual_seed(11);
+        var paths = new List<AdaLoraPath> { new(6, 5, 4, 4, 8), new(6, 3, 4, 4, 8), new(7, 5, 2, 4, 8), new(6, 5, 4, 4, 8), new(7, 3, 3, 4, 8) };
+        using (no_grad())
+        {
+            paths.ForEach(p => p.E.normal_());
+        }
+
+        const double beta1 = 0.85, beta2 = 0.9;
+        var allocator = new RankAllocator(paths, initR: 4, targetR: 1, tInit: 2, tFinal: 2, deltaT: 1, beta1: beta1, beta2: beta2, totalStep: 12);
+        var parameters = paths.SelectMany(p => new Tensor[] { p.A, p.E, p.B }).ToList();
+        var expected = new Dictionary<Tensor, (Tensor Ipt, Tensor Unc)>(ReferenceEqualityComparer.Instance);
+        parameters.ForEach(p => expected[p] = (zeros_like(p), zeros_like(p)));
+        Assert.Null(allocator.Importance(paths[0].A));
+        for (var step = 1; step <= 6; step++)
+        {
+            foreach (var p in parameters)
+            {
+                p.grad = randn_like(p);
+            }
+
+            // The per-parameter computation the allocator did before batching (the official RankAllocator's).
+            using (no_grad())
+            {
+                foreach (var p in parameters)
+                {
+                    var (ipt, unc) = expected[p];
+                    var sensitivity = (p * p.grad!).abs();
+                    ipt.mul_(beta1).add_(sensitivity, alpha: 1 - beta1);
+                    unc.mul_(beta2).add_((sensitivity - ipt).abs(), alpha: 1 - beta2);
+                }
+            }
+
+            var scores = cat(paths.Select(p => (expected[p.E].Ipt * expected[p.E].Unc).view(-1) + (expected[p.A].Ipt * expected[p.A].Unc).mean([1L]) + (expected[p.B].Ipt * expected[p.B].Unc).mean([0L])).ToArray());
+            var (budget, mask) = allocator.BudgetSchedule(step);
+            var expectedThreshold = mask && budget < 20 ? kthvalue(scores, 20 - budget, 0).values.to(ScalarType.Float64).item<double>() : (double?)null;
+            var (_, threshold) = allocator.UpdateAndMask(step);
+            foreach (var p in parameters)
+            {
+                var (ipt, unc) = allocator.Importance(p)!.Value;
+                Assert.True(ipt.allclose(expected[p].Ipt, rtol: 1e-6, atol: 0), $"step {step}: sensitivity EMA differs");
+                Assert.True(unc.allclose(expected[p].Unc, rtol: 1e-6, atol: 0), $"step {step}: uncertainty EMA differs");
+            }
+
+            if (expectedThreshold is { } t)
+            {
+                Assert.Equal(t, threshold!.Value, 6);
+                var kept = scores.gt(t).data<bool>().ToArray();
+                Assert.Equal(kept, paths.SelectMany(p => p.Kept));
+                var nonZero = paths.SelectMany(p => p.E.ne(0).view(-1).data<bool>().ToArray()).ToArray();
+                Assert.All(Enumerable.Range(0, kept.Length), i => Assert.True(kept[i] || !nonZero[i], $"step {step}: triplet {i} masked but its singular value is not zero"));
+            }
+        }
+
+        // A checkpoint's EMAs restore into a fresh allocator through the same views.
+        var restored = new RankAllocator(paths, initR: 4, targetR: 1, tInit: 2, tFinal: 2, deltaT: 1, beta1: beta1, beta2: beta2, totalStep: 12);
+        restored.SetImportance(paths[2].B, expected[paths[2].B].Ipt, expected[paths[2].B].Unc);
+        Assert.True(restored.Importance(paths[2].B)!.Value.Sensitivity.allclose(expected[paths[2].B].Ipt, rtol: 0, atol: 0));
+        Assert.Null(restored.Importance(paths[2].A));
+        Assert.Throws<ArgumentException>(() => restored.SetImportance(paths[2].B, zeros(2, 2), zeros(2, 2)));
+        Assert.Throws<ArgumentException>(() => restored.SetImportance(zeros(5, 3), zeros(5, 3), zeros(5, 3)));
+    }
+
+    [Fact]
     public void TheOrthogonalityPenaltyIsZeroForOrthonormalFactors()
     {
         var path = new AdaLoraPath(5, 5, 3, 3, 8);

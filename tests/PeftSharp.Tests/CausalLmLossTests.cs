@@ -32,5 +32,58 @@ public sealed class CausalLmLossTests
         Assert.Throws<ArgumentException>(() => CausalLmLoss.Compute(randn(1, 3, 4), zeros(1, 2, dtype: ScalarType.Int64)));
     }
 
+    [Theory]
+    [InlineData(5)]
+    [InlineData(16)]
+    [InlineData(1000)]
+    public void TheChunkedLossEqualsTheHeadFollowedByTheLossInValueAndGradients(int chunk)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(4);
+        var labels = randint(0, 50, [2, 9]);
+        labels[0, 3] = tensor(CausalLmLoss.IgnoreIndex);
+        labels[1, 0] = tensor(CausalLmLoss.IgnoreIndex);
+        labels[1, 6] = tensor(CausalLmLoss.IgnoreIndex);
+        var hidden = randn(2, 9, 8).requires_grad_();
+        var weight = randn(50, 8).requires_grad_();
+        var expected = CausalLmLoss.Compute(nn.functional.linear(hidden, weight), labels);
+        var (expectedHidden, expectedWeight) = Gradients(expected, hidden, weight);
+
+        var loss = ChunkedCausalLmLoss.Compute(hidden, weight, labels, chunk);
+        var (hiddenGrad, weightGrad) = Gradients(loss * 3, hidden, weight);
+        AssertClose(expected.item<float>(), loss.item<float>());
+        Assert.True((hiddenGrad - (3 * expectedHidden)).abs().max().item<float>() < 1e-6, "hidden gradient differs");
+        Assert.True((weightGrad - (3 * expectedWeight)).abs().max().item<float>() < 1e-6, "weight gradient differs");
+        Assert.Equal(0, hiddenGrad[.., -1].abs().max().item<float>());
+
+        // A frozen head (LoRA) gets no gradient; without gradient only the value is computed.
+        var frozen = weight.detach();
+        var (onlyHidden, _) = Gradients(ChunkedCausalLmLoss.Compute(hidden, frozen, labels, chunk), hidden, null);
+        Assert.True((onlyHidden - expectedHidden).abs().max().item<float>() < 1e-6);
+        using (no_grad())
+        {
+            AssertClose(expected.item<float>(), ChunkedCausalLmLoss.Compute(hidden, weight, labels, chunk).item<float>());
+        }
+    }
+
+    [Fact]
+    public void TheChunkedLossRefusesMismatchedShapesAndNothingSupervised()
+    {
+        using var scope = NewDisposeScope();
+        Assert.Throws<ArgumentException>(() => ChunkedCausalLmLoss.Compute(randn(1, 3, 4), randn(10, 5), zeros(1, 3, dtype: ScalarType.Int64)));
+        Assert.Throws<ArgumentException>(() => ChunkedCausalLmLoss.Compute(randn(1, 3, 4), randn(10, 4), zeros(1, 2, dtype: ScalarType.Int64)));
+        Assert.Throws<ArgumentException>(() => ChunkedCausalLmLoss.Compute(randn(1, 3, 4), randn(10, 4), full(1, 3, IgnoreIndexValue(), dtype: ScalarType.Int64)));
+    }
+
+    private static (Tensor Hidden, Tensor Weight) Gradients(Tensor loss, Tensor hidden, Tensor? weight)
+    {
+        var grads = autograd.grad([loss], weight is null ? [hidden] : [hidden, weight]);
+        return (grads[0], weight is null ? null! : grads[1]);
+    }
+
+    /// <summary>Equal within 1e-6 relative (fp32 rounding of the two summation orders).</summary>
+    private static void AssertClose(float expected, float actual) =>
+        Assert.True(Math.Abs(expected - actual) <= 1e-6 * Math.Abs(expected), $"{actual} is not within 1e-6 of {expected}");
+
     private static long IgnoreIndexValue() => CausalLmLoss.IgnoreIndex;
 }

@@ -61,6 +61,18 @@ public sealed class DecoderForCausalLM : PretrainedModel
     /// <summary>The weight the logits are computed with: <c>lm_head.weight</c>, or the embedding table itself when tied.</summary>
     public Tensor OutputEmbeddings => lm_head is null ? model.TokenEmbeddings : (BaseOf(lm_head) as TorchSharp.Modules.Linear)?.weight ?? throw new InvalidOperationException("lm_head is wrapped; its base weight is not reachable");
 
+    /// <summary>
+    /// The output head's weight when the head is a bare bias-free projection (tied embeddings, or an
+    /// <c>lm_head</c> no adapter or <c>modules_to_save</c> wraps), so a loss may apply it to the final
+    /// hidden states itself (chunked over tokens); null otherwise.
+    /// </summary>
+    public Tensor? PlainOutputWeight => lm_head switch
+    {
+        null => model.TokenEmbeddings,
+        TorchSharp.Modules.Linear { bias: null } linear => linear.weight,
+        _ => null,
+    };
+
     /// <inheritdoc />
     public override ModelTask Task => ModelTask.CausalLanguageModeling;
 

@@ -7,7 +7,7 @@ namespace PeftSharp.Training.CausalLanguageModeling;
 
 /// <summary>
 /// Causal-LM fine-tuning (SFT): the loss of a micro-batch is <see cref="CausalLmLoss"/> (shifted
-/// cross-entropy, mean over the batch's supervised tokens); evaluation reports the validation loss (mean
+/// cross-entropy, mean over the batch's supervised tokens; see <see cref="TrainingLoss"/>); evaluation reports the validation loss (mean
 /// over every supervised token of the split) and its perplexity, plus any <see cref="ICausalLmMetrics"/>
 /// given. Batches come from an <see cref="ICausalLmBatcher"/>, a function of (seed, epoch, index), so a
 /// resumed run is byte-exact.
@@ -55,8 +55,24 @@ public sealed class CausalLmTask : TrainingTask
     /// <inheritdoc />
     public override Tensor Loss(int epoch, int batch)
     {
-        var data = Training.Batch(epoch, batch);
-        return CausalLmLoss.Compute(Logits(data), data.Labels);
+        return TrainingLoss(_model, Training.Batch(epoch, batch));
+    }
+
+    /// <summary>
+    /// The training loss of <paramref name="model"/> on <paramref name="batch"/>: for a decoder with a
+    /// plain output head, the head and the loss fused and chunked over tokens (<see cref="ChunkedCausalLmLoss"/>:
+    /// same value and gradients, without the batch's full logits in memory); otherwise the logits and <see cref="CausalLmLoss"/>.
+    /// </summary>
+    public static Tensor TrainingLoss(PretrainedModel model, CausalLmBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(batch);
+        if (model is DecoderForCausalLM { PlainOutputWeight: { } head } decoder)
+        {
+            return ChunkedCausalLmLoss.Compute(decoder.Backbone.Forward(batch.InputIds, batch.AttentionMask, batch.PositionIds, cache: null), head, batch.Labels);
+        }
+
+        return CausalLmLoss.Compute(Logits(model, batch), batch.Labels);
     }
 
     /// <inheritdoc />
@@ -87,7 +103,7 @@ public sealed class CausalLmTask : TrainingTask
         {
             using var scope = NewDisposeScope();
             var batch = data.Batch(0, index);
-            var (batchSum, count) = CausalLmLoss.Sum(Logits(batch), batch.Labels);
+            var (batchSum, count) = CausalLmLoss.Sum(Logits(_model, batch), batch.Labels);
             sum += batchSum.to(ScalarType.Float64).item<double>();
             tokens += count;
             if (progress is not null)
@@ -100,7 +116,7 @@ public sealed class CausalLmTask : TrainingTask
         return (tokens == 0 ? double.NaN : sum / tokens, tokens);
     }
 
-    private Tensor Logits(CausalLmBatch batch) => _model is DecoderForCausalLM decoder
+    private static Tensor Logits(PretrainedModel model, CausalLmBatch batch) => model is DecoderForCausalLM decoder
         ? decoder.Forward(batch.InputIds, batch.AttentionMask, batch.PositionIds, cache: null, lastPositionOnly: false)
-        : _model.Forward(batch.InputIds, batch.AttentionMask);
+        : model.Forward(batch.InputIds, batch.AttentionMask);
 }

@@ -46,13 +46,14 @@ public sealed class LoraMethod : AdapterMethod<LoraConfig>
     /// <summary>
     /// Quality: the preset at the benchmark's rank (the reference of the adaptive methods' claims, trained
     /// at every rank they compare with). Step time: the baseline every method's step is measured against,
-    /// at the benchmark's rank with alpha 16.
+    /// at the benchmark's rank with alpha 16, and DoRA at the same rank (its per-step weight norm).
     /// </summary>
     public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
     {
         yield return Benchmark(BenchmarkKind.Quality, "lora", s => AtRank(CreateTrainingConfig(s.TotalSteps), s.Rank)) with { Quick = true, Baseline = true };
 
         yield return Benchmark(BenchmarkKind.StepTime, "lora", s => new LoraConfig { R = s.Rank, LoraAlpha = 16 }) with { Baseline = true };
+        yield return Benchmark(BenchmarkKind.StepTime, "dora", s => new LoraConfig { R = s.Rank, LoraAlpha = 16, UseDora = true }) with { Tolerance = 1.05 };
     }
 
     /// <inheritdoc />

@@ -52,7 +52,8 @@ public sealed class SaraMethod : SaraRankMethod<SaraConfig>
 
     /// <summary>
     /// Quality: the preset (LoRA form), the SVD form, and the SVD form with the orthogonality term.
-    /// Injection: the rank choice from each weight's singular values.
+    /// Injection: the rank choice from each weight's singular values. Step time: the SVD form at the
+    /// benchmark's rank with the orthogonality term (its controller work).
     /// </summary>
     public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
     {
@@ -60,6 +61,7 @@ public sealed class SaraMethod : SaraRankMethod<SaraConfig>
         yield return Benchmark(BenchmarkKind.Quality, "sara svd form (m=0.1)", s => InForm(CreateTrainingConfig(s.TotalSteps), SaraForm.Svd, 0));
         yield return Benchmark(BenchmarkKind.Quality, "sara svd form + orthogonality 0.1", s => InForm(CreateTrainingConfig(s.TotalSteps), SaraForm.Svd, 0.1));
         yield return Benchmark(BenchmarkKind.Injection, "SARA rank choice at injection (singular values)", _ => new SaraConfig { Threshold = 0.1 });
+        yield return Benchmark(BenchmarkKind.StepTime, "sara", s => new SaraConfig { Form = SaraForm.Svd, OrthRegWeight = 0.1, KMin = s.Rank, KMax = s.Rank, LoraAlpha = 16 }) with { Tolerance = 1.05 };
     }
 
     /// <inheritdoc />
