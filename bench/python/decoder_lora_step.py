@@ -12,7 +12,7 @@ in its metadata "config" (the model's config.json), "scaling" (LoRA alpha / r), 
 
 Protocol, one JSON object per line on stdout: first {"loss0": loss before any update, "torch",
 "threads", "blas"}; then for every "step" line read on stdin one training step (forward, causal-LM
-loss over every token, backward, gradient clipping, AdamW) and {"ms", "loss"}; "quit" or end of
+loss over every token, backward, gradient clipping, AdamW) and {"ms", "cpu_ms" (all threads), "loss"}; "quit" or end of
 input ends the process. PeftSharp drives it so that the two steps alternate round by round.
 """
 import json
@@ -49,9 +49,15 @@ def read_safetensors(path):
 
 
 def blas():
-    """The BLAS libtorch was built with, from torch.__config__.show()."""
+    """The BLAS libtorch was built with (torch.__config__.show()) and the BLAS library actually loaded."""
     match = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
-    return match.group(1) if match else "?"
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    try:
+        with open("/proc/self/maps") as maps:
+            loaded = sorted({line.split("/")[-1].strip() for line in maps if re.search(r"blas|mkl", line.split("/")[-1])})
+    except OSError:
+        loaded = []
+    return (match.group(1) if match else "?") + (": " + ", ".join(loaded) if loaded else "")
 
 
 def main():
@@ -137,15 +143,15 @@ def main():
     for line in sys.stdin:
         if line.strip() != "step":
             break
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         loss = loss_of_batch()
         value = loss.item()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, max_norm)
         optimizer.step()
         optimizer.zero_grad()
-        ms = (time.perf_counter() - start) * 1000
-        print(json.dumps({"ms": ms, "loss": value}), flush=True)
+        ms, cpu_ms = (time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000
+        print(json.dumps({"ms": ms, "cpu_ms": cpu_ms, "loss": value}), flush=True)
 
 
 if __name__ == "__main__":

@@ -66,33 +66,41 @@ public static class PythonDecoderBench
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"first loss: PeftSharp {loss0:F6}, PyTorch {pythonLoss0:F6}; {version}"));
             var (csharpMs, pythonMs, csharpLosses, pythonLosses) = (new List<double>(), new List<double>(), new List<double>(), new List<double>());
             var iterations = small ? 3 : 1;
+            var (csharpCpu, pythonCpu) = (new List<double>(), new List<double>());
+            using var self = Process.GetCurrentProcess();
             void CSharpRound(bool timed)
             {
+                self.Refresh();
+                var cpu = self.TotalProcessorTime;
                 var clock = Stopwatch.StartNew();
                 for (var i = 0; i < iterations; i++)
                 {
                     csharpLosses.Add(step());
                 }
 
+                self.Refresh();
                 if (timed)
                 {
                     csharpMs.Add(clock.Elapsed.TotalMilliseconds / iterations);
+                    csharpCpu.Add((self.TotalProcessorTime - cpu).TotalMilliseconds / iterations);
                 }
             }
 
             void PythonRound(bool timed)
             {
-                double total = 0;
+                double total = 0, cpu = 0;
                 for (var i = 0; i < iterations; i++)
                 {
                     var reply = python.Send("step");
                     total += reply["ms"]!.GetValue<double>();
+                    cpu += reply["cpu_ms"]!.GetValue<double>();
                     pythonLosses.Add(reply["loss"]!.GetValue<double>());
                 }
 
                 if (timed)
                 {
                     pythonMs.Add(total / iterations);
+                    pythonCpu.Add(cpu / iterations);
                 }
             }
 
@@ -111,16 +119,18 @@ public static class PythonDecoderBench
                     CSharpRound(timed: true);
                 }
 
-                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round + 1}: PeftSharp {csharpMs[^1]:F0} ms, PyTorch {pythonMs[^1]:F0} ms per step"));
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round + 1}: PeftSharp {csharpMs[^1]:F0} ms ({csharpCpu[^1]:F0} ms CPU), PyTorch {pythonMs[^1]:F0} ms ({pythonCpu[^1]:F0} ms CPU) per step"));
             }
 
             var (cs, py) = (SideBySide.Median(csharpMs), SideBySide.Median(pythonMs));
+            var (csCpu, pyCpu) = (SideBySide.Median(csharpCpu), SideBySide.Median(pythonCpu));
             var lastDelta = Math.Abs(csharpLosses[^1] - pythonLosses[^1]);
             var shape = string.Create(CultureInfo.InvariantCulture,
                 $"{config.NumHiddenLayers} layers d {config.HiddenSize}, {config.NumAttentionHeads}/{config.NumKeyValueHeads} heads, FFN {config.IntermediateSize}, vocab {config.VocabSize}, batch {Batch} × {Length}, LoRA r {Rank} on 7 projections, AdamW; {version}");
             var records = new List<BenchRecord>
             {
                 new("PeftSharp decoder LoRA SFT step / PyTorch step", cs / py, "ratio", 0.35, Detail: string.Create(CultureInfo.InvariantCulture, $"{cs:F1} ms vs {py:F1} ms ({Batch * Length * 1000.0 / cs:F0} vs {Batch * Length * 1000.0 / py:F0} tokens/s); {shape}")),
+                new("PeftSharp decoder LoRA SFT step / PyTorch step, CPU time (all threads)", csCpu / pyCpu, "ratio", Detail: string.Create(CultureInfo.InvariantCulture, $"{csCpu / 1000:F1} s vs {pyCpu / 1000:F1} s of CPU per step (robust to a shared machine's contention, but counts spin-waiting threads)")),
                 new("|first decoder loss PeftSharp − PyTorch| (same weights and batch)", Math.Abs(loss0 - pythonLoss0), "abs", 1e-4, Detail: string.Create(CultureInfo.InvariantCulture,
                     $"{loss0:F6} vs {pythonLoss0:F6}; after {csharpLosses.Count - 1} updates {csharpLosses[^1]:F6} vs {pythonLosses[^1]:F6} (|Δ| {lastDelta:G2})")),
             };
