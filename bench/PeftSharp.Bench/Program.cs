@@ -37,6 +37,9 @@ internal static class Program
             case "python":
                 records = PythonBench.Run(root, large ? 12 : 4, large ? 768 : 256, Int("--rounds", 5), Console.Out);
                 break;
+            case "python-decoder":
+                records = PythonDecoderBench.Run(root, small: !large, Int("--rounds", 3), Console.Out);
+                break;
             case "quality":
                 var quick = args.Contains("--quick");
                 records = QualityBench.Run(QualityBench.Tasks(root, quick), new QualityOptions(Int("--seeds", quick ? QualityBench.QuickSeeds : QualityBench.DefaultSeeds), quick), Option("--output") ?? "runs/quality", Console.Out, root).Records;
@@ -66,6 +69,7 @@ internal static class Program
                 Console.Error.WriteLine("       PeftSharp.Bench methods [--rounds 7] [--large] [--method dylora|sora|mosara|tied_lora|adalora]");
                 Console.Error.WriteLine("       PeftSharp.Bench engine [--rounds 7] [--large]");
                 Console.Error.WriteLine("       PeftSharp.Bench python [--rounds 5] [--large]   (after bash bench/python/setup.sh)");
+                Console.Error.WriteLine("       PeftSharp.Bench python-decoder [--rounds 3] [--large]   (SmolLM2-135M shape with --large; after bash bench/python/setup.sh)");
                 Console.Error.WriteLine("       PeftSharp.Bench quality [--seeds 5] [--quick] [--output runs/quality]   (the claims protocol; plots: peft bench --only quality)");
                 Console.Error.WriteLine("       PeftSharp.Bench recovery [--steps 400] [--output runs/recovery]");
                 Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000] [--methods lora,sora,...] [--batch-size 8] [--max-length 64]");

@@ -7,7 +7,7 @@ namespace PeftSharp.Benchmarks;
 /// <param name="Quick">The quick suite (under 10 minutes on 2 cores): small shapes, fewer rounds, one quality run per method.</param>
 /// <param name="Root">The repository root (bundled base model and data).</param>
 /// <param name="Output">Where runs and reports go.</param>
-/// <param name="Only">Suites to run (<c>layer</c>, <c>methods</c>, <c>engine</c>, <c>quality</c>, <c>baseline</c>, <c>memory</c>, <c>throughput</c>, <c>decode</c>, <c>deberta</c>, <c>load</c>, <c>decoder-engine</c>); null: all of the mode's.</param>
+/// <param name="Only">Suites to run (<c>layer</c>, <c>methods</c>, <c>engine</c>, <c>python</c>, <c>python-decoder</c>, <c>quality</c>, <c>baseline</c>, <c>memory</c>, <c>throughput</c>, <c>decode</c>, <c>deberta</c>, <c>load</c>, <c>decoder-engine</c>); null: all of the mode's.</param>
 /// <param name="Seeds">Seeds per configuration of the quality protocol (null: <see cref="QualityBench.DefaultSeeds"/>, quick <see cref="QualityBench.QuickSeeds"/>).</param>
 public sealed record BenchOptions(bool Quick, string Root, string Output, IReadOnlyCollection<string>? Only = null, int? Seeds = null);
 
@@ -15,7 +15,7 @@ public sealed record BenchOptions(bool Quick, string Root, string Output, IReadO
 public static class BenchSuite
 {
     /// <summary>The suite names.</summary>
-    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "quality", "baseline", "recovery", "memory", "throughput", "decode", "deberta", "load", DecoderEngineBench.Suite];
+    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "python-decoder", "quality", "baseline", "recovery", "memory", "throughput", "decode", "deberta", "load", DecoderEngineBench.Suite];
 
     /// <summary>Runs the suites; returns every record, the quality protocol's report (its runs and claim plots; null when it did not run) and the suites that failed (each with its reason; the others still run).</summary>
     public static (List<BenchRecord> Records, QualityReport? Quality, List<string> Failures) Run(BenchOptions options, TextWriter log, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
@@ -31,7 +31,7 @@ public static class BenchSuite
         {
             "throughput" or "decode" => !options.Quick,
             "load" => false,
-            "python" => PythonBench.IsAvailable(),
+            "python" or "python-decoder" => PythonBench.IsAvailable(),
             _ => true,
         };
         var records = new List<BenchRecord>();
@@ -66,6 +66,7 @@ public static class BenchSuite
         Suite("methods", $"adaptive-method step / LoRA step ({layers} layers, d {hidden})", () => records.AddRange(MethodStepBench.Run(layers, hidden, options.Quick ? 5 : 7, null, log)));
         Suite("engine", $"against the engine ({layers} layers, d {hidden})", () => records.AddRange(EngineBench.Run(layers, hidden, options.Quick ? 5 : 7, log)));
         Suite("python", $"against PyTorch ({layers} layers, d {hidden})", () => records.AddRange(PythonBench.Run(options.Root, layers, hidden, options.Quick ? 3 : 5, log)));
+        Suite("python-decoder", $"decoder LoRA SFT step against PyTorch ({(options.Quick ? "the bundled 4-layer decoder" : "SmolLM2-135M shape")})", () => records.AddRange(PythonDecoderBench.Run(options.Root, options.Quick, 3, log)));
         Suite("quality", "quality protocol: the papers' claims over seeds with 95 % intervals (issue 24)", () =>
         {
             var seeds = options.Seeds ?? (options.Quick ? QualityBench.QuickSeeds : QualityBench.DefaultSeeds);
