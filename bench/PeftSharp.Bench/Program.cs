@@ -40,8 +40,8 @@ internal static class Program
             case "quality":
                 records = QualityBench.Run(root, Int("--steps", 300), args.Contains("--quick"), Option("--only")?.Split(','), Option("--output") ?? "runs/quality", Console.Out).Records;
                 break;
-            case "recovery":
-                records = RankRecoveryBench.Run(root, Int("--steps", 400), Option("--output") ?? "runs/recovery", Console.Out);
+            case "rank-recovery":
+                records = RankRecoveryBench.Run(root, RankRecoverySettings.Full with { Steps = Int("--steps", RankRecoverySettings.Full.Steps), Seeds = Int("--seeds", RankRecoverySettings.Full.Seeds) }, Option("--output") ?? "runs/rank-recovery", Console.Out);
                 break;
             case "memory":
                 records = MemoryBench.Run(root, Int("--steps", 5000), Option("--methods")?.Split(','), Console.Out, Int("--batch-size", 8), Int("--max-length", 64));
@@ -55,7 +55,7 @@ internal static class Program
                 Console.Error.WriteLine("       PeftSharp.Bench engine [--rounds 7] [--large]");
                 Console.Error.WriteLine("       PeftSharp.Bench python [--rounds 5] [--large]   (after bash bench/python/setup.sh)");
                 Console.Error.WriteLine("       PeftSharp.Bench quality [--steps 300] [--quick] [--only prefix,...] [--output runs/quality]");
-                Console.Error.WriteLine("       PeftSharp.Bench recovery [--steps 400] [--output runs/recovery]");
+                Console.Error.WriteLine("       PeftSharp.Bench rank-recovery [--steps 300] [--seeds 5] [--output runs/rank-recovery]");
                 Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000] [--methods lora,sora,...] [--batch-size 8] [--max-length 64]");
                 Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
                 Console.Error.WriteLine("   or: peft bench [--quick] [--json FILE] for all of them");

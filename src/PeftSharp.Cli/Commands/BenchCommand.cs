@@ -19,10 +19,18 @@ internal static class BenchCommand
         var output = new Option<DirectoryInfo>("--output") { Description = "Folder for runs, report.md and frontier.png.", DefaultValueFactory = _ => new DirectoryInfo("runs/bench") }.Folder();
         var only = new Option<string[]?>("--only") { Description = $"Suites to run: {string.Join(", ", BenchSuite.Suites)}.", AllowMultipleArgumentsPerToken = true };
         var loadChild = new Option<DirectoryInfo?>(LoadBench.ChildSwitch) { Description = "Internal: load this checkpoint folder in bf16 and print the load time and peak RSS (the load suite's child).", Hidden = true };
+        var seeds = new Option<int?>("--seeds") { Description = "Seeds of the suites that repeat runs over seeds (rank-recovery; default 5, quick 3)." };
+        seeds.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is < 1 and var value)
+            {
+                r.AddError(OptionMessages.About(seeds, string.Create(CultureInfo.InvariantCulture, $"must be at least 1, got {value}")));
+            }
+        });
         var root = new Option<DirectoryInfo?>("--root") { Description = "Repository root with models/base and data/ (default: found from the current folder)." };
         var command = new Command("bench", "Measure PeftSharp's speed and quality claims side by side (ratios, with the issue's targets).\n\nExamples:\n  peft bench --quick --json runs/bench/quick.json\n  peft bench --only methods engine")
         {
-            quick, json, output, only, root, loadChild,
+            quick, json, output, only, seeds, root, loadChild,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -36,7 +44,7 @@ internal static class BenchCommand
             var outputDir = result.GetValue(output)!.FullName;
             Directory.CreateDirectory(outputDir);
             var suites = result.GetValue(only) is { Length: > 0 } chosen ? chosen : null;
-            var options = new BenchOptions(result.GetValue(quick), result.GetValue(root)?.FullName ?? SideBySide.FindRepository(), outputDir, suites);
+            var options = new BenchOptions(result.GetValue(quick), result.GetValue(root)?.FullName ?? SideBySide.FindRepository(), outputDir, suites) { Seeds = result.GetValue(seeds) };
             var (records, quality, failures) = ProgressDisplay.Run((progressFor, log) => BenchSuite.Run(options, ProgressDisplay.Interactive ? Console.Out : log, progressFor));
             var array = new JsonArray([.. records.Select(r => (JsonNode?)r.ToJson())]);
             if (result.GetValue(json) is { } file)
