@@ -37,13 +37,16 @@ public sealed record RankRecoverySettings
     public int ValidationRows { get; init; } = 32;
 
     /// <summary>The teacher's strength (<see cref="RankRecoveryTeacher.Strength"/>).</summary>
-    public double Strength { get; init; } = 0.5;
+    public double Strength { get; init; } = 0.7;
+
+    /// <summary>Training rows the teacher measures its modules' inputs on.</summary>
+    public int MomentRows { get; init; } = 64;
 
     /// <summary>Peak learning rate of the adapter students.</summary>
     public double LearningRate { get; init; } = 2e-3;
 
     /// <summary>Peak learning rate of the oracle's dense updates.</summary>
-    public double OracleLearningRate { get; init; } = 3e-4;
+    public double OracleLearningRate { get; init; } = 1e-4;
 
     /// <summary>Whether to train the oracle (the calibration; off only for ablations of the methods).</summary>
     public bool Oracle { get; init; } = true;
@@ -57,8 +60,8 @@ public sealed record RankRecoverySettings
 /// projections of every layer (<see cref="RankRecoveryTeacher"/>: ranks vary within a module type and
 /// include zeros); students start from the base and learn the teacher's full next-token
 /// distributions over corpus tokens (<see cref="DistillationTask"/>). An oracle — a dense trainable
-/// update per module — calibrates the task: the singular values of its learned updates should show
-/// the true ranks. The methods' <see cref="BenchmarkKind.RankRecovery"/> variants (AdaLoRA, SoRA) are
+/// update per module (<see cref="WhitenedDenseDelta"/>) — calibrates the task: the singular values of
+/// its learned updates' effect on the modules' inputs should show the true ranks. The methods' <see cref="BenchmarkKind.RankRecovery"/> variants (AdaLoRA, SoRA) are
 /// scored by the Spearman correlation of their final per-module ranks with the true ranks, each over
 /// several seeds (mean and 95 % t interval).
 /// </summary>
@@ -99,7 +102,7 @@ public static class RankRecoveryBench
     /// <param name="TrueRanks">The teacher's ranks in module order.</param>
     /// <param name="TeacherBaseKl">KL(teacher ‖ base) per token on the held-out rows.</param>
     /// <param name="Students">Per student: found ranks in module order, Spearman ρ, final KL(teacher ‖ student), seconds.</param>
-    /// <param name="OracleSpectra">The oracle's leading singular values per module, relative to the teacher's per-direction strength.</param>
+    /// <param name="OracleSpectra">The oracle's leading singular values of its learned effect per module, relative to the teacher's per-direction strength.</param>
     public sealed record SeedResult(int Seed, IReadOnlyList<string> Modules, IReadOnlyList<int> TrueRanks, double TeacherBaseKl, IReadOnlyDictionary<string, StudentResult> Students, IReadOnlyList<double[]> OracleSpectra);
 
     /// <summary>One student's result at one seed.</summary>
@@ -170,7 +173,7 @@ public static class RankRecoveryBench
         return df <= table.Length ? table[df - 1] : 1.959964 + 2.4 / df;
     }
 
-    /// <summary>The oracle's effective ranks: per module, the singular values of its learned update that reach <paramref name="threshold"/> × the teacher's direction strength.</summary>
+    /// <summary>The oracle's effective ranks: per module, the singular values of its learned update's effect on the inputs (<see cref="TeacherModule.RelativeEffectSpectrum"/>) that reach <paramref name="threshold"/> × the teacher's direction strength.</summary>
     public static int[] OracleRanks(IReadOnlyList<double[]> relativeSpectra, double threshold) =>
         [.. relativeSpectra.Select(s => LowRankDeltas.EffectiveRank(s, threshold))];
 
@@ -203,7 +206,7 @@ public static class RankRecoveryBench
 
     private static SeedResult RunSeed(string decoder, List<long[]> train, List<long[]> validation, RankRecoverySettings settings, IReadOnlyList<BenchmarkVariant> variants, int seed, string output, TextWriter log)
     {
-        using var teacher = RankRecoveryTeacher.Create(decoder, Targets, seed, settings.Strength);
+        using var teacher = RankRecoveryTeacher.Create(decoder, Targets, train.Take(settings.MomentRows).ToList(), seed, settings.Strength);
         teacher.Save(Path.Combine(output, "task"));
         var names = teacher.Modules.Select(m => m.Name).ToList();
         var truth = teacher.Modules.Select(m => m.Rank).ToList();
@@ -249,26 +252,20 @@ public static class RankRecoveryBench
                 parameter.requires_grad = false;
             }
 
-            var weights = student.named_modules().Where(m => names.Contains(m.name)).ToDictionary(m => m.name, m => ((Linear)m.module).weight!);
-            var initial = weights.ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
-            foreach (var weight in weights.Values)
+            var deltas = t.Modules.Select(m =>
             {
-                weight.requires_grad = true;
-            }
-
+                var delta = new WhitenedDenseDelta((Linear)student.named_modules().Single(n => n.name == m.Name).module, m.InputRoot);
+                ModuleSurgery.ReplaceChild(student, m.Name, delta);
+                return delta;
+            }).ToList();
             var task = new DistillationTask(student, t.Model, rows, held, s.BatchSize, runSeed);
             var options = Options(s, runSeed, s.OracleLearningRate);
-            var outcome = new TrainingLoop(task, options, [new ParameterGroup("dense", [.. names.Select(n => weights[n])], s.OracleLearningRate, 0)]).Run();
-            var relative = t.Modules.Select(m =>
+            var outcome = new TrainingLoop(task, options, [new ParameterGroup("dense", [.. deltas.Select(d => d.Effect)], s.OracleLearningRate, 0)]).Run();
+            var relative = t.Modules.Select((m, i) =>
             {
                 using var scope = NewDisposeScope();
-                return LowRankDeltas.SingularValues(weights[m.Name].detach() - initial[m.Name]).Select(v => v / m.DirectionStrength).ToArray();
+                return m.RelativeEffectSpectrum(deltas[i].Delta());
             }).ToList();
-            foreach (var tensor in initial.Values)
-            {
-                tensor.Dispose();
-            }
-
             var result = Score(OracleRanks(relative, s.OracleThreshold), outcome.Evaluations[^1].Loss, outcome.SecondsPerStep * outcome.Steps);
             return (result, [.. relative.Select(v => v.Take(12).ToArray())]);
         }
@@ -304,7 +301,7 @@ public static class RankRecoveryBench
         var records = new List<BenchRecord>();
         var (kl, klHalf) = MeanInterval([.. results.Select(r => r.TeacherBaseKl)]);
         records.Add(new BenchRecord("rank recovery KL(teacher ‖ base)", kl, "nats/token",
-            Detail: string.Create(CultureInfo.InvariantCulture, $"95 % CI ± {F(klHalf)} over {results.Count} seeds; each direction {settings.Strength} × the base weight's RMS singular value; {results[0].Modules.Count} modules")));
+            Detail: string.Create(CultureInfo.InvariantCulture, $"95 % CI ± {F(klHalf)} over {results.Count} seeds; each direction's effect on the module's inputs {settings.Strength} × the base map's RMS singular value on them; {results[0].Modules.Count} modules")));
         foreach (var name in results[0].Students.Keys)
         {
             var rhos = results.Select(r => r.Students[name].Spearman).ToList();

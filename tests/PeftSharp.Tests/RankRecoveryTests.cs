@@ -37,7 +37,9 @@ public sealed class RankRecoveryTests : IDisposable
     [Fact]
     public void TheTeacherAddsUpdatesOfExactlyTheStatedRanksThatVaryWithinEachModuleType()
     {
-        using var teacher = RankRecoveryTeacher.Create(Decoder, RankRecoveryBench.Targets, seed: 2, strength: 0.5);
+        var generator = new Generator(5);
+        var rows = Enumerable.Range(0, 8).Select(_ => randint(4, 4096, [32], generator: generator).data<long>().ToArray()).ToList();
+        using var teacher = RankRecoveryTeacher.Create(Decoder, RankRecoveryBench.Targets, rows, seed: 2, strength: 0.5);
         using var plain = teacher.LoadBase();
         Assert.Equal(28, teacher.Modules.Count);
         var baseWeights = plain.state_dict();
@@ -48,11 +50,15 @@ public sealed class RankRecoveryTests : IDisposable
             var weight = baseWeights[module.Name + ".weight"];
             var added = teacherWeights[module.Name + ".weight"] - weight;
             Assert.True(added.allclose(module.Delta, rtol: 0, atol: 1e-6), module.Name);
-            Assert.Equal(0.5 * weight.norm().item<float>() / Math.Sqrt(Math.Min(weight.shape[0], weight.shape[1])), module.DirectionStrength, 4);
+            // The update has exactly its rank: singular values beyond it are ~0 (float32 round-off).
             var singular = LowRankDeltas.SingularValues(module.Delta);
-            // Singular values beyond the rank are ~0 (float32 round-off), those within it the direction strength.
-            Assert.All(singular.Take(module.Rank), s => Assert.Equal(1.0, s / module.DirectionStrength, 4));
-            Assert.All(singular.Skip(module.Rank), s => Assert.True(s < 1e-5 * module.DirectionStrength, $"{module.Name}: {s}"));
+            Assert.All(singular.Skip(module.Rank), s => Assert.True(s < 1e-5 * Math.Max(singular[0], 1e-3), $"{module.Name}: {s}"));
+            Assert.All(singular.Take(module.Rank), s => Assert.True(s > 1e-3 * singular[0], $"{module.Name}: {s}"));
+            // Its effect on the measured inputs has a flat spectrum at the direction strength, 0.5 × the base map's RMS singular value there.
+            var effect = module.RelativeEffectSpectrum(module.Delta);
+            Assert.All(effect.Take(module.Rank), e => Assert.Equal(1.0, e, 3));
+            Assert.All(effect.Skip(module.Rank), e => Assert.True(e < 1e-4, $"{module.Name}: {e}"));
+            Assert.Equal(0.5 * LowRankDeltas.RmsSingularValue(matmul(weight.to(ScalarType.Float64), module.InputRoot)), module.DirectionStrength, 6);
         }
 
         Assert.Equal(RankRecoveryTeacher.RankPool.SelectMany(r => Enumerable.Repeat(r, 4)).Order(), teacher.Modules.Select(m => m.Rank).Order());
@@ -100,6 +106,28 @@ public sealed class RankRecoveryTests : IDisposable
         Assert.Equal(0, LowRankDeltas.EffectiveRank(relative, 1.5));
         Assert.Equal([3, 0], RankRecoveryBench.OracleRanks([relative, new double[30]], 0.5));
         Assert.Throws<ArgumentOutOfRangeException>(() => LowRankDeltas.EffectiveRank(relative, 0));
+    }
+
+    [Fact]
+    public void TheOraclesWhitenedUpdateActsOnTheInputsAsItsEffectMatrix()
+    {
+        var generator = new Generator(7);
+        var inputs = randn(200, 6, dtype: ScalarType.Float64, generator: generator) * tensor(new[] { 3.0, 1.0, 0.5, 0.2, 0.1, 0.05 });
+        var moment = matmul(inputs.t(), inputs) / 200;
+        var (values, vectors) = linalg.eigh(moment);
+        var root = matmul(vectors * values.sqrt(), vectors.t());
+        using var linear = nn.Linear(6, 4, hasBias: false);
+        using var delta = new WhitenedDenseDelta(linear, root);
+        using (no_grad())
+        {
+            delta.Effect.copy_(randn(4, 6, generator: generator));
+        }
+
+        // Its weight-space update times C^½ is the effect matrix M, and the forward adds that update.
+        Assert.True(matmul(delta.Delta().to(ScalarType.Float64), root).allclose(delta.Effect.to(ScalarType.Float64), rtol: 1e-3, atol: 1e-4));
+        var x = inputs.to(ScalarType.Float32).narrow(0, 0, 5);
+        Assert.True(delta.forward(x).allclose(linear.forward(x) + matmul(x, delta.Delta().t()), rtol: 1e-4, atol: 1e-5));
+        Assert.Equal([delta.Effect.Handle], delta.parameters().Where(p => p.requires_grad).Select(p => p.Handle));
     }
 
     [Fact]
