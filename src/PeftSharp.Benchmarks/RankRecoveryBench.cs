@@ -18,6 +18,9 @@ public sealed record RankRecoverySettings
     /// <summary>The quick suite's settings: fewer steps and seeds.</summary>
     public static RankRecoverySettings Quick { get; } = new() { Steps = 100, Seeds = 3 };
 
+    /// <summary>The decoder projections the teacher changes (default: all seven of every layer, <see cref="RankRecoveryBench.Targets"/>).</summary>
+    public TargetModules Targets { get; init; } = RankRecoveryBench.Targets;
+
     /// <summary>Optimizer steps of every student (the same budget for all).</summary>
     public int Steps { get; init; } = 300;
 
@@ -206,7 +209,7 @@ public static class RankRecoveryBench
 
     private static SeedResult RunSeed(string decoder, List<long[]> train, List<long[]> validation, RankRecoverySettings settings, IReadOnlyList<BenchmarkVariant> variants, int seed, string output, TextWriter log)
     {
-        using var teacher = RankRecoveryTeacher.Create(decoder, Targets, train.Take(settings.MomentRows).ToList(), seed, settings.Strength);
+        using var teacher = RankRecoveryTeacher.Create(decoder, settings.Targets, train.Take(settings.MomentRows).ToList(), seed, settings.Strength);
         teacher.Save(Path.Combine(output, "task"));
         var names = teacher.Modules.Select(m => m.Name).ToList();
         var truth = teacher.Modules.Select(m => m.Rank).ToList();
@@ -229,7 +232,7 @@ public static class RankRecoveryBench
         var meanRank = (int)Math.Round(truth.Average());
         foreach (var variant in variants)
         {
-            var config = variant.Create(new BenchmarkSettings(Targets, [], TotalSteps: settings.Steps, Rank: meanRank));
+            var config = variant.Create(new BenchmarkSettings(settings.Targets, [], TotalSteps: settings.Steps, Rank: meanRank));
             var result = TrainAdapter(teacher, config, train, validation, settings, seed);
             students[variant.Name] = result;
             Report(variant.Name, result);
