@@ -44,8 +44,8 @@ internal static class Program
                 var quick = args.Contains("--quick");
                 records = QualityBench.Run(QualityBench.Tasks(root, quick), new QualityOptions(Int("--seeds", quick ? QualityBench.QuickSeeds : QualityBench.DefaultSeeds), quick), Option("--output") ?? "runs/quality", Console.Out, root).Records;
                 break;
-            case "recovery":
-                records = RankRecoveryBench.Run(root, Int("--steps", 400), Option("--output") ?? "runs/recovery", Console.Out);
+            case "rank-recovery":
+                records = RankRecoveryBench.Run(root, RankRecoverySettings.Full with { Steps = Int("--steps", RankRecoverySettings.Full.Steps), Seeds = Int("--seeds", RankRecoverySettings.Full.Seeds) }, Option("--output") ?? "runs/rank-recovery", Console.Out);
                 break;
             case "memory":
                 records = MemoryBench.Run(root, Int("--steps", 5000), Option("--methods")?.Split(','), Console.Out, Int("--batch-size", 8), Int("--max-length", 64));
@@ -71,7 +71,7 @@ internal static class Program
                 Console.Error.WriteLine("       PeftSharp.Bench python [--rounds 5] [--large]   (after bash bench/python/setup.sh)");
                 Console.Error.WriteLine("       PeftSharp.Bench python-decoder [--rounds 3] [--large]   (SmolLM2-135M shape with --large; after bash bench/python/setup.sh)");
                 Console.Error.WriteLine("       PeftSharp.Bench quality [--seeds 5] [--quick] [--output runs/quality]   (the claims protocol; plots: peft bench --only quality)");
-                Console.Error.WriteLine("       PeftSharp.Bench recovery [--steps 400] [--output runs/recovery]");
+                Console.Error.WriteLine("       PeftSharp.Bench rank-recovery [--steps 300] [--seeds 5] [--output runs/rank-recovery]");
                 Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000] [--methods lora,sora,...] [--batch-size 8] [--max-length 64]");
                 Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
                 Console.Error.WriteLine("       PeftSharp.Bench decoder-engine [--rounds 3] [--quick] [--methods dylora,sora,...|none]");

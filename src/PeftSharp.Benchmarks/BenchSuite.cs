@@ -7,15 +7,15 @@ namespace PeftSharp.Benchmarks;
 /// <param name="Quick">The quick suite (under 10 minutes on 2 cores): small shapes, fewer rounds, one quality run per method.</param>
 /// <param name="Root">The repository root (bundled base model and data).</param>
 /// <param name="Output">Where runs and reports go.</param>
-/// <param name="Only">Suites to run (<c>layer</c>, <c>methods</c>, <c>engine</c>, <c>python</c>, <c>python-decoder</c>, <c>quality</c>, <c>baseline</c>, <c>memory</c>, <c>throughput</c>, <c>decode</c>, <c>deberta</c>, <c>load</c>, <c>decoder-engine</c>); null: all of the mode's.</param>
-/// <param name="Seeds">Seeds per configuration of the quality protocol (null: <see cref="QualityBench.DefaultSeeds"/>, quick <see cref="QualityBench.QuickSeeds"/>).</param>
+/// <param name="Only">Suites to run (<c>layer</c>, <c>methods</c>, <c>engine</c>, <c>python</c>, <c>python-decoder</c>, <c>quality</c>, <c>baseline</c>, <c>rank-recovery</c>, <c>memory</c>, <c>throughput</c>, <c>decode</c>, <c>deberta</c>, <c>load</c>, <c>decoder-engine</c>); null: all of the mode's.</param>
+/// <param name="Seeds">Seeds per configuration of the suites that repeat runs over seeds (quality: null is <see cref="QualityBench.DefaultSeeds"/>, quick <see cref="QualityBench.QuickSeeds"/>; rank recovery: its own default).</param>
 public sealed record BenchOptions(bool Quick, string Root, string Output, IReadOnlyCollection<string>? Only = null, int? Seeds = null);
 
 /// <summary>The benchmark suites, each a list of records measured side by side in one run.</summary>
 public static class BenchSuite
 {
     /// <summary>The suite names.</summary>
-    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "python-decoder", "quality", "baseline", "recovery", "memory", "throughput", "decode", "deberta", "load", DecoderEngineBench.Suite];
+    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "python-decoder", "quality", "baseline", "rank-recovery", "memory", "throughput", "decode", "deberta", "load", DecoderEngineBench.Suite];
 
     /// <summary>Runs the suites; returns every record, the quality protocol's report (its runs and claim plots; null when it did not run) and the suites that failed (each with its reason; the others still run).</summary>
     public static (List<BenchRecord> Records, QualityReport? Quality, List<string> Failures) Run(BenchOptions options, TextWriter log, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
@@ -74,7 +74,11 @@ public static class BenchSuite
             records.AddRange(quality.Records);
         });
         Suite("baseline", "TF-IDF + logistic regression baseline", () => records.AddRange(BaselineBench.Run(options.Root, log)));
-        Suite("recovery", $"rank recovery ({string.Join(", ", MethodStepBench.Variants(BenchmarkKind.RankRecovery).Select(v => v.Method.Name))})", () => records.AddRange(RankRecoveryBench.Run(options.Root, options.Quick ? 100 : 400, Path.Combine(options.Output, "recovery"), log)));
+        Suite("rank-recovery", $"rank recovery on the bundled decoder (oracle, {string.Join(", ", MethodStepBench.Variants(BenchmarkKind.RankRecovery).Select(v => v.Method.Name))})", () =>
+        {
+            var settings = options.Quick ? RankRecoverySettings.Quick : RankRecoverySettings.Full;
+            records.AddRange(RankRecoveryBench.Run(options.Root, options.Seeds is { } seeds ? settings with { Seeds = seeds } : settings, Path.Combine(options.Output, "rank-recovery"), log));
+        });
         Suite("memory", "memory over a long run", () => records.AddRange(MemoryBench.Run(options.Root, options.Quick ? 1000 : 5000, options.Quick ? [AdapterMethodRegistry.All[0].Name] : null, log)));
         Suite("throughput", "encoder training throughput", () => records.AddRange(ModelThroughput.Run(3, log)));
         Suite("decode", "decoder generation: KV cache vs recomputing the prefix (SmolLM2-135M shape)", () => records.AddRange(options.Quick ? DecodeBench.Run(log, batches: [1]) : DecodeBench.Run(log)));

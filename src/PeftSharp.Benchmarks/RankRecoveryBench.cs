@@ -1,53 +1,119 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.IO;
-using PeftSharp.Models;
+using PeftSharp.Models.Tokenizers;
 using PeftSharp.Training;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace PeftSharp.Benchmarks;
 
+/// <summary>The size of a rank-recovery run (<see cref="RankRecoveryBench"/>).</summary>
+public sealed record RankRecoverySettings
+{
+    /// <summary>The full suite's settings.</summary>
+    public static RankRecoverySettings Full { get; } = new();
+
+    /// <summary>The quick suite's settings: fewer steps and seeds.</summary>
+    public static RankRecoverySettings Quick { get; } = new() { Steps = 100, Seeds = 3 };
+
+    /// <summary>The decoder projections the teacher changes (default: all seven of every layer, <see cref="RankRecoveryBench.Targets"/>).</summary>
+    public TargetModules Targets { get; init; } = RankRecoveryBench.Targets;
+
+    /// <summary>Optimizer steps of every student (the same budget for all).</summary>
+    public int Steps { get; init; } = 300;
+
+    /// <summary>Seeds (teacher ranks and directions, student initialisation, data order); the statistics are over them.</summary>
+    public int Seeds { get; init; } = 5;
+
+    /// <summary>Rows per step.</summary>
+    public int BatchSize { get; init; } = 8;
+
+    /// <summary>Tokens per row.</summary>
+    public int SequenceLength { get; init; } = 64;
+
+    /// <summary>Training rows taken from the corpus.</summary>
+    public int TrainRows { get; init; } = 1024;
+
+    /// <summary>Held-out rows the KL figures are measured on.</summary>
+    public int ValidationRows { get; init; } = 32;
+
+    /// <summary>The teacher's strength (<see cref="RankRecoveryTeacher.Strength"/>).</summary>
+    public double Strength { get; init; } = 0.7;
+
+    /// <summary>Training rows the teacher measures its modules' inputs on.</summary>
+    public int MomentRows { get; init; } = 64;
+
+    /// <summary>Peak learning rate of the adapter students.</summary>
+    public double LearningRate { get; init; } = 2e-3;
+
+    /// <summary>Peak learning rate of the oracle's dense updates.</summary>
+    public double OracleLearningRate { get; init; } = 1e-4;
+
+    /// <summary>Whether to train the oracle (the calibration; off only for ablations of the methods).</summary>
+    public bool Oracle { get; init; } = true;
+
+    /// <summary>The oracle's rule: a learned direction counts when its singular value reaches this fraction of the teacher's per-direction strength of the module.</summary>
+    public double OracleThreshold { get; init; } = 0.5;
+}
+
 /// <summary>
-/// Rank recovery: a teacher is the bundled base plus low-rank updates of known ranks in query/value
-/// (<see cref="RankRecoveryTask"/>); students (the methods' <see cref="BenchmarkKind.RankRecovery"/> variants: AdaLoRA, SoRA) learn the teacher's labels with the
-/// teacher's head frozen, and the Spearman correlation of their final per-module ranks with the true
-/// ranks says whether their allocation finds where the change is.
+/// Rank recovery: a teacher is the bundled decoder plus random updates of known rank in all seven
+/// projections of every layer (<see cref="RankRecoveryTeacher"/>: ranks vary within a module type and
+/// include zeros); students start from the base and learn the teacher's full next-token
+/// distributions over corpus tokens (<see cref="DistillationTask"/>). An oracle — a dense trainable
+/// update per module (<see cref="WhitenedDenseDelta"/>) — calibrates the task: the singular values of
+/// its learned updates' effect on the modules' inputs should show the true ranks. The methods' <see cref="BenchmarkKind.RankRecovery"/> variants (AdaLoRA, SoRA) are
+/// scored by the Spearman correlation of their final per-module ranks with the true ranks, each over
+/// several seeds (mean and 95 % t interval).
 /// </summary>
 public static class RankRecoveryBench
 {
-    /// <summary>Builds the task and trains both students for <paramref name="steps"/> steps.</summary>
-    public static IReadOnlyList<BenchRecord> Run(string root, int steps, string output, TextWriter log)
+    /// <summary>The decoder projections the teacher changes.</summary>
+    public static TargetModules Targets { get; } = TargetModules.FromNames("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+
+    /// <summary>The name of the dense-update student in records.</summary>
+    public const string Oracle = "oracle";
+
+    /// <summary>
+    /// Runs the oracle and every student at every seed and returns the records (also written to
+    /// <c>rank-recovery.json</c> in <paramref name="output"/>). The students are the methods'
+    /// <see cref="BenchmarkKind.RankRecovery"/> variants unless <paramref name="students"/> names others
+    /// (ablations: other settings of a method under their own names).
+    /// </summary>
+    public static IReadOnlyList<BenchRecord> Run(string root, RankRecoverySettings settings, string output, TextWriter log, IReadOnlyList<BenchmarkVariant>? students = null)
     {
-        var baseDir = Path.Combine(root, "models", "base");
-        var texts = ClassificationDataset.Load(Path.Combine(root, "data", "sotu-era", "train.jsonl")).Examples.Select(e => e.Text).ToList();
-        var taskDir = Path.Combine(output, "task");
-        var targets = TargetModules.FromNames("query", "value");
-        var truth = RankRecoveryTask.Generate(baseDir, texts, taskDir, targets);
-        var labels = ConfigJson.Load(Path.Combine(taskDir, "truth.json")).Strings("labels")!;
-        var train = ClassificationDataset.Load(Path.Combine(taskDir, "train.jsonl"), labels: labels);
-        var validation = ClassificationDataset.Load(Path.Combine(taskDir, "validation.jsonl"), labels: labels);
-        var tokenizer = TextTokenizer.TryLoad(baseDir)!;
-        var targetR = (int)Math.Round(truth.Values.Average());
-        var students = MethodStepBench.Variants(BenchmarkKind.RankRecovery)
-            .Select(v => (v.Variant.Name, Config: v.Variant.Create(new BenchmarkSettings(targets, [], TotalSteps: steps, Rank: targetR))))
-            .ToList();
-        var records = new List<BenchRecord>();
-        foreach (var (name, config) in students)
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(log);
+        var variants = students ?? [.. MethodStepBench.Variants(BenchmarkKind.RankRecovery).Select(v => v.Variant)];
+        var decoder = Path.Combine(root, "models", "decoder");
+        var (train, validation) = CorpusRows(root, decoder, settings);
+        var results = new List<SeedResult>();
+        for (var seed = 0; seed < settings.Seeds; seed++)
         {
-            TorchSharp.torch.manual_seed(0);
-            var student = RankRecoveryTask.Student(baseDir, taskDir);
-            var peft = PeftModel.Create(student, config);
-            var options = new TrainerOptions { MaxSteps = steps, BatchSize = 16, LearningRate = 1e-3, MaxLength = 64, EvalEvery = steps, Seed = 0, LogEvery = 0, OutputDirectory = Path.Combine(output, name) };
-            new Trainer(student, peft, tokenizer, options).Train(train, validation);
-            var ranks = peft.GetEffectiveRanks();
-            var names = truth.Keys.ToList();
-            var rho = Spearman(names.Select(n => (double)truth[n]).ToList(), names.Select(n => (double)ranks[n]).ToList());
-            records.Add(new BenchRecord($"rank recovery Spearman ({name})", rho, "rho", 0.9, AtLeast: true,
-                Detail: $"true {string.Join(" ", names.Select(n => truth[n]))} vs found {string.Join(" ", names.Select(n => ranks[n]))}; {steps} steps"));
-            log.WriteLine(records[^1]);
+            results.Add(RunSeed(decoder, train, validation, settings, variants, seed, Path.Combine(output, $"seed-{seed}"), log));
         }
 
-        return records;
+        WriteResults(Path.Combine(output, "rank-recovery.json"), settings, results);
+        return Summarise(settings, results);
     }
+
+    /// <summary>What one seed gave: the truth, the teacher's effect and every student's ranks, Spearman and final KL.</summary>
+    /// <param name="Seed">The seed.</param>
+    /// <param name="Modules">The target modules in model order.</param>
+    /// <param name="TrueRanks">The teacher's ranks in module order.</param>
+    /// <param name="TeacherBaseKl">KL(teacher ‖ base) per token on the held-out rows.</param>
+    /// <param name="Students">Per student: found ranks in module order, Spearman ρ, final KL(teacher ‖ student), seconds.</param>
+    /// <param name="OracleSpectra">The oracle's leading singular values of its learned effect per module, relative to the teacher's per-direction strength.</param>
+    public sealed record SeedResult(int Seed, IReadOnlyList<string> Modules, IReadOnlyList<int> TrueRanks, double TeacherBaseKl, IReadOnlyDictionary<string, StudentResult> Students, IReadOnlyList<double[]> OracleSpectra);
+
+    /// <summary>One student's result at one seed.</summary>
+    /// <param name="Ranks">Found ranks in module order.</param>
+    /// <param name="Spearman">Spearman ρ with the true ranks (0 when the student gave every module the same rank).</param>
+    /// <param name="FinalKl">KL(teacher ‖ student) per token on the held-out rows after training.</param>
+    /// <param name="Seconds">Training time.</param>
+    public sealed record StudentResult(IReadOnlyList<int> Ranks, double Spearman, double FinalKl, double Seconds);
 
     /// <summary>Spearman's rank correlation (ties get their average rank); NaN when either side is constant.</summary>
     public static double Spearman(IReadOnlyList<double> x, IReadOnlyList<double> y)
@@ -81,5 +147,205 @@ public static class RankRecoveryBench
         var vx = rx.Sum(a => (a - mx) * (a - mx));
         var vy = ry.Sum(b => (b - my) * (b - my));
         return vx == 0 || vy == 0 ? double.NaN : cov / Math.Sqrt(vx * vy);
+    }
+
+    /// <summary>The mean of <paramref name="values"/> and the half-width of its 95 % Student-t interval (0 for a single value).</summary>
+    public static (double Mean, double HalfWidth) MeanInterval(IReadOnlyList<double> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (values.Count == 0)
+        {
+            throw new ArgumentException("no values", nameof(values));
+        }
+
+        var mean = values.Average();
+        if (values.Count == 1)
+        {
+            return (mean, 0);
+        }
+
+        var sd = Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
+        return (mean, T975(values.Count - 1) * sd / Math.Sqrt(values.Count));
+    }
+
+    /// <summary>The 0.975 quantile of Student's t with <paramref name="df"/> degrees of freedom (table to 30, then the normal's 1.96 with the first-order correction).</summary>
+    internal static double T975(int df)
+    {
+        ReadOnlySpan<double> table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042];
+        ArgumentOutOfRangeException.ThrowIfLessThan(df, 1);
+        return df <= table.Length ? table[df - 1] : 1.959964 + 2.4 / df;
+    }
+
+    /// <summary>The oracle's effective ranks: per module, the singular values of its learned update's effect on the inputs (<see cref="TeacherModule.RelativeEffectSpectrum"/>) that reach <paramref name="threshold"/> × the teacher's direction strength.</summary>
+    public static int[] OracleRanks(IReadOnlyList<double[]> relativeSpectra, double threshold) =>
+        [.. relativeSpectra.Select(s => LowRankDeltas.EffectiveRank(s, threshold))];
+
+    private static (List<long[]> Train, List<long[]> Validation) CorpusRows(string root, string decoder, RankRecoverySettings settings)
+    {
+        var tokenizer = HfTokenizer.Load(decoder);
+        var endOfText = tokenizer.TokenToId(ChatTokenizerFiles.EndOfText) ?? throw new PeftConfigurationException($"{decoder}: the tokenizer has no {ChatTokenizerFiles.EndOfText} token");
+        var need = settings.TrainRows + settings.ValidationRows;
+        // Chapters of Moby-Dick in order until the rows are there (about 4 characters per token).
+        var chapters = new List<string>();
+        long characters = 0;
+        foreach (var chapter in File.ReadLines(Path.Combine(root, "data", "corpus", "moby-dick.txt")).Where(l => l.Trim().Length > 0))
+        {
+            chapters.Add(chapter);
+            characters += chapter.Length;
+            if (characters > need * settings.SequenceLength * 5L)
+            {
+                break;
+            }
+        }
+
+        var rows = CausalLMPretrainer.Pack(chapters, tokenizer, endOfText, settings.SequenceLength);
+        if (rows.Count < need)
+        {
+            throw new PeftConfigurationException($"data/corpus/moby-dick.txt gives {rows.Count} rows of {settings.SequenceLength} tokens; the run needs {need}");
+        }
+
+        return ([.. rows.Take(settings.TrainRows)], [.. rows.Skip(rows.Count - settings.ValidationRows)]);
+    }
+
+    private static SeedResult RunSeed(string decoder, List<long[]> train, List<long[]> validation, RankRecoverySettings settings, IReadOnlyList<BenchmarkVariant> variants, int seed, string output, TextWriter log)
+    {
+        using var teacher = RankRecoveryTeacher.Create(decoder, settings.Targets, train.Take(settings.MomentRows).ToList(), seed, settings.Strength);
+        teacher.Save(Path.Combine(output, "task"));
+        var names = teacher.Modules.Select(m => m.Name).ToList();
+        var truth = teacher.Modules.Select(m => m.Rank).ToList();
+        double teacherBaseKl;
+        using (var plain = teacher.LoadBase())
+        {
+            teacherBaseKl = DistillationTask.MeanKl(teacher.Model, plain, validation, settings.BatchSize);
+        }
+
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seed {seed}: true ranks {string.Join(" ", truth)}; KL(teacher ‖ base) {teacherBaseKl:F4} nats/token"));
+        var students = new Dictionary<string, StudentResult>(StringComparer.Ordinal);
+        IReadOnlyList<double[]> spectra = [];
+        if (settings.Oracle)
+        {
+            (var oracle, spectra) = TrainOracle(teacher, train, validation, settings, seed);
+            students[Oracle] = oracle;
+            Report(Oracle, oracle);
+        }
+
+        var meanRank = (int)Math.Round(truth.Average());
+        foreach (var variant in variants)
+        {
+            var config = variant.Create(new BenchmarkSettings(settings.Targets, [], TotalSteps: settings.Steps, Rank: meanRank));
+            var result = TrainAdapter(teacher, config, train, validation, settings, seed);
+            students[variant.Name] = result;
+            Report(variant.Name, result);
+        }
+
+        return new SeedResult(seed, names, truth, teacherBaseKl, students, spectra);
+
+        void Report(string name, StudentResult r) => log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {name}: ρ {r.Spearman:F3}; found {string.Join(" ", r.Ranks)}; KL {r.FinalKl:F4} ({r.FinalKl / teacherBaseKl:P0} of the teacher's); {r.Seconds:F0} s"));
+        // A student that gives every module the same rank ranks nothing: ρ 0 rather than NaN.
+        StudentResult Score(IReadOnlyList<int> found, double kl, double seconds) =>
+            new(found, Spearman([.. truth.Select(r => (double)r)], [.. found.Select(r => (double)r)]) is var rho && double.IsNaN(rho) ? 0 : rho, kl, seconds);
+
+        (StudentResult, IReadOnlyList<double[]>) TrainOracle(RankRecoveryTeacher t, List<long[]> rows, List<long[]> held, RankRecoverySettings s, int runSeed)
+        {
+            manual_seed(runSeed);
+            using var student = t.LoadBase();
+            foreach (var parameter in student.parameters())
+            {
+                parameter.requires_grad = false;
+            }
+
+            var deltas = t.Modules.Select(m =>
+            {
+                var delta = new WhitenedDenseDelta((Linear)student.named_modules().Single(n => n.name == m.Name).module, m.InputRoot);
+                ModuleSurgery.ReplaceChild(student, m.Name, delta);
+                return delta;
+            }).ToList();
+            var task = new DistillationTask(student, t.Model, rows, held, s.BatchSize, runSeed);
+            var options = Options(s, runSeed, s.OracleLearningRate);
+            var outcome = new TrainingLoop(task, options, [new ParameterGroup("dense", [.. deltas.Select(d => d.Effect)], s.OracleLearningRate, 0)]).Run();
+            var relative = t.Modules.Select((m, i) =>
+            {
+                using var scope = NewDisposeScope();
+                return m.RelativeEffectSpectrum(deltas[i].Delta());
+            }).ToList();
+            var result = Score(OracleRanks(relative, s.OracleThreshold), outcome.Evaluations[^1].Loss, outcome.SecondsPerStep * outcome.Steps);
+            return (result, [.. relative.Select(v => v.Take(12).ToArray())]);
+        }
+
+        StudentResult TrainAdapter(RankRecoveryTeacher t, AdapterConfig config, List<long[]> rows, List<long[]> held, RankRecoverySettings s, int runSeed)
+        {
+            manual_seed(runSeed);
+            using var student = t.LoadBase();
+            var peft = PeftModel.Create(student, config);
+            var task = new DistillationTask(student, t.Model, rows, held, s.BatchSize, runSeed);
+            var options = Options(s, runSeed, s.LearningRate);
+            var outcome = new TrainingLoop(task, options, ParameterGroups.ForAdapter(peft, options), peft).Run();
+            var ranks = peft.GetEffectiveRanks();
+            return Score([.. names.Select(n => ranks[n])], outcome.Evaluations[^1].Loss, outcome.SecondsPerStep * outcome.Steps);
+        }
+    }
+
+    private static TrainerOptions Options(RankRecoverySettings settings, int seed, double learningRate) => new()
+    {
+        MaxSteps = settings.Steps,
+        BatchSize = settings.BatchSize,
+        LearningRate = learningRate,
+        WeightDecay = 0,
+        EvalEvery = settings.Steps,
+        Metric = "kl",
+        Seed = seed,
+        LogEvery = 0,
+    };
+
+    private static List<BenchRecord> Summarise(RankRecoverySettings settings, IReadOnlyList<SeedResult> results)
+    {
+        string F(double v) => v.ToString("0.000", CultureInfo.InvariantCulture);
+        var records = new List<BenchRecord>();
+        var (kl, klHalf) = MeanInterval([.. results.Select(r => r.TeacherBaseKl)]);
+        records.Add(new BenchRecord("rank recovery KL(teacher ‖ base)", kl, "nats/token",
+            Detail: string.Create(CultureInfo.InvariantCulture, $"95 % CI ± {F(klHalf)} over {results.Count} seeds; each direction's effect on the module's inputs {settings.Strength} × the base map's RMS singular value on them; {results[0].Modules.Count} modules")));
+        foreach (var name in results[0].Students.Keys)
+        {
+            var rhos = results.Select(r => r.Students[name].Spearman).ToList();
+            var (mean, half) = MeanInterval(rhos);
+            var left = results.Select(r => r.Students[name].FinalKl / r.TeacherBaseKl).Average();
+            records.Add(new BenchRecord($"rank recovery Spearman ({name})", mean, "rho", 0.9, AtLeast: true,
+                Detail: string.Create(CultureInfo.InvariantCulture, $"95 % CI [{F(mean - half)}, {F(mean + half)}] over {results.Count} seeds (per seed {string.Join(" ", rhos.Select(F))}); ") +
+                    string.Create(CultureInfo.InvariantCulture, $"KL left {left:P0} of the teacher's; {settings.Steps} steps; seed 0 true {string.Join(" ", results[0].TrueRanks)} vs found {string.Join(" ", results[0].Students[name].Ranks)}")));
+        }
+
+        return records;
+    }
+
+    private static void WriteResults(string path, RankRecoverySettings settings, IReadOnlyList<SeedResult> results)
+    {
+        var json = new JsonObject
+        {
+            ["steps"] = settings.Steps,
+            ["batch_size"] = settings.BatchSize,
+            ["sequence_length"] = settings.SequenceLength,
+            ["strength"] = settings.Strength,
+            ["learning_rate"] = settings.LearningRate,
+            ["oracle_learning_rate"] = settings.OracleLearningRate,
+            ["oracle_threshold"] = settings.OracleThreshold,
+            ["seeds"] = new JsonArray([.. results.Select(r => (JsonNode?)new JsonObject
+            {
+                ["seed"] = r.Seed,
+                ["modules"] = new JsonArray([.. r.Modules.Select(m => (JsonNode?)m)]),
+                ["true_ranks"] = new JsonArray([.. r.TrueRanks.Select(v => (JsonNode?)v)]),
+                ["teacher_base_kl"] = r.TeacherBaseKl,
+                ["oracle_spectra"] = new JsonArray([.. r.OracleSpectra.Select(s => (JsonNode?)new JsonArray([.. s.Select(v => (JsonNode?)Math.Round(v, 4))]))]),
+                ["students"] = new JsonObject(r.Students.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonObject
+                {
+                    ["ranks"] = new JsonArray([.. kv.Value.Ranks.Select(v => (JsonNode?)v)]),
+                    ["spearman"] = kv.Value.Spearman,
+                    ["final_kl"] = kv.Value.FinalKl,
+                    ["seconds"] = kv.Value.Seconds,
+                }))),
+            })]),
+        };
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        AtomicFile.WriteAllText(path, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 }

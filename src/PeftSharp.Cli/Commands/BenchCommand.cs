@@ -15,7 +15,7 @@ internal static class BenchCommand
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "The quick suite (under 10 minutes on 2 cores): 4-layer shapes, fewer rounds, the quality protocol at 3 seeds and a short budget, a 1,000-step memory run." };
-        var seeds = new Option<int?>("--seeds") { Description = "Seeds per configuration of the quality protocol (default 5, quick 3; at least 2)." };
+        var seeds = new Option<int?>("--seeds") { Description = "Seeds per configuration of the suites that repeat runs over seeds: the quality protocol and rank recovery (default 5, quick 3; at least 2)." };
         var json = new Option<FileInfo?>("--json") { Description = "Also write the records as a JSON array of {\"name\", \"value\", \"unit\", \"target\", \"met\"}." }.File();
         var output = new Option<DirectoryInfo>("--output") { Description = "Folder for runs, report.md, the quality claims' plots (claim-*.png) and frontier.png.", DefaultValueFactory = _ => new DirectoryInfo("runs/bench") }.Folder();
         var only = new Option<string[]?>("--only") { Description = $"Suites to run: {string.Join(", ", BenchSuite.Suites)}.", AllowMultipleArgumentsPerToken = true };

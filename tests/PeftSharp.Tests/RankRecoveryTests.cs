@@ -1,0 +1,176 @@
+using System.Text.Json.Nodes;
+using PeftSharp.Adapters;
+using PeftSharp.Benchmarks;
+using PeftSharp.IO;
+using PeftSharp.Models;
+using PeftSharp.Training;
+using TorchSharp.Modules;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace PeftSharp.Tests;
+
+/// <summary>The rank-recovery benchmark on the bundled decoder: the teacher's truth, the oracle's rule, the distillation loss and a tiny end-to-end run.</summary>
+public sealed class RankRecoveryTests : IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("peft-rank-recovery-").FullName;
+
+    private static string Decoder => Path.Combine(BundledDemoTests.Repository(), "models", "decoder");
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    [Theory]
+    [InlineData(64, 48, 0)]
+    [InlineData(64, 48, 1)]
+    [InlineData(40, 90, 5)]
+    [InlineData(16, 16, 16)]
+    public void AnUpdateHasExactlyItsRankWithAFlatSpectrum(int outFeatures, int inFeatures, int rank)
+    {
+        using var delta = LowRankDeltas.Create(outFeatures, inFeatures, rank, 0.7, new Generator(3));
+        Assert.Equal([(long)outFeatures, inFeatures], delta.shape);
+        var singular = LowRankDeltas.SingularValues(delta);
+        for (var i = 0; i < singular.Length; i++)
+        {
+            Assert.Equal(i < rank ? 0.7 : 0.0, singular[i], 5);
+        }
+    }
+
+    [Fact]
+    public void TheTeacherAddsUpdatesOfExactlyTheStatedRanksThatVaryWithinEachModuleType()
+    {
+        var generator = new Generator(5);
+        var rows = Enumerable.Range(0, 8).Select(_ => randint(4, 4096, [32], generator: generator).data<long>().ToArray()).ToList();
+        // Three of the seven projection types keep the test fast; the bench adapts all seven.
+        using var teacher = RankRecoveryTeacher.Create(Decoder, TargetModules.FromNames("q_proj", "k_proj", "down_proj"), rows, seed: 2, strength: 0.5);
+        using var plain = teacher.LoadBase();
+        Assert.Equal(12, teacher.Modules.Count);
+        var baseWeights = plain.state_dict();
+        var teacherWeights = teacher.Model.state_dict();
+        foreach (var module in teacher.Modules)
+        {
+            using var scope = NewDisposeScope();
+            var weight = baseWeights[module.Name + ".weight"];
+            var added = teacherWeights[module.Name + ".weight"] - weight;
+            Assert.True(added.allclose(module.Delta, rtol: 0, atol: 1e-6), module.Name);
+            // The update has exactly its rank: singular values beyond it are ~0 (float32 round-off).
+            var singular = LowRankDeltas.SingularValues(module.Delta);
+            Assert.All(singular.Skip(module.Rank), s => Assert.True(s < 1e-5 * Math.Max(singular[0], 1e-3), $"{module.Name}: {s}"));
+            Assert.All(singular.Take(module.Rank), s => Assert.True(s > 1e-3 * singular[0], $"{module.Name}: {s}"));
+            // Its effect on the measured inputs has a flat spectrum at the direction strength, 0.5 × the base map's RMS singular value there.
+            var effect = module.RelativeEffectSpectrum(module.Delta);
+            Assert.All(effect.Take(module.Rank), e => Assert.Equal(1.0, e, 3));
+            Assert.All(effect.Skip(module.Rank), e => Assert.True(e < 1e-4, $"{module.Name}: {e}"));
+            Assert.Equal(0.5 * LowRankDeltas.RmsSingularValue(matmul(weight.to(ScalarType.Float64), module.InputRoot)), module.DirectionStrength, 6);
+        }
+
+        Assert.Equal(Enumerable.Range(0, 12).Select(i => RankRecoveryTeacher.RankPool[i % RankRecoveryTeacher.RankPool.Count]).Order(), teacher.Modules.Select(m => m.Rank).Order());
+        Assert.Contains(0, teacher.Modules.Select(m => m.Rank));
+        foreach (var type in teacher.Modules.GroupBy(m => m.Name[(m.Name.LastIndexOf('.') + 1)..]))
+        {
+            Assert.Equal(4, type.Count());
+            Assert.True(type.Select(m => m.Rank).Distinct().Count() > 1, $"{type.Key} has one rank");
+        }
+
+        Assert.All(teacher.Model.parameters(), p => Assert.False(p.requires_grad));
+        teacher.Save(_temp);
+        var truth = JsonNode.Parse(File.ReadAllText(Path.Combine(_temp, "truth.json")))!;
+        Assert.Equal(teacher.Modules[0].Rank, truth["ranks"]![teacher.Modules[0].Name]!.GetValue<int>());
+        using var saved = SafetensorsFile.Open(Path.Combine(_temp, "teacher_deltas.safetensors"));
+        using var first = saved.Read(teacher.Modules[^1].Name);
+        Assert.True(first.allclose(teacher.Modules[^1].Delta, rtol: 0, atol: 0));
+    }
+
+    [Fact]
+    public void RanksAreASeededPermutationOfThePoolWithVariationInsideEveryType()
+    {
+        string[] names = [.. Enumerable.Range(0, 3).SelectMany(l => new[] { $"l{l}.q", $"l{l}.v", $"l{l}.down" })];
+        var a = RankRecoveryTeacher.AssignRanks(names, 5);
+        Assert.Equal(a, RankRecoveryTeacher.AssignRanks(names, 5));
+        Assert.NotEqual(a, RankRecoveryTeacher.AssignRanks(names, 6));
+        Assert.Equal(RankRecoveryTeacher.RankPool.Concat(RankRecoveryTeacher.RankPool.Take(2)).Order(), a.Order());
+        foreach (var suffix in new[] { "q", "v", "down" })
+        {
+            Assert.True(names.Select((n, i) => (n, i)).Where(t => t.n.EndsWith("." + suffix, StringComparison.Ordinal)).Select(t => a[t.i]).Distinct().Count() > 1);
+        }
+    }
+
+    [Fact]
+    public void TheOracleRuleCountsTheDirectionsAboveTheThreshold()
+    {
+        // A synthetic learned update: directions at 1.0, 0.8, 0.55 and 0.3 of the teacher's strength s = 0.2, plus noise far below.
+        const double strength = 0.2;
+        var generator = new Generator(11);
+        var (u, _) = linalg.qr(randn(50, 4, dtype: ScalarType.Float64, generator: generator));
+        var (v, _) = linalg.qr(randn(30, 4, dtype: ScalarType.Float64, generator: generator));
+        var learned = matmul(u * tensor(new[] { 1.0, 0.8, 0.55, 0.3 }) * strength, v.t()) + randn(50, 30, dtype: ScalarType.Float64, generator: generator) * 1e-4;
+        var relative = LowRankDeltas.SingularValues(learned).Select(s => s / strength).ToArray();
+        Assert.Equal(3, LowRankDeltas.EffectiveRank(relative, 0.5));
+        Assert.Equal(4, LowRankDeltas.EffectiveRank(relative, 0.25));
+        Assert.Equal(0, LowRankDeltas.EffectiveRank(relative, 1.5));
+        Assert.Equal([3, 0], RankRecoveryBench.OracleRanks([relative, new double[30]], 0.5));
+        Assert.Throws<ArgumentOutOfRangeException>(() => LowRankDeltas.EffectiveRank(relative, 0));
+    }
+
+    [Fact]
+    public void TheOraclesWhitenedUpdateActsOnTheInputsAsItsEffectMatrix()
+    {
+        var generator = new Generator(7);
+        var inputs = randn(200, 6, dtype: ScalarType.Float64, generator: generator) * tensor(new[] { 3.0, 1.0, 0.5, 0.2, 0.1, 0.05 });
+        var moment = matmul(inputs.t(), inputs) / 200;
+        var (values, vectors) = linalg.eigh(moment);
+        var root = matmul(vectors * values.sqrt(), vectors.t());
+        using var linear = nn.Linear(6, 4, hasBias: false);
+        using var delta = new WhitenedDenseDelta(linear, root);
+        using (no_grad())
+        {
+            delta.Effect.copy_(randn(4, 6, generator: generator));
+        }
+
+        // Its weight-space update times C^½ is the effect matrix M, and the forward adds that update.
+        Assert.True(matmul(delta.Delta().to(ScalarType.Float64), root).allclose(delta.Effect.to(ScalarType.Float64), rtol: 1e-3, atol: 1e-4));
+        var x = inputs.to(ScalarType.Float32).narrow(0, 0, 5);
+        Assert.True(delta.forward(x).allclose(linear.forward(x) + matmul(x, delta.Delta().t()), rtol: 1e-4, atol: 1e-5));
+        Assert.Equal([delta.Effect.Handle], delta.parameters().Where(p => p.requires_grad).Select(p => p.Handle));
+    }
+
+    [Fact]
+    public void TheDistillationLossIsTheKlOfTheTeachersDistributionFromTheStudents()
+    {
+        // p = (1/2, 1/2), q = (3/4, 1/4): KL(p‖q) = ½ ln(2/3) + ½ ln 2.
+        var teacher = tensor(new float[] { 0, 0, 1, 1 }).view(1, 2, 2);
+        var student = tensor(new float[] { MathF.Log(3), 0, 1, 1 }).view(1, 2, 2);
+        var expected = (0.5 * Math.Log(2.0 / 3) + 0.5 * Math.Log(2)) / 2;
+        Assert.Equal(expected, DistillationTask.Kl(teacher, student).item<float>(), 6);
+        Assert.Equal(0, DistillationTask.Kl(student, student).item<float>(), 6);
+    }
+
+    [Fact]
+    public void MeanIntervalUsesStudentT()
+    {
+        // sd of 1..5 is √2.5; t(0.975, 4) = 2.776.
+        var (mean, half) = RankRecoveryBench.MeanInterval([1, 2, 3, 4, 5]);
+        Assert.Equal(3, mean, 12);
+        Assert.Equal(2.776 * Math.Sqrt(2.5) / Math.Sqrt(5), half, 9);
+        Assert.Equal((7.0, 0.0), RankRecoveryBench.MeanInterval([7]));
+    }
+
+    [Fact]
+    public void ATinyRecoveryRunWritesRecordsForTheOracleAndEveryMethod()
+    {
+        var settings = new RankRecoverySettings { Targets = TargetModules.FromNames("q_proj", "v_proj"), Steps = 3, Seeds = 1, BatchSize = 2, SequenceLength = 16, TrainRows = 6, ValidationRows = 2 };
+        var log = new StringWriter();
+        var records = RankRecoveryBench.Run(BundledDemoTests.Repository(), settings, _temp, log);
+        var names = records.Select(r => r.Name).ToList();
+        Assert.Contains("rank recovery KL(teacher ‖ base)", names);
+        Assert.Contains("rank recovery Spearman (oracle)", names);
+        Assert.Contains("rank recovery Spearman (adalora)", names);
+        Assert.Contains("rank recovery Spearman (sora)", names);
+        Assert.True(records[0].Value > 0, log.ToString());
+        Assert.All(records.Skip(1), r => Assert.InRange(r.Value, -1, 1));
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(_temp, "rank-recovery.json")))!;
+        var seed = json["seeds"]!.AsArray().Single()!;
+        Assert.Equal(8, seed["true_ranks"]!.AsArray().Count);
+        Assert.Equal(8, seed["students"]!["sora"]!["ranks"]!.AsArray().Count);
+        Assert.True(File.Exists(Path.Combine(_temp, "seed-0", "task", "truth.json")));
+    }
+}
