@@ -28,6 +28,9 @@ internal static class Program
             case "lora-overhead":
                 records = LoraLayerBench.Run(Int("--tokens", 2048), Int("--dim", 768), Int("--rank", 8), Int("--rounds", 15), Int("--iterations", 10));
                 break;
+            case "lora-kernels":
+                records = LoraLayerBench.KernelChoice(Console.Out, Int("--tokens", 2048), Option("--shape") is { } shape ? [ParseShape(shape)] : null, Int("--rounds", 11), Int("--iterations", 5));
+                break;
             case "methods":
                 records = MethodStepBench.Run(large ? 12 : 4, large ? 768 : 256, Int("--rounds", 7), Option("--method") is { } m ? [m] : null, Console.Out);
                 break;
@@ -66,6 +69,7 @@ internal static class Program
                 break;
             default:
                 Console.Error.WriteLine("usage: PeftSharp.Bench lora-overhead [--tokens 2048] [--dim 768] [--rank 8] [--rounds 15] [--iterations 10] [--default-heap]");
+                Console.Error.WriteLine("       PeftSharp.Bench lora-kernels [--tokens 2048] [--shape IN,OUT,RANK] [--rounds 11] [--iterations 5]");
                 Console.Error.WriteLine("       PeftSharp.Bench methods [--rounds 7] [--large] [--method dylora|sora|mosara|tied_lora|adalora]");
                 Console.Error.WriteLine("       PeftSharp.Bench engine [--rounds 7] [--large]");
                 Console.Error.WriteLine("       PeftSharp.Bench python [--rounds 5] [--large]   (after bash bench/python/setup.sh)");
@@ -87,5 +91,12 @@ internal static class Program
         }
 
         return 0;
+    }
+
+    /// <summary>"IN,OUT,RANK" of <c>--shape</c>.</summary>
+    private static (int In, int Out, int Rank) ParseShape(string text)
+    {
+        var parts = text.Split(',').Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray();
+        return parts.Length == 3 ? (parts[0], parts[1], parts[2]) : throw new ArgumentException($"--shape takes IN,OUT,RANK, got '{text}'");
     }
 }

@@ -62,6 +62,10 @@ public static class BenchSuite
         {
             records.AddRange(options.Quick ? LoraLayerBench.Run(rounds: 9, iterations: 5) : LoraLayerBench.Run(rounds: 31));
             records.TakeLast(2).ToList().ForEach(log.WriteLine);
+            if (!options.Quick)
+            {
+                records.AddRange(LoraLayerBench.KernelChoice(log));
+            }
         });
         Suite("methods", $"adaptive-method step / LoRA step ({layers} layers, d {hidden})", () => records.AddRange(MethodStepBench.Run(layers, hidden, options.Quick ? 5 : 7, null, log)));
         Suite("engine", $"against the engine ({layers} layers, d {hidden})", () => records.AddRange(EngineBench.Run(layers, hidden, options.Quick ? 5 : 7, log)));

@@ -46,11 +46,50 @@ public static class DecodeBench
                     records.Add(new BenchRecord($"decode tokens/s / memory-bandwidth limit ({(dtype == ScalarType.Float32 ? "fp32" : "bf16")}, batch 1)", tokens / cached / limit, "ratio", Detail: string.Create(CultureInfo.InvariantCulture,
                         $"KV cache {tokens / cached:F1} tokens/s; {weightBytes / 1e6:F0} MB of weights per token at {bandwidth / 1e9:F1} GB/s: limit {limit:F1} tokens/s")));
                     log.WriteLine(records[^1]);
+                    var (matmuls, head) = MatmulSeconds(model);
+                    var step = cached / (newTokens - 1);
+                    records.Add(new BenchRecord($"decode step time in its weight matmuls ({(dtype == ScalarType.Float32 ? "fp32" : "bf16")}, batch 1)", matmuls / step, "ratio", Detail: string.Create(CultureInfo.InvariantCulture,
+                        $"step {step * 1e3:F2} ms; every weight applied to one token alone {matmuls * 1e3:F2} ms ({weightBytes / matmuls / 1e9:F1} GB/s), of which the output head {head * 1e3:F2} ms; the rest, {(step - matmuls) * 1e3:F2} ms, is the step's other operations and their per-call cost")));
+                    log.WriteLine(records[^1]);
                 }
             }
         }
 
         return records;
+    }
+
+    /// <summary>
+    /// Seconds (median of 5) to apply every 2-D weight of <paramref name="model"/> to one token, one
+    /// <c>linear</c> call each as a decoding step makes them (the tied embedding table as the output head),
+    /// and the output head's share.
+    /// </summary>
+    private static (double All, double Head) MatmulSeconds(DecoderForCausalLM model)
+    {
+        using var noGrad = no_grad();
+        var weights = model.parameters().Where(p => p.dim() == 2).ToList();
+        var inputs = weights.Select(w => randn(1, 1, w.shape[1], dtype: w.dtype)).ToList();
+        double Time(IReadOnlyList<int> indices)
+        {
+            var times = new List<double>();
+            for (var round = 0; round < 6; round++)
+            {
+                var clock = Stopwatch.StartNew();
+                foreach (var i in indices)
+                {
+                    using var scope = NewDisposeScope();
+                    nn.functional.linear(inputs[i], weights[i]);
+                }
+
+                times.Add(clock.Elapsed.TotalSeconds);
+            }
+
+            return times.Skip(1).Order().ElementAt(2);
+        }
+
+        var all = Time(Enumerable.Range(0, weights.Count).ToList());
+        var head = Time([weights.FindIndex(w => w.shape[0] == model.Decoder.VocabSize)]);
+        inputs.ForEach(t => t.Dispose());
+        return (all, head);
     }
 
     /// <summary>The SmolLM2-135M shape.</summary>

@@ -91,14 +91,27 @@ public sealed class DecoderAttention : nn.Module
             (k, v) = cache.Append(layer, k, v);
         }
 
-        if (kv != heads)
+        var dropout = training ? _config.AttentionDropout : 0.0;
+        Tensor context;
+        if (kv != heads && length == 1)
         {
-            k = RepeatHeads(k, heads / kv);
-            v = RepeatHeads(v, heads / kv);
+            // One query per sequence (a decoding step): the query heads sharing a kv head attend as the rows
+            // of one query block, so the cached keys and values are read in place instead of being copied once
+            // per query head. The mask (batch or 1, 1, 1, past+1) broadcasts over the rows.
+            context = nn.functional.scaled_dot_product_attention(q.reshape(batch, kv, heads / kv, dim), k, v, mask, dropout)
+                .reshape(batch, heads, 1, dim);
+        }
+        else
+        {
+            if (kv != heads)
+            {
+                k = RepeatHeads(k, heads / kv);
+                v = RepeatHeads(v, heads / kv);
+            }
+
+            context = nn.functional.scaled_dot_product_attention(q, k, v, mask, dropout, causal && mask is null);
         }
 
-        var dropout = training ? _config.AttentionDropout : 0.0;
-        var context = nn.functional.scaled_dot_product_attention(q, k, v, mask, dropout, causal && mask is null);
         var output = o_proj.forward(context.transpose(1, 2).reshape(batch, length, heads * dim));
         return output.MoveToOuterDisposeScope();
     }

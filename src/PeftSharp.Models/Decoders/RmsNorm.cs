@@ -21,8 +21,9 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = input.to(ScalarType.Float32);
-        var normed = x * (x.square().mean([-1L], keepdim: true) + _eps).rsqrt();
-        return (weight * normed.to(input.dtype)).MoveToOuterDisposeScope();
+        var wide = input.dtype == ScalarType.Float32;
+        var x = wide ? input : input.to(ScalarType.Float32);
+        var normed = x * x.square().mean([-1L], keepdim: true).add_(_eps).rsqrt_();
+        return (weight * (wide ? normed : normed.to(input.dtype))).MoveToOuterDisposeScope();
     }
 }

@@ -16,7 +16,11 @@ internal sealed class RotaryEmbedding
         _inverseFrequencies = settings.InverseFrequencies(rotaryDim, 0);
     }
 
-    /// <summary>cos and sin <c>(batch, 1, T, rotaryDim)</c> in <paramref name="dtype"/> for <paramref name="positionIds"/> <c>(batch, T)</c>; angles in float64, the result rounded through fp32 as transformers does.</summary>
+    /// <summary>
+    /// cos and sin <c>(batch, 1, T, rotaryDim)</c> in <paramref name="dtype"/> for <paramref name="positionIds"/> <c>(batch, T)</c>;
+    /// angles in float64, the result rounded through fp32 as transformers does. The sine's first half is
+    /// negated (the sign of rotate_half), the form <see cref="Apply"/> takes.
+    /// </summary>
     public (Tensor Cos, Tensor Sin) Compute(Tensor positionIds, ScalarType dtype)
     {
         using var scope = NewDisposeScope();
@@ -28,21 +32,23 @@ internal sealed class RotaryEmbedding
 
         var inverse = tensor(frequencies, dtype: ScalarType.Float64, device: positionIds.device);
         var angles = positionIds.to(ScalarType.Float64).unsqueeze(-1) * inverse;
-        var full = cat([angles, angles], -1).unsqueeze(1);
-        var cos = full.cos().to(ScalarType.Float32).to(dtype);
-        var sin = full.sin().to(ScalarType.Float32).to(dtype);
+        var cos = cat([angles, angles], -1).unsqueeze(1).cos().to(ScalarType.Float32).to(dtype);
+        var sines = angles.sin();
+        var sin = cat([-sines, sines], -1).unsqueeze(1).to(ScalarType.Float32).to(dtype);
         return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Rotates the first <c>rotaryDim</c> features of <paramref name="x"/> <c>(batch, heads, T, head_dim)</c>: <c>x·cos + rotate_half(x)·sin</c>.</summary>
-    public Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    /// <summary>
+    /// Rotates the first <c>rotaryDim</c> features of <paramref name="x"/> <c>(batch, heads, T, head_dim)</c>:
+    /// <c>x·cos + rotate_half(x)·sin</c>, computed as <c>x·cos + roll(x, half)·signedSin</c> with
+    /// <paramref name="signedSin"/> from <see cref="Compute"/> (the same products, in fewer operations).
+    /// </summary>
+    public Tensor Apply(Tensor x, Tensor cos, Tensor signedSin)
     {
         using var scope = NewDisposeScope();
         var width = x.shape[^1];
         var rotary = _rotaryDim < width ? x.narrow(-1, 0, _rotaryDim) : x;
-        var half = _rotaryDim / 2;
-        var rotated = cat([-rotary.narrow(-1, half, half), rotary.narrow(-1, 0, half)], -1);
-        var result = (rotary * cos) + (rotated * sin);
+        var result = (rotary * cos).add_(rotary.roll(_rotaryDim / 2, -1).mul_(signedSin));
         if (_rotaryDim < width)
         {
             result = cat([result, x.narrow(-1, _rotaryDim, width - _rotaryDim)], -1);

@@ -165,25 +165,29 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
         // Paths work on 2-D (tokens, features) tensors so they can accumulate into the base output in place.
         using var scope = NewDisposeScope();
         var flat = input.dim() == 2 ? input : input.reshape(-1, Target.InFeatures);
-        var result = base_layer.forward(flat);
-
-        // A variant that reads the frozen output (DoRA) gets it clean: a copy only when other paths add to it first.
-        Tensor? baseOutput = null;
-        foreach (var name in active)
+        var result = pending == 1 ? FusedForward(active, flat) : null;
+        if (result is null)
         {
-            if (!_merged.Contains(name) && _paths[name].NeedsBaseOutput)
+            result = base_layer.forward(flat);
+
+            // A variant that reads the frozen output (DoRA) gets it clean: a copy only when other paths add to it first.
+            Tensor? baseOutput = null;
+            foreach (var name in active)
             {
-                baseOutput = pending == 1 ? result : result.clone();
-                break;
+                if (!_merged.Contains(name) && _paths[name].NeedsBaseOutput)
+                {
+                    baseOutput = pending == 1 ? result : result.clone();
+                    break;
+                }
             }
-        }
 
-        foreach (var name in active)
-        {
-            if (!_merged.Contains(name))
+            foreach (var name in active)
             {
-                var path = _paths[name];
-                result = path.NeedsBaseOutput ? path.AddDelta(result, flat, baseOutput!) : path.AddDelta(result, flat);
+                if (!_merged.Contains(name))
+                {
+                    var path = _paths[name];
+                    result = path.NeedsBaseOutput ? path.AddDelta(result, flat, baseOutput!) : path.AddDelta(result, flat);
+                }
             }
         }
 
@@ -195,6 +199,21 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
         }
 
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The one pending path's <see cref="LowRankPath.FusedForward"/> (frozen layer and increment in one kernel), or null.</summary>
+    private Tensor? FusedForward(IReadOnlyList<string> active, Tensor flat)
+    {
+        foreach (var name in active)
+        {
+            if (!_merged.Contains(name))
+            {
+                var path = _paths[name];
+                return path.NeedsBaseOutput ? null : path.FusedForward(Target, flat);
+            }
+        }
+
+        return null;
     }
 
     /// <summary>

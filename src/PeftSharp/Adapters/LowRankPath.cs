@@ -71,6 +71,15 @@ public abstract class LowRankPath : nn.Module<Tensor, Tensor>
     /// </summary>
     public virtual Tensor AddDelta(Tensor output, Tensor input, Tensor baseOutput) => AddDelta(output, input);
 
+    /// <summary>
+    /// The adapted layer's whole output <c>base(x) + ΔW·x</c> for <paramref name="input"/> <c>(tokens, in)</c>,
+    /// computed by the path from the frozen layer's tensors (<paramref name="target"/>) when it has a faster
+    /// kernel for this call than the frozen layer followed by <see cref="AddDelta(Tensor, Tensor)"/>; null
+    /// (the default) otherwise. The layer asks only when this path is its one pending path and does not
+    /// need the base output.
+    /// </summary>
+    public virtual Tensor? FusedForward(LinearTarget target, Tensor input) => null;
+
     /// <summary>False for paths whose increment depends on the input (for example a token router): they cannot be merged.</summary>
     public virtual bool SupportsMerge => true;
 

@@ -80,6 +80,45 @@ public sealed class LoraPath : FactoredLowRankPath
     /// <inheritdoc />
     protected override Tensor UpProjection() => lora_B;
 
+    /// <summary>
+    /// Tests and benchmarks on this thread: true or false forces <see cref="FusedForward"/>'s kernel on or
+    /// off; null (the default) leaves the choice to <see cref="FusedKernelPays"/>.
+    /// </summary>
+    [ThreadStatic]
+    internal static bool? FusedKernelOverride;
+
+    /// <summary>
+    /// A training forward with gradient runs as one autograd node (<see cref="LoraLinearFunction"/>) when
+    /// the LoRA dropout is inactive (p = 0 or eval mode), the frozen weight and bias need no gradient, the
+    /// input, weight and factors share a dtype, and <see cref="FusedKernelPays"/> holds for the layer's shape.
+    /// </summary>
+    public override Tensor? FusedForward(LinearTarget target, Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(input);
+        if (!(FusedKernelOverride ?? FusedKernelPays(InFeatures, OutFeatures, Rank)) || !is_grad_enabled()
+            || (lora_dropout is not null && lora_dropout.training)
+            || !(input.requires_grad || lora_A.requires_grad || lora_B.requires_grad))
+        {
+            return null;
+        }
+
+        var (weight, bias) = (target.Weight, target.Bias);
+        var dtype = lora_A.dtype;
+        if (weight.requires_grad || bias?.requires_grad == true || input.dtype != dtype || weight.dtype != dtype || lora_B.dtype != dtype || (bias is not null && bias.dtype != dtype))
+        {
+            return null;
+        }
+
+        return LoraLinearFunction.Apply(input, weight, target.FanInFanOut, bias, lora_A, lora_B, Scaling);
+    }
+
+    /// <summary>
+    /// The shapes where <see cref="LoraLinearFunction"/> beats autograd's graph of the same layer
+    /// (measured side by side, docs/benchmarks.md "LoRA layer overhead").
+    /// </summary>
+    internal static bool FusedKernelPays(int inFeatures, int outFeatures, int rank) => true;
+
     /// <inheritdoc />
     public override Tensor DeltaWeight()
     {

@@ -1,0 +1,91 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PeftSharp.Methods.Lora;
+
+/// <summary>
+/// A LoRA-adapted linear layer's training forward and backward as one autograd node:
+/// <c>y = x·Wᵀ + b + z·Bᵀ</c>, <c>z = s·x·Aᵀ</c>, with the frozen <c>W</c>, <c>b</c>. Autograd's own graph of
+/// the same computation records several nodes and sums the two parts of <c>dX</c> in a separate
+/// full-size addition; here the backward computes <c>dZ = s·g·B</c>, <c>dB = gᵀ·z</c>, <c>dA = dZᵀ·x</c>
+/// and <c>dX = g·W + dZ·A</c>, the second term accumulated into the first by one <c>addmm_</c>.
+/// </summary>
+/// <remarks>
+/// No dropout on the LoRA branch (the path uses this kernel only when its dropout is inactive) and the
+/// frozen weight and bias receive no gradient. TorchSharp's autograd function keeps an uninitialised
+/// tensor of the output's size per node until the graph is freed.
+/// </remarks>
+internal sealed class LoraLinearFunction : autograd.SingleTensorFunction<LoraLinearFunction>
+{
+    private const string CallKey = "call";
+
+    /// <inheritdoc />
+    public override string Name => "LoraLinear";
+
+    /// <summary>
+    /// The adapted layer's output for <paramref name="input"/> <c>(tokens, in)</c>.
+    /// </summary>
+    /// <param name="input">The layer input, 2-D.</param>
+    /// <param name="weight">The frozen weight, <c>(out, in)</c>, or <c>(in, out)</c> with <paramref name="fanInFanOut"/>.</param>
+    /// <param name="fanInFanOut">True when <paramref name="weight"/> is stored transposed (GPT-2's Conv1D).</param>
+    /// <param name="bias">The frozen bias, or null.</param>
+    /// <param name="a">LoRA's down projection <c>(r, in)</c>.</param>
+    /// <param name="b">LoRA's up projection <c>(out, r)</c>.</param>
+    /// <param name="scaling">The scaling <c>s</c>.</param>
+    public static Tensor Apply(Tensor input, Tensor weight, bool fanInFanOut, Tensor? bias, Tensor a, Tensor b, double scaling) =>
+        apply(new Call(weight, fanInFanOut, bias, scaling, input.requires_grad, a.requires_grad, b.requires_grad), input, a, b);
+
+    /// <inheritdoc />
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var call = (Call)vars[0];
+        var (input, a, b) = ((Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3]);
+        using var scope = NewDisposeScope();
+        // The frozen layer's own operations: Linear's addmm, Conv1D's product then bias.
+        var output = call.FanInFanOut ? mm(input, call.Weight) : call.Bias is null ? mm(input, call.Weight.t()) : call.Bias.addmm(input, call.Weight.t());
+        if (call.FanInFanOut && call.Bias is not null)
+        {
+            output.add_(call.Bias);
+        }
+
+        // The same operations as the graph's forward (s·(x·Aᵀ), then accumulated through Bᵀ): bit-identical output.
+        var z = mm(input, a.t()).mul_(call.Scaling);
+        output.addmm_(z, b.t());
+        // TorchSharp saves the tensors after this returns: z must outlive this scope (the caller's scope frees its handle).
+        ctx.save_for_backward([input, z.MoveToOuterDisposeScope(), a, b]);
+        ctx.save_data(CallKey, call);
+        return output.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
+    {
+        var call = (Call)ctx.get_data(CallKey);
+        using var scope = NewDisposeScope();
+        var saved = ctx.get_saved_variables();
+        var (input, z, a, b) = (saved[0], saved[1], saved[2], saved[3]);
+        var dz = mm(grad_output, b).mul_(call.Scaling);
+        var gradB = call.BNeedsGrad ? mm(grad_output.t(), z) : null;
+        var gradA = call.ANeedsGrad ? mm(dz.t(), input) : null;
+        Tensor? gradInput = null;
+        if (call.InputNeedsGrad)
+        {
+            gradInput = mm(grad_output, call.FanInFanOut ? call.Weight.t() : call.Weight);
+            gradInput.addmm_(dz, a);
+        }
+
+        // One entry per forward argument: none for the call, then the input, A and B.
+        var result = new List<Tensor> { null!, gradInput!, gradA!, gradB! };
+
+        // Autograd takes its own reference when this returns; the handles go with the caller's scope.
+        foreach (var tensor in result)
+        {
+            tensor?.MoveToOuterDisposeScope();
+        }
+
+        return result;
+    }
+
+    /// <summary>What the function needs besides its tensor inputs (the frozen tensors need no gradient edge).</summary>
+    private sealed record Call(Tensor Weight, bool FanInFanOut, Tensor? Bias, double Scaling, bool InputNeedsGrad, bool ANeedsGrad, bool BNeedsGrad);
+}
