@@ -149,31 +149,17 @@ public static class RankRecoveryBench
         return vx == 0 || vy == 0 ? double.NaN : cov / Math.Sqrt(vx * vy);
     }
 
-    /// <summary>The mean of <paramref name="values"/> and the half-width of its 95 % Student-t interval (0 for a single value).</summary>
+    /// <summary>The mean of <paramref name="values"/> and the half-width of its 95 % Student-t interval (<see cref="ConfidenceInterval.Of"/>; 0 for a single value).</summary>
     public static (double Mean, double HalfWidth) MeanInterval(IReadOnlyList<double> values)
     {
         ArgumentNullException.ThrowIfNull(values);
-        if (values.Count == 0)
-        {
-            throw new ArgumentException("no values", nameof(values));
-        }
-
-        var mean = values.Average();
         if (values.Count == 1)
         {
-            return (mean, 0);
+            return (values[0], 0);
         }
 
-        var sd = Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
-        return (mean, T975(values.Count - 1) * sd / Math.Sqrt(values.Count));
-    }
-
-    /// <summary>The 0.975 quantile of Student's t with <paramref name="df"/> degrees of freedom (table to 30, then the normal's 1.96 with the first-order correction).</summary>
-    internal static double T975(int df)
-    {
-        ReadOnlySpan<double> table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042];
-        ArgumentOutOfRangeException.ThrowIfLessThan(df, 1);
-        return df <= table.Length ? table[df - 1] : 1.959964 + 2.4 / df;
+        var interval = ConfidenceInterval.Of(values);
+        return (interval.Mean, interval.HalfWidth);
     }
 
     /// <summary>The oracle's effective ranks: per module, the singular values of its learned update's effect on the inputs (<see cref="TeacherModule.RelativeEffectSpectrum"/>) that reach <paramref name="threshold"/> × the teacher's direction strength.</summary>
