@@ -7,14 +7,14 @@ namespace PeftSharp.Benchmarks;
 /// <param name="Quick">The quick suite (under 10 minutes on 2 cores): small shapes, fewer rounds, one quality run per method.</param>
 /// <param name="Root">The repository root (bundled base model and data).</param>
 /// <param name="Output">Where runs and reports go.</param>
-/// <param name="Only">Suites to run (<c>layer</c>, <c>methods</c>, <c>engine</c>, <c>quality</c>, <c>baseline</c>, <c>memory</c>, <c>throughput</c>, <c>decode</c>, <c>deberta</c>, <c>load</c>); null: all of the mode's.</param>
+/// <param name="Only">Suites to run (<c>layer</c>, <c>methods</c>, <c>engine</c>, <c>quality</c>, <c>baseline</c>, <c>memory</c>, <c>throughput</c>, <c>decode</c>, <c>deberta</c>, <c>load</c>, <c>decoder-memory</c>); null: all of the mode's.</param>
 public sealed record BenchOptions(bool Quick, string Root, string Output, IReadOnlyCollection<string>? Only = null);
 
 /// <summary>The benchmark suites, each a list of records measured side by side in one run.</summary>
 public static class BenchSuite
 {
     /// <summary>The suite names.</summary>
-    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "quality", "baseline", "recovery", "memory", "throughput", "decode", "deberta", "load"];
+    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "quality", "baseline", "recovery", "memory", "throughput", "decode", "deberta", "load", "decoder-memory"];
 
     /// <summary>Runs the suites; returns every record, the quality rows (for the frontier plot) and the suites that failed (each with its reason; the others still run).</summary>
     public static (List<BenchRecord> Records, List<QualityRow> Quality, List<string> Failures) Run(BenchOptions options, TextWriter log, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
@@ -29,7 +29,7 @@ public static class BenchSuite
         bool Wanted(string suite) => options.Only?.Contains(suite) ?? suite switch
         {
             "throughput" or "decode" => !options.Quick,
-            "load" => false,
+            "load" or "decoder-memory" => false,
             "python" => PythonBench.IsAvailable(),
             _ => true,
         };
@@ -78,6 +78,8 @@ public static class BenchSuite
         Suite("decode", "decoder generation: KV cache vs recomputing the prefix (SmolLM2-135M shape)", () => records.AddRange(options.Quick ? DecodeBench.Run(log, batches: [1]) : DecodeBench.Run(log)));
         Suite("deberta", $"DeBERTa-v3 LoRA step / BERT LoRA step ({layers} layers, d {hidden})", () => records.AddRange(DebertaBench.Run(layers, hidden, options.Quick ? 5 : 7, log)));
         Suite("load", "loading a Llama-3.2-1B-shaped bf16 checkpoint (peak RSS in a child process)", () => records.AddRange(LoadBench.Run(LoadBench.PeftChildCommand(), log)));
+        Suite("decoder-memory", "decoder memory: bf16 base, activation checkpointing, a long causal-LM run (peak RSS in child processes)", () => records.AddRange(
+            DecoderMemoryBench.Run(DecoderMemoryBench.PeftChildCommand(), options.Root, options.Quick ? new DecoderMemoryOptions(Rounds: 1, TrainerSteps: 2000, Parts: ["bf16", "checkpointing", "long-run"]) : new DecoderMemoryOptions(), log)));
         return (records, quality, failures);
     }
 }

@@ -96,6 +96,40 @@ public sealed class DecoderForCausalLM : PretrainedModel
         return logits.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The next-token cross-entropy summed over the positions whose target is not <paramref name="ignoreIndex"/>:
+    /// position <c>t</c> of <paramref name="inputIds"/> is scored against <c>targets[:, t]</c> (the caller shifts
+    /// the labels), as an fp32 scalar. With a frozen output head (the tied embedding table or a plain
+    /// <c>lm_head</c>) the <c>(tokens, vocabulary)</c> logits are never formed whole
+    /// (<see cref="FusedLinearCrossEntropy"/>); a trainable or adapted head runs through its module.
+    /// </summary>
+    /// <param name="inputIds">Token ids <c>(batch, T)</c>.</param>
+    /// <param name="targets">The id each position predicts <c>(batch, T)</c>, <paramref name="ignoreIndex"/> where none.</param>
+    /// <param name="attentionMask">1 for real tokens, 0 for padding; null: all real.</param>
+    /// <param name="positionIds">RoPE positions; null: derived from the mask.</param>
+    /// <param name="ignoreIndex">The target of unsupervised positions (PyTorch's −100).</param>
+    public Tensor CrossEntropySum(Tensor inputIds, Tensor targets, Tensor? attentionMask = null, Tensor? positionIds = null, long ignoreIndex = -100)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        using var scope = NewDisposeScope();
+        var hidden = model.Forward(inputIds, attentionMask, positionIds, cache: null);
+        var flat = hidden.reshape(-1, hidden.shape[^1]);
+        var flatTargets = targets.reshape(-1);
+        var head = lm_head is null ? model.TokenEmbeddings : lm_head is TorchSharp.Modules.Linear { bias: null } linear ? linear.weight : null;
+        Tensor loss;
+        if (head is not null && !head.requires_grad)
+        {
+            loss = FusedLinearCrossEntropy.Sum(flat, head, flatTargets, ignoreIndex);
+        }
+        else
+        {
+            var logits = lm_head is null ? nn.functional.linear(flat, model.TokenEmbeddings) : lm_head.forward(flat);
+            loss = nn.functional.cross_entropy(logits.to(ScalarType.Float32), flatTargets.to(ScalarType.Int64), ignore_index: ignoreIndex, reduction: nn.Reduction.Sum);
+        }
+
+        return loss.MoveToOuterDisposeScope();
+    }
+
     /// <summary>An empty KV cache for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> positions.</summary>
     public KvCache CreateCache(long batch, int capacity) =>
         new(Decoder.NumHiddenLayers, batch, Decoder.NumKeyValueHeads, Decoder.HeadDim, capacity, model.TokenEmbeddings.dtype, model.TokenEmbeddings.device);
