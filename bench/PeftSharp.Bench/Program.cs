@@ -49,7 +49,7 @@ internal static class Program
                 records = MemoryBench.Run(root, Int("--steps", 5000), Option("--methods")?.Split(','), Console.Out, Int("--batch-size", 8), Int("--max-length", 64));
                 break;
             case "decoder-memory":
-                records = DecoderMemoryBench.Run(ChildProcess.Command(DecoderMemoryChild), root, new DecoderMemoryOptions(Int("--rounds", 2), Int("--steps", 3), Int("--trainer-steps", 20_000), Option("--parts")?.Split(',')), Console.Out);
+                records = DecoderMemoryBench.Run(ChildProcess.Command(DecoderMemoryChild), root, new DecoderMemoryOptions(Int("--rounds", 2), Int("--steps", 3), Int("--trainer-steps", 20_000), Option("--parts")?.Split(','), args.Contains("--parallel"), Int("--large-sequence", 256)), Console.Out);
                 break;
             case DecoderMemoryChild:
                 DecoderMemoryBench.Child(args[1], Console.Out);
@@ -66,7 +66,7 @@ internal static class Program
                 Console.Error.WriteLine("       PeftSharp.Bench recovery [--steps 400] [--output runs/recovery]");
                 Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000] [--methods lora,sora,...] [--batch-size 8] [--max-length 64]");
                 Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
-                Console.Error.WriteLine("       PeftSharp.Bench decoder-memory [--rounds 2] [--steps 3] [--trainer-steps 20000] [--parts bf16,bf16-1b,checkpointing,long-run]");
+                Console.Error.WriteLine("       PeftSharp.Bench decoder-memory [--rounds 2] [--steps 3] [--trainer-steps 20000] [--parts bf16,bf16-1b,checkpointing,long-run] [--parallel] [--large-sequence 256]");
                 Console.Error.WriteLine("   or: peft bench [--quick] [--json FILE] for all of them");
                 return 1;
         }

@@ -69,7 +69,7 @@ public static class DecoderMemoryBench
         if (Wanted("bf16"))
         {
             var fp32 = new DecoderStepSpec(SmolLm2, "fp32", 256, 4, false, steps);
-            var small = Alternate(childCommand, rounds, log, fp32, fp32 with { Dtype = "bf16" });
+            var small = Alternate(childCommand, rounds, options.Parallel, log, fp32, fp32 with { Dtype = "bf16" });
             Add(PeakRecord("bf16 base / fp32 base: peak RSS (LoRA SFT step, SmolLM2-135M shape)", small[1], small[0], 0.6));
             Add(TimeRecord("bf16 base / fp32 base: step time (SmolLM2-135M shape)", small[1], small[0], null));
         }
@@ -77,8 +77,8 @@ public static class DecoderMemoryBench
         // The 1B shape: memory only, one child each at batch 1.
         if (Wanted("bf16-1b"))
         {
-            var large32 = new DecoderStepSpec(Llama1B, "fp32", 256, 1, false, 2);
-            var large = Alternate(childCommand, 1, log, large32, large32 with { Dtype = "bf16" });
+            var large32 = new DecoderStepSpec(Llama1B, "fp32", options.LargeSequenceLength, 1, false, Math.Min(steps, 2));
+            var large = Alternate(childCommand, 1, options.Parallel, log, large32, large32 with { Dtype = "bf16" });
             Add(PeakRecord("bf16 base / fp32 base: peak RSS (LoRA SFT step, Llama-3.2-1B shape)", large[1], large[0], 0.6));
         }
 
@@ -86,10 +86,13 @@ public static class DecoderMemoryBench
         if (Wanted("checkpointing"))
         {
             // With the loss over whole logits (CausalLmLoss, as the trainer computes it) and with the fused head loss.
-            foreach (var fused in new[] { true, false })
+            var plain = new DecoderStepSpec(SmolLm2, "fp32", 1024, 1, false, steps, FusedLoss: true);
+            DecoderStepSpec[] specs = [plain, plain with { GradientCheckpointing = true }, plain with { FusedLoss = false }, plain with { FusedLoss = false, GradientCheckpointing = true }];
+            var all = Alternate(childCommand, rounds, options.Parallel, log, specs);
+            for (var pair = 0; pair < 2; pair++)
             {
-                var plain = new DecoderStepSpec(SmolLm2, "fp32", 1024, 1, false, steps, fused);
-                var runs = Alternate(childCommand, rounds, log, plain, plain with { GradientCheckpointing = true });
+                var fused = specs[2 * pair].FusedLoss;
+                var runs = all[(2 * pair)..(2 * pair + 2)];
                 var (plainActivations, checkpointedActivations) = (Activations(runs[0]), Activations(runs[1]));
                 var loss = fused ? "fused head loss" : "loss over whole logits";
                 Add(new BenchRecord($"gradient checkpointing / plain: activation memory (SmolLM2-135M shape, sequence 1024, {loss})", checkpointedActivations / plainActivations, "ratio", fused ? 1.0 / 3 : null,
@@ -222,7 +225,7 @@ public static class DecoderMemoryBench
     }
 
     /// <summary>Runs each spec as a child in <paramref name="rounds"/> rounds, alternating their order; returns each spec's results.</summary>
-    private static List<DecoderStepResult>[] Alternate(IReadOnlyList<string> childCommand, int rounds, TextWriter log, params DecoderStepSpec[] specs)
+    private static List<DecoderStepResult>[] Alternate(IReadOnlyList<string> childCommand, int rounds, bool parallel, TextWriter log, params DecoderStepSpec[] specs)
     {
         var results = specs.Select(_ => new List<DecoderStepResult>()).ToArray();
         for (var round = 0; round < rounds; round++)
@@ -233,14 +236,25 @@ public static class DecoderMemoryBench
                 order.Reverse();
             }
 
+            // In parallel, a round's children run at once (each has its own peak RSS; on a shared machine they
+            // share its drift alike); otherwise one after another.
+            var jsons = specs.Select(spec => JsonSerializer.Serialize(spec, DecoderMemoryJsonContext.Default.DecoderStepSpec)).ToArray();
+            var lines = new string[specs.Length];
+            if (parallel)
+            {
+                Task.WaitAll([.. order.Select(i => Task.Run(() => lines[i] = ChildProcess.RunForLine(childCommand, [jsons[i]], ResultPrefix)))]);
+            }
+            else
+            {
+                order.ForEach(i => lines[i] = ChildProcess.RunForLine(childCommand, [jsons[i]], ResultPrefix));
+            }
+
             foreach (var i in order)
             {
-                var json = JsonSerializer.Serialize(specs[i], DecoderMemoryJsonContext.Default.DecoderStepSpec);
-                var line = ChildProcess.RunForLine(childCommand, [json], ResultPrefix);
-                var result = JsonSerializer.Deserialize(line, DecoderMemoryJsonContext.Default.DecoderStepResult)
-                    ?? throw new IOException($"the decoder step child printed no result for {json}");
+                var result = JsonSerializer.Deserialize(lines[i], DecoderMemoryJsonContext.Default.DecoderStepResult)
+                    ?? throw new IOException($"the decoder step child printed no result for {jsons[i]}");
                 results[i].Add(result);
-                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {json}: {Describe([result])}; steps {string.Join(", ", result.StepMilliseconds.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} ms; first loss {result.FirstLoss:F4}"));
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {jsons[i]}: {Describe([result])}; steps {string.Join(", ", result.StepMilliseconds.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} ms; first loss {result.FirstLoss:F4}"));
             }
         }
 
@@ -278,7 +292,9 @@ public static class DecoderMemoryBench
 /// <param name="Steps">Steps per child (the first is left out of step times).</param>
 /// <param name="TrainerSteps">Steps of the long causal-LM run.</param>
 /// <param name="Parts">The parts to run (<see cref="DecoderMemoryBench.Parts"/>); null: all.</param>
-public sealed record DecoderMemoryOptions(int Rounds = 2, int Steps = 3, int TrainerSteps = 20_000, IReadOnlyCollection<string>? Parts = null);
+/// <param name="Parallel">Run the children of a round at the same time (memory is per child; the step times then share the machine's load alike).</param>
+/// <param name="LargeSequenceLength">Tokens per row of the 1B-shaped run (batch 1).</param>
+public sealed record DecoderMemoryOptions(int Rounds = 2, int Steps = 3, int TrainerSteps = 20_000, IReadOnlyCollection<string>? Parts = null, bool Parallel = false, int LargeSequenceLength = 256);
 
 /// <summary>What one decoder-memory child runs.</summary>
 /// <param name="Shape"><see cref="DecoderMemoryBench.SmolLm2"/> or <see cref="DecoderMemoryBench.Llama1B"/>.</param>

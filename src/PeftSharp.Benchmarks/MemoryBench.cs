@@ -64,6 +64,7 @@ public static class MemoryBench
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
                 samples.Add((p.Step, ResidentMegabytes(), Tensor.TotalCount, GC.GetGCMemoryInfo().HeapSizeBytes / 1048576.0));
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {label} step {p.Step}: RSS {samples[^1].Mb:F1} MB, {samples[^1].Tensors} live tensors, managed heap {samples[^1].ManagedMb:F1} MB, {clock.Elapsed.TotalMinutes:F1} min"));
             }
         });
         train(progress);
