@@ -9,6 +9,8 @@ namespace PeftSharp.Bench;
 /// </summary>
 internal static class Program
 {
+    private const string DecoderMemoryChild = "decoder-memory-child";
+
     private static int Main(string[] args)
     {
         if (!args.Contains("--default-heap"))
@@ -64,6 +66,12 @@ internal static class Program
                 var lossShape = args.Contains("--quick") ? DecoderBenchShape.Quick : DecoderBenchShape.SmolLm2;
                 records = [.. (Option("--chunks") ?? "256").Split(',').Select(c => DecoderStepProfile.CompareLoss(lossShape, Int("--rounds", 7), int.Parse(c, CultureInfo.InvariantCulture)))];
                 break;
+            case "decoder-memory":
+                records = DecoderMemoryBench.Run(ChildProcess.Command(DecoderMemoryChild), root, new DecoderMemoryOptions(Int("--rounds", 2), Int("--steps", 3), Int("--trainer-steps", 20_000), Option("--parts")?.Split(','), args.Contains("--parallel"), Int("--large-sequence", 256)), Console.Out);
+                break;
+            case DecoderMemoryChild:
+                DecoderMemoryBench.Child(args[1], Console.Out);
+                return 0;
             case "models":
                 records = ModelThroughput.Run(Int("--rounds", 3), Console.Out);
                 break;
@@ -80,6 +88,7 @@ internal static class Program
                 Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
                 Console.Error.WriteLine("       PeftSharp.Bench decoder-engine [--rounds 3] [--quick] [--methods dylora,sora,...|none]");
                 Console.Error.WriteLine("       PeftSharp.Bench decoder-loss [--rounds 7] [--quick] [--chunks 256,1024]");
+                Console.Error.WriteLine("       PeftSharp.Bench decoder-memory [--rounds 2] [--steps 3] [--trainer-steps 20000] [--parts bf16,bf16-1b,checkpointing,long-run] [--parallel] [--large-sequence 256]");
                 Console.Error.WriteLine("   or: peft bench [--quick] [--json FILE] for all of them");
                 return 1;
         }

@@ -7,7 +7,7 @@ namespace PeftSharp.Benchmarks;
 /// <param name="Quick">The quick suite (under 10 minutes on 2 cores): small shapes, fewer rounds, one quality run per method.</param>
 /// <param name="Root">The repository root (bundled base model and data).</param>
 /// <param name="Output">Where runs and reports go.</param>
-/// <param name="Only">Suites to run (<c>layer</c>, <c>methods</c>, <c>engine</c>, <c>python</c>, <c>python-decoder</c>, <c>quality</c>, <c>baseline</c>, <c>rank-recovery</c>, <c>memory</c>, <c>throughput</c>, <c>decode</c>, <c>deberta</c>, <c>load</c>, <c>decoder-engine</c>); null: all of the mode's.</param>
+/// <param name="Only">Suites to run (<c>layer</c>, <c>methods</c>, <c>engine</c>, <c>python</c>, <c>python-decoder</c>, <c>quality</c>, <c>baseline</c>, <c>rank-recovery</c>, <c>memory</c>, <c>throughput</c>, <c>decode</c>, <c>deberta</c>, <c>load</c>, <c>decoder-engine</c>, <c>decoder-memory</c>); null: all of the mode's.</param>
 /// <param name="Seeds">Seeds per configuration of the suites that repeat runs over seeds (quality: null is <see cref="QualityBench.DefaultSeeds"/>, quick <see cref="QualityBench.QuickSeeds"/>; rank recovery: its own default).</param>
 public sealed record BenchOptions(bool Quick, string Root, string Output, IReadOnlyCollection<string>? Only = null, int? Seeds = null);
 
@@ -15,7 +15,7 @@ public sealed record BenchOptions(bool Quick, string Root, string Output, IReadO
 public static class BenchSuite
 {
     /// <summary>The suite names.</summary>
-    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "python-decoder", "quality", "baseline", "rank-recovery", "memory", "throughput", "decode", "deberta", "load", DecoderEngineBench.Suite];
+    public static readonly IReadOnlyList<string> Suites = ["layer", "methods", "engine", "python", "python-decoder", "quality", "baseline", "rank-recovery", "memory", "throughput", "decode", "deberta", "load", DecoderEngineBench.Suite, "decoder-memory"];
 
     /// <summary>Runs the suites; returns every record, the quality protocol's report (its runs and claim plots; null when it did not run) and the suites that failed (each with its reason; the others still run).</summary>
     public static (List<BenchRecord> Records, QualityReport? Quality, List<string> Failures) Run(BenchOptions options, TextWriter log, Func<string, IProgress<TrainingProgress>?>? progressFor = null)
@@ -30,7 +30,7 @@ public static class BenchSuite
         bool Wanted(string suite) => options.Only?.Contains(suite) ?? suite switch
         {
             "throughput" or "decode" => !options.Quick,
-            "load" => false,
+            "load" or "decoder-memory" => false,
             "python" or "python-decoder" => PythonBench.IsAvailable(),
             _ => true,
         };
@@ -90,6 +90,8 @@ public static class BenchSuite
         Suite(DecoderEngineBench.Suite, "decoder fine-tuning step (SmolLM2-135M shape; quick: 4 layers, vocabulary 8192)", () =>
             records.AddRange(DecoderEngineBench.Run(options.Quick ? DecoderBenchShape.Quick : DecoderBenchShape.SmolLm2, 3, null, log)));
         Suite("load", "loading a Llama-3.2-1B-shaped bf16 checkpoint (peak RSS in a child process)", () => records.AddRange(LoadBench.Run(LoadBench.PeftChildCommand(), log)));
+        Suite("decoder-memory", "decoder memory: bf16 base, activation checkpointing, a long causal-LM run (peak RSS in child processes)", () => records.AddRange(
+            DecoderMemoryBench.Run(DecoderMemoryBench.PeftChildCommand(), options.Root, options.Quick ? new DecoderMemoryOptions(Rounds: 1, TrainerSteps: 2000, Parts: ["bf16", "checkpointing", "long-run"]) : new DecoderMemoryOptions(), log)));
         return (records, quality, failures);
     }
 }

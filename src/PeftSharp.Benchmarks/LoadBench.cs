@@ -31,13 +31,7 @@ public static class LoadBench
     /// The command that starts the child in the running <c>peft</c> (its apphost, or <c>dotnet peft.dll</c>):
     /// <c>peft bench --load-child</c>.
     /// </summary>
-    public static IReadOnlyList<string> PeftChildCommand()
-    {
-        var host = Environment.ProcessPath ?? throw new IOException("the path of the running peft is unknown");
-        return Path.GetFileNameWithoutExtension(host) == "dotnet"
-            ? [host, Environment.GetCommandLineArgs()[0], "bench", ChildSwitch]
-            : [host, "bench", ChildSwitch];
-    }
+    public static IReadOnlyList<string> PeftChildCommand() => ChildProcess.Command("bench", ChildSwitch);
 
     /// <summary>Writes the checkpoint, loads it in a child process (<paramref name="childCommand"/> followed by the folder) and deletes it.</summary>
     public static IReadOnlyList<BenchRecord> Run(IReadOnlyList<string> childCommand, TextWriter log)
@@ -50,19 +44,8 @@ public static class LoadBench
             var clock = Stopwatch.StartNew();
             var bytes = WriteCheckpoint(directory);
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {bytes / 1e9:F2} GB of random bf16 weights in {clock.Elapsed.TotalSeconds:F0} s"));
-            var info = new ProcessStartInfo(childCommand[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var argument in childCommand.Skip(1).Append(directory))
-            {
-                info.ArgumentList.Add(argument);
-            }
-
-            using var process = Process.Start(info) ?? throw new IOException($"could not start {childCommand[0]}");
-            var errors = process.StandardError.ReadToEndAsync();
-            var output = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            var line = output.Split('\n').LastOrDefault(l => l.StartsWith("load ", StringComparison.Ordinal))
-                ?? throw new IOException($"the load child printed no result (exit {process.ExitCode}): {output} {errors.Result}");
-            var fields = line["load ".Length..].Split(' ').Select(f => f.Split('=')).ToDictionary(f => f[0], f => double.Parse(f[1], CultureInfo.InvariantCulture));
+            var line = ChildProcess.RunForLine(childCommand, [directory], "load ");
+            var fields = line.Split(' ').Select(f => f.Split('=')).ToDictionary(f => f[0], f => double.Parse(f[1], CultureInfo.InvariantCulture));
             var peak = fields["peak_rss"];
             var baseline = fields["baseline_rss"];
             var seconds = fields["seconds"];
@@ -91,17 +74,11 @@ public static class LoadBench
     {
         ArgumentNullException.ThrowIfNull(output);
         using var warm = zeros(1);
-        var baseline = StatusBytes("VmRSS");
+        var baseline = ChildProcess.StatusBytes("VmRSS");
         var clock = Stopwatch.StartNew();
         using var model = PretrainedModel.FromPretrained(directory, ScalarType.BFloat16, strict: true, out _);
         var seconds = clock.Elapsed.TotalSeconds;
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"load seconds={seconds:F3} peak_rss={StatusBytes("VmHWM")} baseline_rss={baseline}"));
-    }
-
-    private static long StatusBytes(string field)
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal));
-        return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"load seconds={seconds:F3} peak_rss={ChildProcess.StatusBytes("VmHWM")} baseline_rss={baseline}"));
     }
 
     private static long WriteCheckpoint(string directory)
@@ -153,15 +130,17 @@ public static class LoadBench
             }
         }
 
-        var config = new JsonObject
-        {
-            ["architectures"] = new JsonArray("LlamaForCausalLM"), ["model_type"] = "llama", ["vocab_size"] = Vocab, ["hidden_size"] = Hidden,
-            ["intermediate_size"] = Inner, ["num_hidden_layers"] = Layers, ["num_attention_heads"] = Heads, ["num_key_value_heads"] = KvHeads,
-            ["head_dim"] = HeadDim, ["max_position_embeddings"] = 131072, ["rms_norm_eps"] = 1e-5, ["rope_theta"] = 500000.0,
-            ["rope_scaling"] = new JsonObject { ["factor"] = 32.0, ["high_freq_factor"] = 4.0, ["low_freq_factor"] = 1.0, ["original_max_position_embeddings"] = 8192, ["rope_type"] = "llama3" },
-            ["tie_word_embeddings"] = true, ["torch_dtype"] = "bfloat16", ["bos_token_id"] = 128000, ["eos_token_id"] = 128001, ["hidden_act"] = "silu",
-        };
-        File.WriteAllText(Path.Combine(directory, "config.json"), config.ToJsonString());
+        File.WriteAllText(Path.Combine(directory, "config.json"), Llama1BConfigJson().ToJsonString());
         return 8 + padded + offset;
     }
+
+    /// <summary>The <c>config.json</c> of the Llama-3.2-1B shape (tied embeddings, llama3 RoPE scaling, bf16).</summary>
+    public static JsonObject Llama1BConfigJson() => new()
+    {
+        ["architectures"] = new JsonArray("LlamaForCausalLM"), ["model_type"] = "llama", ["vocab_size"] = Vocab, ["hidden_size"] = Hidden,
+        ["intermediate_size"] = Inner, ["num_hidden_layers"] = Layers, ["num_attention_heads"] = Heads, ["num_key_value_heads"] = KvHeads,
+        ["head_dim"] = HeadDim, ["max_position_embeddings"] = 131072, ["rms_norm_eps"] = 1e-5, ["rope_theta"] = 500000.0,
+        ["rope_scaling"] = new JsonObject { ["factor"] = 32.0, ["high_freq_factor"] = 4.0, ["low_freq_factor"] = 1.0, ["original_max_position_embeddings"] = 8192, ["rope_type"] = "llama3" },
+        ["tie_word_embeddings"] = true, ["torch_dtype"] = "bfloat16", ["bos_token_id"] = 128000, ["eos_token_id"] = 128001, ["hidden_act"] = "silu",
+    };
 }

@@ -20,16 +20,23 @@ internal static class BenchCommand
         var output = new Option<DirectoryInfo>("--output") { Description = "Folder for runs, report.md, the quality claims' plots (claim-*.png) and frontier.png.", DefaultValueFactory = _ => new DirectoryInfo("runs/bench") }.Folder();
         var only = new Option<string[]?>("--only") { Description = $"Suites to run: {string.Join(", ", BenchSuite.Suites)}.", AllowMultipleArgumentsPerToken = true };
         var loadChild = new Option<DirectoryInfo?>(LoadBench.ChildSwitch) { Description = "Internal: load this checkpoint folder in bf16 and print the load time and peak RSS (the load suite's child).", Hidden = true };
+        var decoderMemoryChild = new Option<string?>(DecoderMemoryBench.ChildSwitch) { Description = "Internal: run this decoder step spec (JSON) and print its peak RSS and step times (the decoder-memory suite's child).", Hidden = true };
         var root = new Option<DirectoryInfo?>("--root") { Description = "Repository root with models/base and data/ (default: found from the current folder)." };
         var command = new Command("bench", "Measure PeftSharp's speed and quality claims side by side (ratios, with the issue's targets).\n\nExamples:\n  peft bench --quick --json runs/bench/quick.json\n  peft bench --only methods engine\n  peft bench --only quality --seeds 5 --json runs/bench/quality.json")
         {
-            quick, seeds, json, output, only, root, loadChild,
+            quick, seeds, json, output, only, root, loadChild, decoderMemoryChild,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
             if (result.GetValue(loadChild) is { } checkpoint)
             {
                 LoadBench.Child(checkpoint.FullName, Console.Out);
+                return Program.Success;
+            }
+
+            if (result.GetValue(decoderMemoryChild) is { } spec)
+            {
+                DecoderMemoryBench.Child(spec, Console.Out);
                 return Program.Success;
             }
 
