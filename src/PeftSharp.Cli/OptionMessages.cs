@@ -32,7 +32,18 @@ internal static class OptionMessages
     {
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<T>() is var value && value.CompareTo(minimum) < 0)
+            T value;
+            try
+            {
+                value = result.GetValueOrDefault<T>();
+            }
+            catch (InvalidOperationException)
+            {
+                // A token that is no T at all: the parser reports that conversion error itself.
+                return;
+            }
+
+            if (value.CompareTo(minimum) < 0)
             {
                 result.AddError(About(option, string.Create(CultureInfo.InvariantCulture, $"must be at least {minimum}, got {value}")));
             }
