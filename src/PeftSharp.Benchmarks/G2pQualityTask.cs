@@ -124,12 +124,26 @@ public sealed class G2pQualityTask : IQualityTask
         var peft = PeftModel.FromPretrained(CausalLmSetup.LoadDecoder(BaseDirectory), published, isTrainable: true);
         var metrics = Evaluate(peft);
         var seconds = clock.Elapsed.TotalSeconds;
-        var scoresAtBudget = RankCuts.ScoreBudgets(peft, extras.BudgetFractions, (_, cut) => Score(cut));
-        var scoresAtRank = extras.Ranks.Select(rank => RankCuts.Score(peft, rank, rank, (_, cut) => Score(cut))[0]).ToList();
+        Dictionary<double, double> atBudget;
+        Dictionary<int, double> atRank;
+        try
+        {
+            var scoresAtBudget = RankCuts.ScoreBudgets(peft, extras.BudgetFractions, (_, cut) => Score(cut));
+            var scoresAtRank = extras.Ranks.Select(rank => RankCuts.Score(peft, rank, rank, (_, cut) => Score(cut))[0]).ToList();
+            atBudget = extras.BudgetFractions.Zip(scoresAtBudget).ToDictionary(p => p.First, p => p.Second);
+            atRank = extras.Ranks.Zip(scoresAtRank).ToDictionary(p => p.First, p => p.Second);
+        }
+        catch (InvalidOperationException)
+        {
+            // A path with no exact static ΔW (Mo-SARA routes per token) has no plain-LoRA cut: no extras,
+            // as in the classification task.
+            (atBudget, atRank) = (new(), new());
+        }
+
         var run = new QualityRun(Name, configuration, method, seed, metrics[WordAccuracy], metrics, adapterParameters, peft.GetAdapterParameterCount(), peft.GetEffectiveRanks().Values.Sum(), seconds)
         {
-            ScoresAtBudget = extras.BudgetFractions.Zip(scoresAtBudget).ToDictionary(p => p.First, p => p.Second),
-            ScoresAtRank = extras.Ranks.Zip(scoresAtRank).ToDictionary(p => p.First, p => p.Second),
+            ScoresAtBudget = atBudget,
+            ScoresAtRank = atRank,
         };
         peft.Model.Dispose();
         return run;
