@@ -87,14 +87,11 @@ public sealed class ClassificationQualityTask : IQualityTask
         var seconds = clock.Elapsed.TotalSeconds;
         var ranks = trained.Peft.GetEffectiveRanks();
         var exportParameters = RankBudget.Parameters(trained.Peft, ranks);
-        var scratch = Path.Combine(output, "cut");
-        double ScoreCut(IReadOnlyDictionary<string, int> maxRanks)
+        double ScoreCut(string folder)
         {
-            trained.Peft.ExportPlainLora(scratch, maxRanks: maxRanks);
-            var cut = Trainer.ForSavedAdapter(_baseDirectory, scratch, train.Labels, tokenizer, options);
+            var cut = Trainer.ForSavedAdapter(_baseDirectory, folder, train.Labels, tokenizer, options);
             var score = cut.Evaluate(test).Accuracy * 100;
             cut.Peft.Model.Dispose();
-            Directory.Delete(scratch, recursive: true);
             return score;
         }
 
@@ -102,8 +99,9 @@ public sealed class ClassificationQualityTask : IQualityTask
         Dictionary<int, double> atRank;
         try
         {
-            atBudget = extras.BudgetFractions.ToDictionary(f => f, f => ScoreCut(RankBudget.Allocate(trained.Peft, (long)(f * exportParameters))));
-            atRank = extras.Ranks.ToDictionary(r => r, r => ScoreCut(ranks.ToDictionary(kv => kv.Key, _ => r, StringComparer.Ordinal)));
+            var scoresAtBudget = RankCuts.ScoreBudgets(trained.Peft, extras.BudgetFractions, (_, folder) => ScoreCut(folder));
+            atBudget = extras.BudgetFractions.Zip(scoresAtBudget).ToDictionary(p => p.First, p => p.Second);
+            atRank = extras.Ranks.ToDictionary(r => r, r => RankCuts.Score(trained.Peft, r, r, (_, folder) => ScoreCut(folder))[0]);
         }
         catch (InvalidOperationException)
         {
