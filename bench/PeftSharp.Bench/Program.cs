@@ -1,5 +1,7 @@
 using System.Globalization;
+using PeftSharp.Adapters;
 using PeftSharp.Benchmarks;
+using PeftSharp.Training;
 
 namespace PeftSharp.Bench;
 
@@ -50,7 +52,18 @@ internal static class Program
                 records = QualityBench.Run(QualityBench.Tasks(root, quick), new QualityOptions(Int("--seeds", quick ? QualityBench.QuickSeeds : QualityBench.DefaultSeeds), quick), Option("--output") ?? "runs/quality", Console.Out, root).Records;
                 break;
             case "rank-recovery":
-                records = RankRecoveryBench.Run(root, RankRecoverySettings.Full with { Steps = Int("--steps", RankRecoverySettings.Full.Steps), Seeds = Int("--seeds", RankRecoverySettings.Full.Seeds) }, Option("--output") ?? "runs/rank-recovery", Console.Out);
+                var recovery = RankRecoverySettings.Full with
+                {
+                    Steps = Int("--steps", RankRecoverySettings.Full.Steps),
+                    Seeds = Int("--seeds", RankRecoverySettings.Full.Seeds),
+                    Targets = Option("--targets") is { } modules ? TargetModules.FromNames(modules.Split(',')) : RankRecoverySettings.Full.Targets,
+                    Target = Option("--target") == "kl" ? DistillationTarget.NextTokenDistribution : RankRecoverySettings.Full.Target,
+                    OracleLearningRate = Option("--oracle-lr") is { } oracleLr ? double.Parse(oracleLr, CultureInfo.InvariantCulture) : RankRecoverySettings.Full.OracleLearningRate,
+                    LearningRate = Option("--lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : RankRecoverySettings.Full.LearningRate,
+                    Strength = Option("--strength") is { } strength ? double.Parse(strength, CultureInfo.InvariantCulture) : RankRecoverySettings.Full.Strength,
+                };
+                records = RankRecoveryBench.Run(root, recovery, Option("--output") ?? "runs/rank-recovery", Console.Out,
+                    args.Contains("--oracle-only") ? [] : null);
                 break;
             case "memory":
                 records = MemoryBench.Run(root, Int("--steps", 5000), Option("--methods")?.Split(','), Console.Out, Int("--batch-size", 8), Int("--max-length", 64));
@@ -83,7 +96,7 @@ internal static class Program
                 Console.Error.WriteLine("       PeftSharp.Bench python [--rounds 5] [--large]   (after bash bench/python/setup.sh)");
                 Console.Error.WriteLine("       PeftSharp.Bench python-decoder [--rounds 3] [--large]   (SmolLM2-135M shape with --large; after bash bench/python/setup.sh)");
                 Console.Error.WriteLine("       PeftSharp.Bench quality [--seeds 5] [--quick] [--output runs/quality]   (the claims protocol; plots: peft bench --only quality)");
-                Console.Error.WriteLine("       PeftSharp.Bench rank-recovery [--steps 300] [--seeds 5] [--output runs/rank-recovery]");
+                Console.Error.WriteLine("       PeftSharp.Bench rank-recovery [--steps 300] [--seeds 5] [--targets o_proj,down_proj] [--target hidden|kl] [--lr X] [--oracle-lr X] [--strength X] [--oracle-only] [--output runs/rank-recovery]");
                 Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000] [--methods lora,sora,...] [--batch-size 8] [--max-length 64]");
                 Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
                 Console.Error.WriteLine("       PeftSharp.Bench decoder-engine [--rounds 3] [--quick] [--methods dylora,sora,...|none]");

@@ -18,7 +18,7 @@ public sealed record RankRecoverySettings
     /// <summary>The quick suite's settings: fewer steps and seeds.</summary>
     public static RankRecoverySettings Quick { get; } = new() { Steps = 100, Seeds = 3 };
 
-    /// <summary>The decoder projections the teacher changes (default: all seven of every layer, <see cref="RankRecoveryBench.Targets"/>).</summary>
+    /// <summary>The decoder projections the teacher changes (default: <c>o_proj</c> and <c>down_proj</c> of every layer, <see cref="RankRecoveryBench.Targets"/>).</summary>
     public TargetModules Targets { get; init; } = RankRecoveryBench.Targets;
 
     /// <summary>Optimizer steps of every student (the same budget for all).</summary>
@@ -36,7 +36,10 @@ public sealed record RankRecoverySettings
     /// <summary>Training rows taken from the corpus.</summary>
     public int TrainRows { get; init; } = 1024;
 
-    /// <summary>Held-out rows the KL figures are measured on.</summary>
+    /// <summary>What the students learn of the teacher (default: every layer's hidden states).</summary>
+    public DistillationTarget Target { get; init; } = DistillationTarget.HiddenStates;
+
+    /// <summary>Held-out rows the loss figures are measured on.</summary>
     public int ValidationRows { get; init; } = 32;
 
     /// <summary>The teacher's strength (<see cref="RankRecoveryTeacher.Strength"/>).</summary>
@@ -48,8 +51,8 @@ public sealed record RankRecoverySettings
     /// <summary>Peak learning rate of the adapter students.</summary>
     public double LearningRate { get; init; } = 2e-3;
 
-    /// <summary>Peak learning rate of the oracle's dense updates.</summary>
-    public double OracleLearningRate { get; init; } = 1e-4;
+    /// <summary>Peak learning rate of the oracle's dense updates (in units of each module's own map, <see cref="WhitenedDenseDelta"/>).</summary>
+    public double OracleLearningRate { get; init; } = 1e-3;
 
     /// <summary>Whether to train the oracle (the calibration; off only for ablations of the methods).</summary>
     public bool Oracle { get; init; } = true;
@@ -70,8 +73,13 @@ public sealed record RankRecoverySettings
 /// </summary>
 public static class RankRecoveryBench
 {
-    /// <summary>The decoder projections the teacher changes.</summary>
-    public static TargetModules Targets { get; } = TargetModules.FromNames("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+    /// <summary>
+    /// The decoder projections the teacher changes: the two that write into the residual stream,
+    /// <c>o_proj</c> and <c>down_proj</c>, in every layer. With every layer's output supervised their
+    /// updates are identifiable; the others are not (q/k meet in a bilinear form, v in a product with
+    /// o, gate and up in one with each other), and a full-rank oracle over all seven recovers little.
+    /// </summary>
+    public static TargetModules Targets { get; } = TargetModules.FromNames("o_proj", "down_proj");
 
     /// <summary>The name of the dense-update student in records.</summary>
     public const string Oracle = "oracle";
@@ -88,7 +96,7 @@ public static class RankRecoveryBench
         ArgumentNullException.ThrowIfNull(log);
         var variants = students ?? [.. MethodStepBench.Variants(BenchmarkKind.RankRecovery).Select(v => v.Variant)];
         var decoder = Path.Combine(root, "models", "decoder");
-        var (train, validation) = CorpusRows(root, decoder, settings);
+        var (train, validation) = CorpusRows(Path.Combine(root, "data", "corpus", "moby-dick.txt"), decoder, settings.TrainRows, settings.ValidationRows, settings.SequenceLength);
         var results = new List<SeedResult>();
         for (var seed = 0; seed < settings.Seeds; seed++)
         {
@@ -99,21 +107,21 @@ public static class RankRecoveryBench
         return Summarise(settings, results);
     }
 
-    /// <summary>What one seed gave: the truth, the teacher's effect and every student's ranks, Spearman and final KL.</summary>
+    /// <summary>What one seed gave: the truth, the teacher's effect and every student's ranks, Spearman and final loss.</summary>
     /// <param name="Seed">The seed.</param>
     /// <param name="Modules">The target modules in model order.</param>
     /// <param name="TrueRanks">The teacher's ranks in module order.</param>
-    /// <param name="TeacherBaseKl">KL(teacher ‖ base) per token on the held-out rows.</param>
-    /// <param name="Students">Per student: found ranks in module order, Spearman ρ, final KL(teacher ‖ student), seconds.</param>
+    /// <param name="TeacherBaseLoss">The distillation loss of the base against the teacher on the held-out rows (where every student starts).</param>
+    /// <param name="Students">Per student: found ranks in module order, Spearman ρ, final loss, seconds.</param>
     /// <param name="OracleSpectra">The oracle's leading singular values of its learned effect per module, relative to the teacher's per-direction strength.</param>
-    public sealed record SeedResult(int Seed, IReadOnlyList<string> Modules, IReadOnlyList<int> TrueRanks, double TeacherBaseKl, IReadOnlyDictionary<string, StudentResult> Students, IReadOnlyList<double[]> OracleSpectra);
+    public sealed record SeedResult(int Seed, IReadOnlyList<string> Modules, IReadOnlyList<int> TrueRanks, double TeacherBaseLoss, IReadOnlyDictionary<string, StudentResult> Students, IReadOnlyList<double[]> OracleSpectra);
 
     /// <summary>One student's result at one seed.</summary>
     /// <param name="Ranks">Found ranks in module order.</param>
     /// <param name="Spearman">Spearman ρ with the true ranks (0 when the student gave every module the same rank).</param>
-    /// <param name="FinalKl">KL(teacher ‖ student) per token on the held-out rows after training.</param>
+    /// <param name="FinalLoss">The distillation loss on the held-out rows after training.</param>
     /// <param name="Seconds">Training time.</param>
-    public sealed record StudentResult(IReadOnlyList<int> Ranks, double Spearman, double FinalKl, double Seconds);
+    public sealed record StudentResult(IReadOnlyList<int> Ranks, double Spearman, double FinalLoss, double Seconds);
 
     /// <summary>Spearman's rank correlation (ties get their average rank); NaN when either side is constant.</summary>
     public static double Spearman(IReadOnlyList<double> x, IReadOnlyList<double> y)
@@ -166,31 +174,38 @@ public static class RankRecoveryBench
     public static int[] OracleRanks(IReadOnlyList<double[]> relativeSpectra, double threshold) =>
         [.. relativeSpectra.Select(s => LowRankDeltas.EffectiveRank(s, threshold))];
 
-    private static (List<long[]> Train, List<long[]> Validation) CorpusRows(string root, string decoder, RankRecoverySettings settings)
+    /// <summary>
+    /// Rows of <paramref name="sequenceLength"/> token ids of the text in <paramref name="corpusPath"/>
+    /// (paragraph by paragraph from its start, tokenized with <paramref name="decoder"/>'s tokenizer and
+    /// packed with its end-of-text token): the first <paramref name="trainRows"/> for training, the last
+    /// <paramref name="validationRows"/> held out.
+    /// </summary>
+    /// <exception cref="PeftConfigurationException">The tokenizer has no end-of-text token, or the text gives too few rows.</exception>
+    public static (List<long[]> Train, List<long[]> Validation) CorpusRows(string corpusPath, string decoder, int trainRows, int validationRows, int sequenceLength)
     {
         var tokenizer = HfTokenizer.Load(decoder);
         var endOfText = tokenizer.TokenToId(ChatTokenizerFiles.EndOfText) ?? throw new PeftConfigurationException($"{decoder}: the tokenizer has no {ChatTokenizerFiles.EndOfText} token");
-        var need = settings.TrainRows + settings.ValidationRows;
-        // Chapters of Moby-Dick in order until the rows are there (about 4 characters per token).
+        var need = trainRows + validationRows;
+        // Paragraphs in order until the rows are there (about 4 characters per token).
         var chapters = new List<string>();
         long characters = 0;
-        foreach (var chapter in File.ReadLines(Path.Combine(root, "data", "corpus", "moby-dick.txt")).Where(l => l.Trim().Length > 0))
+        foreach (var chapter in File.ReadLines(corpusPath).Where(l => l.Trim().Length > 0))
         {
             chapters.Add(chapter);
             characters += chapter.Length;
-            if (characters > need * settings.SequenceLength * 5L)
+            if (characters > need * sequenceLength * 5L)
             {
                 break;
             }
         }
 
-        var rows = CausalLMPretrainer.Pack(chapters, tokenizer, endOfText, settings.SequenceLength);
+        var rows = CausalLMPretrainer.Pack(chapters, tokenizer, endOfText, sequenceLength);
         if (rows.Count < need)
         {
-            throw new PeftConfigurationException($"data/corpus/moby-dick.txt gives {rows.Count} rows of {settings.SequenceLength} tokens; the run needs {need}");
+            throw new PeftConfigurationException($"{corpusPath} gives {rows.Count} rows of {sequenceLength} tokens; {need} are needed");
         }
 
-        return ([.. rows.Take(settings.TrainRows)], [.. rows.Skip(rows.Count - settings.ValidationRows)]);
+        return ([.. rows.Take(trainRows)], [.. rows.Skip(rows.Count - validationRows)]);
     }
 
     private static SeedResult RunSeed(string decoder, List<long[]> train, List<long[]> validation, RankRecoverySettings settings, IReadOnlyList<BenchmarkVariant> variants, int seed, string output, TextWriter log)
@@ -199,13 +214,20 @@ public static class RankRecoveryBench
         teacher.Save(Path.Combine(output, "task"));
         var names = teacher.Modules.Select(m => m.Name).ToList();
         var truth = teacher.Modules.Select(m => m.Rank).ToList();
-        double teacherBaseKl;
+        double teacherBaseLoss;
+        double[]? scales = null;
         using (var plain = teacher.LoadBase())
         {
-            teacherBaseKl = DistillationTask.MeanKl(teacher.Model, plain, validation, settings.BatchSize);
+            if (settings.Target == DistillationTarget.HiddenStates)
+            {
+                // Each layer's loss is the share of the teacher's change at that layer still missing.
+                scales = DistillationTask.HiddenStateScales(teacher.Model, plain, train.Take(settings.MomentRows).ToList(), settings.BatchSize);
+            }
+
+            teacherBaseLoss = DistillationTask.MeanLoss(settings.Target, teacher.Model, plain, validation, settings.BatchSize, scales);
         }
 
-        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seed {seed}: true ranks {string.Join(" ", truth)}; KL(teacher ‖ base) {teacherBaseKl:F4} nats/token"));
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seed {seed}: true ranks {string.Join(" ", truth)}; {DistillationTask.MetricName(settings.Target)}(teacher, base) {teacherBaseLoss:G4}"));
         var students = new Dictionary<string, StudentResult>(StringComparer.Ordinal);
         IReadOnlyList<double[]> spectra = [];
         if (settings.Oracle)
@@ -224,10 +246,10 @@ public static class RankRecoveryBench
             Report(variant.Name, result);
         }
 
-        return new SeedResult(seed, names, truth, teacherBaseKl, students, spectra);
+        return new SeedResult(seed, names, truth, teacherBaseLoss, students, spectra);
 
         void Report(string name, StudentResult r) => log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  {name}: ρ {r.Spearman:F3}; found {string.Join(" ", r.Ranks)}; KL {r.FinalKl:F4} ({r.FinalKl / teacherBaseKl:P0} of the teacher's); {r.Seconds:F0} s"));
+            $"  {name}: ρ {r.Spearman:F3}; found {string.Join(" ", r.Ranks)}; {DistillationTask.MetricName(settings.Target)} {r.FinalLoss:G4} ({r.FinalLoss / teacherBaseLoss:P0} of the base's); {r.Seconds:F0} s"));
         // A student that gives every module the same rank ranks nothing: ρ 0 rather than NaN.
         StudentResult Score(IReadOnlyList<int> found, double kl, double seconds) =>
             new(found, Spearman([.. truth.Select(r => (double)r)], [.. found.Select(r => (double)r)]) is var rho && double.IsNaN(rho) ? 0 : rho, kl, seconds);
@@ -247,7 +269,7 @@ public static class RankRecoveryBench
                 ModuleSurgery.ReplaceChild(student, m.Name, delta);
                 return delta;
             }).ToList();
-            var task = new DistillationTask(student, t.Model, rows, held, s.BatchSize, runSeed);
+            var task = new DistillationTask(student, t.Model, rows, held, s.BatchSize, runSeed, s.Target, scales);
             var options = Options(s, runSeed, s.OracleLearningRate);
             var outcome = new TrainingLoop(task, options, [new ParameterGroup("dense", [.. deltas.Select(d => d.Effect)], s.OracleLearningRate, 0)]).Run();
             var relative = t.Modules.Select((m, i) =>
@@ -264,7 +286,7 @@ public static class RankRecoveryBench
             manual_seed(runSeed);
             using var student = t.LoadBase();
             var peft = PeftModel.Create(student, config);
-            var task = new DistillationTask(student, t.Model, rows, held, s.BatchSize, runSeed);
+            var task = new DistillationTask(student, t.Model, rows, held, s.BatchSize, runSeed, s.Target, scales);
             var options = Options(s, runSeed, s.LearningRate);
             var outcome = new TrainingLoop(task, options, ParameterGroups.ForAdapter(peft, options), peft).Run();
             var ranks = peft.GetEffectiveRanks();
@@ -279,7 +301,7 @@ public static class RankRecoveryBench
         LearningRate = learningRate,
         WeightDecay = 0,
         EvalEvery = settings.Steps,
-        Metric = "kl",
+        Metric = DistillationTask.MetricName(settings.Target),
         Seed = seed,
         LogEvery = 0,
     };
@@ -288,17 +310,17 @@ public static class RankRecoveryBench
     {
         string F(double v) => v.ToString("0.000", CultureInfo.InvariantCulture);
         var records = new List<BenchRecord>();
-        var (kl, klHalf) = MeanInterval([.. results.Select(r => r.TeacherBaseKl)]);
-        records.Add(new BenchRecord("rank recovery KL(teacher ‖ base)", kl, "nats/token",
+        var (kl, klHalf) = MeanInterval([.. results.Select(r => r.TeacherBaseLoss)]);
+        records.Add(new BenchRecord($"rank recovery {DistillationTask.MetricName(settings.Target)}(teacher, base)", kl, settings.Target == DistillationTarget.HiddenStates ? "fraction" : "nats/token",
             Detail: string.Create(CultureInfo.InvariantCulture, $"95 % CI ± {F(klHalf)} over {results.Count} seeds; each direction's effect on the module's inputs {settings.Strength} × the base map's RMS singular value on them; {results[0].Modules.Count} modules")));
         foreach (var name in results[0].Students.Keys)
         {
             var rhos = results.Select(r => r.Students[name].Spearman).ToList();
             var (mean, half) = MeanInterval(rhos);
-            var left = results.Select(r => r.Students[name].FinalKl / r.TeacherBaseKl).Average();
+            var left = results.Select(r => r.Students[name].FinalLoss / r.TeacherBaseLoss).Average();
             records.Add(new BenchRecord($"rank recovery Spearman ({name})", mean, "rho", 0.9, AtLeast: true,
                 Detail: string.Create(CultureInfo.InvariantCulture, $"95 % CI [{F(mean - half)}, {F(mean + half)}] over {results.Count} seeds (per seed {string.Join(" ", rhos.Select(F))}); ") +
-                    string.Create(CultureInfo.InvariantCulture, $"KL left {left:P0} of the teacher's; {settings.Steps} steps; seed 0 true {string.Join(" ", results[0].TrueRanks)} vs found {string.Join(" ", results[0].Students[name].Ranks)}")));
+                    string.Create(CultureInfo.InvariantCulture, $"{DistillationTask.MetricName(settings.Target)} left {left:P0} of the base's; {settings.Steps} steps; seed 0 true {string.Join(" ", results[0].TrueRanks)} vs found {string.Join(" ", results[0].Students[name].Ranks)}")));
         }
 
         return records;
@@ -312,6 +334,8 @@ public static class RankRecoveryBench
             ["batch_size"] = settings.BatchSize,
             ["sequence_length"] = settings.SequenceLength,
             ["strength"] = settings.Strength,
+            ["target"] = DistillationTask.MetricName(settings.Target),
+            ["modules"] = settings.Targets.ToString(),
             ["learning_rate"] = settings.LearningRate,
             ["oracle_learning_rate"] = settings.OracleLearningRate,
             ["oracle_threshold"] = settings.OracleThreshold,
@@ -320,13 +344,13 @@ public static class RankRecoveryBench
                 ["seed"] = r.Seed,
                 ["modules"] = new JsonArray([.. r.Modules.Select(m => (JsonNode?)m)]),
                 ["true_ranks"] = new JsonArray([.. r.TrueRanks.Select(v => (JsonNode?)v)]),
-                ["teacher_base_kl"] = r.TeacherBaseKl,
+                ["teacher_base_loss"] = r.TeacherBaseLoss,
                 ["oracle_spectra"] = new JsonArray([.. r.OracleSpectra.Select(s => (JsonNode?)new JsonArray([.. s.Select(v => (JsonNode?)Math.Round(v, 4))]))]),
                 ["students"] = new JsonObject(r.Students.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonObject
                 {
                     ["ranks"] = new JsonArray([.. kv.Value.Ranks.Select(v => (JsonNode?)v)]),
                     ["spearman"] = kv.Value.Spearman,
-                    ["final_kl"] = kv.Value.FinalKl,
+                    ["final_loss"] = kv.Value.FinalLoss,
                     ["seconds"] = kv.Value.Seconds,
                 }))),
             })]),

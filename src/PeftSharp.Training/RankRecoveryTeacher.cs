@@ -45,8 +45,8 @@ public sealed record TeacherModule(string Name, int Rank, double DirectionStreng
 /// permutation of <see cref="RankPool"/> repeated over the modules, drawn again until every module
 /// type (the name's last part, e.g. <c>q_proj</c>) that occurs more than once has at least two
 /// different ranks, so the truth varies within a type and includes zeros. A student learns the
-/// teacher's full next-token distributions (<see cref="DistillationTask"/>), so every update's
-/// effect is observable.
+/// teacher's outputs densely (<see cref="DistillationTask"/>: every layer's hidden states, or the full
+/// next-token distributions), so every update's effect is observable.
 /// </summary>
 public sealed class RankRecoveryTeacher : IDisposable
 {

@@ -68,7 +68,7 @@ public sealed class CliMessageTests : IDisposable
     [InlineData("error: --seed: '-1' is not a whole number ≥ 0", "chat", "--base", "models/base", "--seed", "-1")]
     [InlineData("error: --budget: 'lots' is not a whole number", "export", "runs/x", "--output", "out", "--budget", "lots")]
     [InlineData("error: --batch-size must be at least 1, got 0", "predict", "--base", "models/base", "--data", "x.jsonl", "--output", "never.jsonl", "--batch-size", "0")]
-    [InlineData("error: --labels must be at least 2, got 1", "make-task", "rank-recovery", "--labels", "1")]
+    [InlineData("error: --strength must be a positive number, got 0", "make-task", "rank-recovery", "--strength", "0")]
     [InlineData("error: --cases must be at least 1, got 0", "fuzz", "safetensors", "--cases", "0")]
     public void AValueThatDoesNotParseSaysWhatWasExpected(string expected, params string[] args)
     {

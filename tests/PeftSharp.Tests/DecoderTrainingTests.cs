@@ -48,6 +48,26 @@ public sealed class DecoderTrainingTests
         randint(3, Vocabulary, [batch, length], generator: new Generator(seed), dtype: ScalarType.Int64);
 
     [Fact]
+    public void HiddenStatesAreTheEmbeddingsEveryLayersOutputAndTheNormedFinalStateTheLogitsComeFrom()
+    {
+        using var model = Tiny();
+        model.eval();
+        using var ids = tensor(new long[] { 3, 7, 11, 5, 9, 4 }).view(2, 3);
+        var states = model.HiddenStates(ids);
+        Assert.Equal(model.Decoder.NumHiddenLayers + 1, states.Count);
+        Assert.All(states, s => Assert.Equal(new long[] { 2, 3, 32 }, s.shape));
+        // The first is the embedding lookup; the last, projected by the output head, gives the logits.
+        var embeddings = model.named_parameters().Single(p => p.name == "model.embed_tokens.weight").parameter;
+        Assert.True(states[0].allclose(embeddings.index_select(0, ids.flatten()).view(2, 3, 32), rtol: 0, atol: 0));
+        TestUtil.AssertClose(nn.functional.linear(states[^1], model.OutputEmbeddings).detach(), model.Forward(ids).detach(), 1e-5, 1e-5);
+        // Each layer changes the state.
+        for (var i = 1; i < states.Count; i++)
+        {
+            Assert.False(states[i].allclose(states[i - 1]));
+        }
+    }
+
+    [Fact]
     public void AttentionDropoutIsReadCheckedAndOnlyActsInTraining()
     {
         Assert.Equal(0.0, TinyConfig().AttentionDropout);

@@ -126,8 +126,10 @@ public sealed class RankRecoveryTests : IDisposable
             delta.Effect.copy_(randn(4, 6, generator: generator));
         }
 
-        // Its weight-space update times C^½ is the effect matrix M, and the forward adds that update.
-        Assert.True(matmul(delta.Delta().to(ScalarType.Float64), root).allclose(delta.Effect.to(ScalarType.Float64), rtol: 1e-3, atol: 1e-4));
+        // Its weight-space update times C^½ is the effect matrix M times the gain g, the RMS singular value
+        // of the base map on the inputs (‖W·C^½‖_F / √min(out, in)), and the forward adds that update.
+        var gain = matmul(linear.weight!.detach().to(ScalarType.Float64), root).norm().item<double>() / 2;
+        Assert.True(matmul(delta.Delta().to(ScalarType.Float64), root).allclose(delta.Effect.to(ScalarType.Float64) * gain, rtol: 1e-3, atol: 1e-4));
         var x = inputs.to(ScalarType.Float32).narrow(0, 0, 5);
         Assert.True(delta.forward(x).allclose(linear.forward(x) + matmul(x, delta.Delta().t()), rtol: 1e-4, atol: 1e-5));
         Assert.Equal([delta.Effect.Handle], delta.parameters().Where(p => p.requires_grad).Select(p => p.Handle));
@@ -142,6 +144,57 @@ public sealed class RankRecoveryTests : IDisposable
         var expected = (0.5 * Math.Log(2.0 / 3) + 0.5 * Math.Log(2)) / 2;
         Assert.Equal(expected, DistillationTask.Kl(teacher, student).item<float>(), 6);
         Assert.Equal(0, DistillationTask.Kl(student, student).item<float>(), 6);
+    }
+
+    [Fact]
+    public void TheHiddenStateLossIsTheScaledMeanSquaredErrorAveragedOverLayerOutputs()
+    {
+        // Three states: the embeddings (ignored) and two layer outputs.
+        Tensor[] teacher = [ones(1, 2, 2) * 9, tensor(new float[] { 1, 1, 1, 1 }).view(1, 2, 2), tensor(new float[] { 2, 2, 2, 2 }).view(1, 2, 2)];
+        Tensor[] student = [zeros(1, 2, 2), tensor(new float[] { 1, 1, 1, 3 }).view(1, 2, 2), tensor(new float[] { 2, 2, 2, 2 }).view(1, 2, 2)];
+        // Layer 1: mean squared error 4/4 = 1 over mean(t²) = 1; layer 2: 0. Mean over the layers: 0.5.
+        Assert.Equal(0.5, DistillationTask.HiddenStateError(teacher, student).item<float>(), 6);
+        // With scales 4 and 1: (1/4 + 0) / 2.
+        Assert.Equal(0.125, DistillationTask.HiddenStateError(teacher, student, [4, 1]).item<float>(), 6);
+        Assert.Throws<ArgumentException>(() => DistillationTask.HiddenStateError(teacher, student, [4]));
+        Assert.Throws<ArgumentException>(() => DistillationTask.HiddenStateError(teacher, student, [4, 0]));
+        Assert.Throws<ArgumentException>(() => DistillationTask.HiddenStateError(teacher, student[..2]));
+    }
+
+    [Fact]
+    public void WithTheTeachersChangeAsScalesTheBaseScoresOneAndTheTeacherZero()
+    {
+        var rows = Enumerable.Range(0, 4).Select(r => Enumerable.Range(0, 12).Select(i => (long)((r * 31 + i * 7) % 200 + 10)).ToArray()).ToList();
+        using var teacher = RankRecoveryTeacher.Create(Decoder, TargetModules.FromNames("o_proj", "down_proj"), rows, seed: 1, strength: 0.7);
+        using var plain = teacher.LoadBase();
+        var scales = DistillationTask.HiddenStateScales(teacher.Model, plain, rows, 2);
+        Assert.Equal(teacher.Model.Decoder.NumHiddenLayers, scales.Length);
+        Assert.All(scales, v => Assert.True(v > 0));
+        Assert.Equal(1, DistillationTask.MeanLoss(DistillationTarget.HiddenStates, teacher.Model, plain, rows, 2, scales), 3);
+        Assert.Equal(0, DistillationTask.MeanLoss(DistillationTarget.HiddenStates, teacher.Model, teacher.Model, rows, 2, scales), 6);
+        Assert.Throws<ArgumentException>(() => DistillationTask.HiddenStateScales(plain, plain, rows, 2));
+        using var encoder = PretrainedModel.FromPretrained(Path.Combine(BundledDemoTests.Repository(), "models", "base"));
+        Assert.Throws<ArgumentException>(() => new DistillationTask(encoder, teacher.Model, rows, rows, 2, 0, DistillationTarget.HiddenStates));
+    }
+
+    [Fact]
+    public void MakeTaskWritesTheTeachersTruthAndUpdates()
+    {
+        var repository = BundledDemoTests.Repository();
+        var (code, output, error) = Cli.Peft("make-task", "rank-recovery", "--base", Decoder, "--corpus", Path.Combine(repository, "data", "corpus", "moby-dick.txt"), "--output", _temp, "--seed", "3");
+        Assert.True(code == 0, output + error);
+        var truth = JsonNode.Parse(File.ReadAllText(Path.Combine(_temp, "truth.json")))!;
+        var ranks = truth["ranks"]!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<int>());
+        Assert.Equal(8, ranks.Count);
+        Assert.All(ranks.Keys, name => Assert.True(name.EndsWith(".o_proj", StringComparison.Ordinal) || name.EndsWith(".down_proj", StringComparison.Ordinal), name));
+        Assert.Equal(RankRecoveryTeacher.AssignRanks([.. ranks.Keys], 3), ranks.Values);
+        using var deltas = SafetensorsFile.Open(Path.Combine(_temp, "teacher_deltas.safetensors"));
+        foreach (var (name, rank) in ranks)
+        {
+            using var delta = deltas.Read(name);
+            var singular = linalg.svdvals(delta.to(ScalarType.Float64));
+            Assert.Equal(rank, rank == 0 ? (int)delta.abs().sum().item<float>() : (int)singular.gt(singular.max() * 1e-4).sum().item<long>());
+        }
     }
 
     [Fact]
@@ -161,7 +214,7 @@ public sealed class RankRecoveryTests : IDisposable
         var log = new StringWriter();
         var records = RankRecoveryBench.Run(BundledDemoTests.Repository(), settings, _temp, log);
         var names = records.Select(r => r.Name).ToList();
-        Assert.Contains("rank recovery KL(teacher ‖ base)", names);
+        Assert.Contains("rank recovery hidden_mse(teacher, base)", names);
         Assert.Contains("rank recovery Spearman (oracle)", names);
         Assert.Contains("rank recovery Spearman (adalora)", names);
         Assert.Contains("rank recovery Spearman (sora)", names);

@@ -1,33 +1,43 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
+using System.Globalization;
 using PeftSharp.Adapters;
+using PeftSharp.Benchmarks;
 using PeftSharp.Training;
 
 namespace PeftSharp.Cli.Commands;
 
-/// <summary><c>peft make-task rank-recovery</c>: generate the synthetic rank-recovery task.</summary>
+/// <summary><c>peft make-task rank-recovery</c>: write the rank-recovery benchmark's teacher (its truth and updates).</summary>
 internal static class MakeTaskCommand
 {
     public static Command Create()
     {
-        var baseDir = new Option<DirectoryInfo>("--base") { Description = "Base model directory." }.DefaultAsset("models/base");
-        var texts = new Option<FileInfo>("--texts") { Description = "JSONL whose 'text' fields the teacher labels." }.DefaultAsset("data/sotu-era/train.jsonl");
-        var output = new Option<DirectoryInfo>("--output") { Description = "Task folder.", DefaultValueFactory = _ => new DirectoryInfo("runs/rank-recovery") }.Folder();
-        var targets = new Option<string>("--targets") { Description = "Regex of the modules the teacher changes.", DefaultValueFactory = _ => @".*\.(query|key|value|attention\.output\.dense|intermediate\.dense|output\.dense)" };
-        var labels = new Option<int>("--labels") { Description = "Number of classes.", DefaultValueFactory = _ => 4 }.AtLeast(2);
-        var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
-        var rankRecovery = new Command("rank-recovery", "Teacher = base + low-rank updates of known ranks per module (some zero); the student learns its labels; truth.json records the ranks.\n\nExample:\n  peft make-task rank-recovery --output runs/rank-recovery")
+        var baseDir = new Option<DirectoryInfo>("--base") { Description = "The decoder the teacher changes." }.DefaultAsset("models/decoder");
+        var corpus = new Option<FileInfo>("--corpus") { Description = "Text whose tokens the modules' input statistics are measured on." }.DefaultAsset("data/corpus/moby-dick.txt");
+        var output = new Option<DirectoryInfo>("--output") { Description = "Task folder.", DefaultValueFactory = _ => new DirectoryInfo("runs/rank-recovery-task") }.Folder();
+        var targets = new Option<string[]>("--targets") { Description = "Projection names the teacher changes.", DefaultValueFactory = _ => ["o_proj", "down_proj"], AllowMultipleArgumentsPerToken = true };
+        var strength = new Option<double>("--strength") { Description = "Each update direction's effect relative to the base map's RMS singular value on the module's inputs.", DefaultValueFactory = _ => RankRecoverySettings.Full.Strength };
+        strength.Validators.Add(result =>
         {
-            baseDir, texts, output, targets, labels, seed,
+            var value = result.GetValueOrDefault<double>();
+            if (!(value > 0 && double.IsFinite(value)))
+            {
+                result.AddError(OptionMessages.About(strength, string.Create(CultureInfo.InvariantCulture, $"must be a positive number, got {value}")));
+            }
+        });
+        var seed = new Option<int>("--seed") { Description = "Seed of the ranks and the update directions.", DefaultValueFactory = _ => 0 };
+        var rankRecovery = new Command("rank-recovery", "Teacher = base decoder + an update of known rank in every target projection (ranks vary within a type, zeros included); writes truth.json and teacher_deltas.safetensors. `peft bench --only rank-recovery` trains the students on it.\n\nExample:\n  peft make-task rank-recovery --targets o_proj down_proj --seed 1")
+        {
+            baseDir, corpus, output, targets, strength, seed,
         };
         rankRecovery.SetAction(result => Program.Guarded(() =>
         {
-            var corpus = File.ReadLines(result.GetValue(texts)!.FullName).Where(l => l.Trim().Length > 0)
-                .Select(l => JsonNode.Parse(l)?["text"]?.GetValue<string>() ?? throw new PeftException("a record has no 'text' field")).ToList();
-            var truth = RankRecoveryTask.Generate(result.GetValue(baseDir)!.FullName, corpus, result.GetValue(output)!.FullName, TargetModules.FromRegex(result.GetValue(targets)!), result.GetValue(labels), result.GetValue(seed));
-            foreach (var (module, rank) in truth)
+            var settings = RankRecoverySettings.Full;
+            var (rows, _) = RankRecoveryBench.CorpusRows(result.GetValue(corpus)!.FullName, result.GetValue(baseDir)!.FullName, settings.MomentRows, 1, settings.SequenceLength);
+            using var teacher = RankRecoveryTeacher.Create(result.GetValue(baseDir)!.FullName, TargetModules.FromNames(result.GetValue(targets)!), rows, result.GetValue(seed), result.GetValue(strength));
+            teacher.Save(result.GetValue(output)!.FullName);
+            foreach (var module in teacher.Modules)
             {
-                Console.WriteLine($"{rank,3}  {module}");
+                Console.WriteLine($"{module.Rank,3}  {module.Name}");
             }
 
             Console.WriteLine($"task written to {result.GetValue(output)!.FullName}");

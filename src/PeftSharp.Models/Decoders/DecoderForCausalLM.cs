@@ -108,6 +108,20 @@ public sealed class DecoderForCausalLM : PretrainedModel
         return logits.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// transformers' <c>output_hidden_states</c> without the logits: the embeddings' output, then every
+    /// layer's output, the last one after the final norm (<c>num_hidden_layers + 1</c> tensors, each
+    /// <c>(batch, T, hidden)</c>).
+    /// </summary>
+    /// <param name="inputIds">Token ids <c>(batch, T)</c>.</param>
+    /// <param name="attentionMask">1 for real tokens, 0 for padding; null: all real.</param>
+    public IReadOnlyList<Tensor> HiddenStates(Tensor inputIds, Tensor? attentionMask = null)
+    {
+        var states = new List<Tensor>(Decoder.NumHiddenLayers + 1);
+        _ = model.Forward(inputIds, attentionMask, hiddenStates: states); // the final state, also the last of the list
+        return states;
+    }
+
     /// <summary>An empty KV cache for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> positions.</summary>
     public KvCache CreateCache(long batch, int capacity) =>
         new(Decoder.NumHiddenLayers, batch, Decoder.NumKeyValueHeads, Decoder.HeadDim, capacity, model.TokenEmbeddings.dtype, model.TokenEmbeddings.device);

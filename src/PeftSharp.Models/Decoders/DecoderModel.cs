@@ -46,7 +46,11 @@ public sealed class DecoderModel : nn.Module
     /// mask, only to real tokens).
     /// </param>
     /// <param name="cache">The KV cache, or null to attend within <paramref name="inputIds"/> only.</param>
-    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null)
+    /// <param name="hiddenStates">
+    /// When given, receives transformers' <c>output_hidden_states</c>: the embeddings' output, then every
+    /// layer's output, the last one after the final norm (<c>layers + 1</c> tensors, each <c>(batch, T, hidden)</c>).
+    /// </param>
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null, IList<Tensor>? hiddenStates = null)
     {
         using var scope = NewDisposeScope();
         var (batch, length) = (inputIds.shape[0], inputIds.shape[1]);
@@ -64,6 +68,7 @@ public sealed class DecoderModel : nn.Module
             : PositionsFromMask(attentionMask).narrow(1, past, length);
 
         var hidden = embed_tokens.forward(inputIds);
+        hiddenStates?.Add(hidden.MoveToOuterDisposeScope());
         var (cos, sin) = _rotary.Compute(positionIds, hidden.dtype);
         var masks = new Dictionary<int, (Tensor? Mask, bool Causal)>();
         var checkpoint = GradientCheckpointing && training && cache is null && is_grad_enabled();
@@ -80,10 +85,16 @@ public sealed class DecoderModel : nn.Module
             hidden = checkpoint
                 ? CheckpointedLayer(i, hidden, cos, sin, mask.Mask, mask.Causal)
                 : layers[i].Forward(hidden, _rotary, cos, sin, mask.Mask, mask.Causal, cache, i);
+            if (hiddenStates is not null && i < layers.Count - 1)
+            {
+                hiddenStates.Add(hidden.MoveToOuterDisposeScope());
+            }
         }
 
         cache?.Advance((int)length);
-        return norm.forward(hidden).MoveToOuterDisposeScope();
+        var output = norm.forward(hidden).MoveToOuterDisposeScope();
+        hiddenStates?.Add(output);
+        return output;
     }
 
     private Tensor CheckpointedLayer(int index, Tensor hidden, Tensor cos, Tensor sin, Tensor? mask, bool causal)
