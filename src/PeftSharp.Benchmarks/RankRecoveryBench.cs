@@ -321,9 +321,24 @@ public static class RankRecoveryBench
             records.Add(new BenchRecord($"rank recovery Spearman ({name})", mean, "rho", 0.9, AtLeast: true,
                 Detail: string.Create(CultureInfo.InvariantCulture, $"95 % CI [{F(mean - half)}, {F(mean + half)}] over {results.Count} seeds (per seed {string.Join(" ", rhos.Select(F))}); ") +
                     string.Create(CultureInfo.InvariantCulture, $"{DistillationTask.MetricName(settings.Target)} left {left:P0} of the base's; {settings.Steps} steps; seed 0 true {string.Join(" ", results[0].TrueRanks)} vs found {string.Join(" ", results[0].Students[name].Ranks)}")));
+
+            // Evidence for a student that does not follow the truth: does its allocation follow depth instead?
+            var depth = results.Select(r => DepthSpearman(r.Modules, r.Students[name].Ranks)).ToList();
+            var (depthMean, depthHalf) = MeanInterval(depth);
+            records.Add(new BenchRecord($"rank recovery: found ranks vs depth ({name})", depthMean, "rho",
+                Detail: string.Create(CultureInfo.InvariantCulture, $"Spearman of the found ranks with −layer index (1: earlier layers get more); 95 % CI [{F(depthMean - depthHalf)}, {F(depthMean + depthHalf)}] over {results.Count} seeds; the truth's: {F(results.Average(r => DepthSpearman(r.Modules, r.TrueRanks)))}")));
         }
 
         return records;
+    }
+
+    /// <summary>Spearman ρ of <paramref name="ranks"/> with minus each module's layer index (the first number in its name); 0 when either is constant.</summary>
+    public static double DepthSpearman(IReadOnlyList<string> modules, IReadOnlyList<int> ranks)
+    {
+        ArgumentNullException.ThrowIfNull(modules);
+        ArgumentNullException.ThrowIfNull(ranks);
+        var layers = modules.Select(m => System.Text.RegularExpressions.Regex.Match(m, @"\.(\d+)\.") is { Success: true } match ? -double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0).ToList();
+        return Spearman(layers, [.. ranks.Select(r => (double)r)]) is var rho && double.IsNaN(rho) ? 0 : rho;
     }
 
     private static void WriteResults(string path, RankRecoverySettings settings, IReadOnlyList<SeedResult> results)

@@ -198,6 +198,15 @@ public sealed class RankRecoveryTests : IDisposable
     }
 
     [Fact]
+    public void DepthSpearmanSaysWhetherEarlierLayersGetMoreRank()
+    {
+        string[] modules = ["model.layers.0.mlp.down_proj", "model.layers.1.mlp.down_proj", "model.layers.2.mlp.down_proj", "model.layers.10.mlp.down_proj"];
+        Assert.Equal(1, RankRecoveryBench.DepthSpearman(modules, [8, 4, 2, 1]), 12);
+        Assert.Equal(-1, RankRecoveryBench.DepthSpearman(modules, [0, 1, 3, 7]), 12);
+        Assert.Equal(0, RankRecoveryBench.DepthSpearman(modules, [3, 3, 3, 3]));
+    }
+
+    [Fact]
     public void MeanIntervalUsesStudentT()
     {
         // sd of 1..5 is √2.5; t(0.975, 4) = 2.776.
