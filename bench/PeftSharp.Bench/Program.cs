@@ -64,7 +64,7 @@ internal static class Program
                     Oracle = !args.Contains("--no-oracle"),
                 };
                 records = RankRecoveryBench.Run(root, recovery, Option("--output") ?? "runs/rank-recovery", Console.Out,
-                    args.Contains("--oracle-only") ? [] : null);
+                    args.Contains("--oracle-only") ? [] : args.Contains("--ablations") ? [.. MethodStepBench.Variants(BenchmarkKind.RankRecoveryAblation).Select(v => v.Variant)] : null);
                 break;
             case "memory":
                 records = MemoryBench.Run(root, Int("--steps", 5000), Option("--methods")?.Split(','), Console.Out, Int("--batch-size", 8), Int("--max-length", 64));
@@ -97,7 +97,7 @@ internal static class Program
                 Console.Error.WriteLine("       PeftSharp.Bench python [--rounds 5] [--large]   (after bash bench/python/setup.sh)");
                 Console.Error.WriteLine("       PeftSharp.Bench python-decoder [--rounds 3] [--large]   (SmolLM2-135M shape with --large; after bash bench/python/setup.sh)");
                 Console.Error.WriteLine("       PeftSharp.Bench quality [--seeds 5] [--quick] [--output runs/quality]   (the claims protocol; plots: peft bench --only quality)");
-                Console.Error.WriteLine("       PeftSharp.Bench rank-recovery [--steps 300] [--seeds 5] [--targets o_proj,down_proj] [--target hidden|kl] [--lr X] [--oracle-lr X] [--strength X] [--oracle-only | --no-oracle] [--output runs/rank-recovery]");
+                Console.Error.WriteLine("       PeftSharp.Bench rank-recovery [--steps 300] [--seeds 5] [--targets o_proj,down_proj] [--target hidden|kl] [--lr X] [--oracle-lr X] [--strength X] [--oracle-only | --no-oracle] [--ablations] [--output runs/rank-recovery]");
                 Console.Error.WriteLine("       PeftSharp.Bench memory [--steps 5000] [--methods lora,sora,...] [--batch-size 8] [--max-length 64]");
                 Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
                 Console.Error.WriteLine("       PeftSharp.Bench decoder-engine [--rounds 3] [--quick] [--methods dylora,sora,...|none]");

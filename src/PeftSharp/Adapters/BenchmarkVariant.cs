@@ -17,6 +17,9 @@ public enum BenchmarkKind
 
     /// <summary>A quality run whose ranks shrink in <see cref="BenchmarkSettings.Stages"/> stages of equal length, evaluated at each stage's end.</summary>
     RankSchedule,
+
+    /// <summary>Another setting of a <see cref="RankRecovery"/> student, to find out why it does or does not recover the ranks (same settings as <see cref="RankRecovery"/>).</summary>
+    RankRecoveryAblation,
 }
 
 /// <summary>What a benchmark gives a <see cref="BenchmarkVariant"/> to build its settings from.</summary>
