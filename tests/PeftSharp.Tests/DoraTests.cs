@@ -65,6 +65,39 @@ public sealed class DoraTests
     }
 
     [Fact]
+    public void WithoutABiasTheOutputAndGradientsMatchPeftsFormula()
+    {
+        // A layer without bias takes the short form scale · (x·Wᵀ + s·x·Aᵀ·Bᵀ); check it and its gradients
+        // against PEFT's formula in float64, the row norm detached as PEFT does.
+        manual_seed(15);
+        var linear = nn.Linear(10, 6, hasBias: false);
+        var (layer, path) = Wrap(linear);
+        using (no_grad())
+        {
+            path.Magnitude.mul_(rand(6) + 0.5);
+        }
+
+        var x = randn(4, 10);
+        var weights = randn(4, 6);
+        var output = layer.forward(x);
+        TestUtil.AssertClose(output, Reference(x, linear.weight!.detach(), null, path), 1e-5, 1e-5);
+        (output * weights).sum().backward();
+
+        var a = path.A.detach().to(ScalarType.Float64).requires_grad_();
+        var b = path.B.detach().to(ScalarType.Float64).requires_grad_();
+        var m = path.Magnitude.detach().to(ScalarType.Float64).requires_grad_();
+        var w = linear.weight!.detach().to(ScalarType.Float64);
+        var xd = x.to(ScalarType.Float64);
+        var norm = (w + b.matmul(a) * path.Scaling).detach().pow(2).sum(1).sqrt();
+        var baseOutput = xd.matmul(w.t());
+        var reference = baseOutput + (m / norm - 1) * baseOutput + m / norm * xd.matmul(a.t()).matmul(b.t()) * path.Scaling;
+        (reference * weights.to(ScalarType.Float64)).sum().backward();
+        TestUtil.AssertClose(path.A.grad!, a.grad!.to(ScalarType.Float32), 1e-5, 1e-4);
+        TestUtil.AssertClose(path.B.grad!, b.grad!.to(ScalarType.Float32), 1e-5, 1e-4);
+        TestUtil.AssertClose(path.Magnitude.grad!, m.grad!.to(ScalarType.Float32), 1e-5, 1e-4);
+    }
+
+    [Fact]
     public void MergeEqualsUnmergedAndUnmergeRestoresTheWeight()
     {
         manual_seed(13);

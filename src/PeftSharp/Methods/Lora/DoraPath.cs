@@ -94,7 +94,8 @@ public sealed class DoraPath : LowRankPath
         Tensor norm;
         using (no_grad())
         {
-            norm = RowNorm(BaseWeight().to(ScalarType.Float32) + LoraWeight());
+            // W + s·B·A in one fused GEMM-and-add.
+            norm = RowNorm(addmm(BaseWeight().to(ScalarType.Float32), lora_B.to(ScalarType.Float32), lora_A.to(ScalarType.Float32), beta: 1, alpha: (float)Scaling));
         }
 
         return lora_magnitude_vector.to(ScalarType.Float32) / norm;
@@ -130,13 +131,20 @@ public sealed class DoraPath : LowRankPath
         }
 
         var xa = x.dtype == lora_A.dtype ? x : x.to(lora_A.dtype);
-        var lora = matmul(matmul(xa, lora_A.t()), lora_B.t()).mul_(Scaling);
-        var delta = (scale - 1) * withoutBias.to(ScalarType.Float32) + scale * lora.to(ScalarType.Float32);
 
-        // Without a bias the frozen product is the output tensor itself, which the magnitude's gradient
-        // needs unchanged: add out of place then (an in-place add would invalidate it for backward).
-        var aliased = ReferenceEquals(withoutBias, output) && scale.requires_grad;
-        return (aliased ? output.add(delta.to(output.dtype)) : output.add_(delta.to(output.dtype))).MoveToOuterDisposeScope();
+        // s·B·A·x with s folded into the small B.
+        var lora = matmul(matmul(xa, lora_A.t()), (lora_B * Scaling).t());
+        if (ReferenceEquals(withoutBias, output))
+        {
+            // No bias and no dropout, and the output is the frozen product itself (the usual case):
+            // output + (scale − 1)·output + scale·lora = scale · (output + lora), two passes over the
+            // activations instead of four, and one tensor kept for the magnitude's gradient. Out of
+            // place: the frozen product may be needed unchanged by the backward of what produced it.
+            return (lora.add_(output) * scale).to(output.dtype).MoveToOuterDisposeScope();
+        }
+
+        var delta = (scale - 1) * withoutBias.to(ScalarType.Float32) + scale * lora.to(ScalarType.Float32);
+        return output.add_(delta.to(output.dtype)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
