@@ -65,10 +65,11 @@ public static class DecoderMemoryBench
             log.WriteLine(record);
         }
 
-        // 1. bf16 frozen base against fp32 (SmolLM2-135M, sequence 256, batch 4).
+        // 1. bf16 frozen base against fp32 (SmolLM2-135M, sequence 256, batch 4), scored with the trainer's
+        // loss (ChunkedCausalLmLoss: the head's logits never whole), as peft train's step runs.
         if (Wanted("bf16"))
         {
-            var fp32 = new DecoderStepSpec(SmolLm2, "fp32", 256, 4, false, steps);
+            var fp32 = new DecoderStepSpec(SmolLm2, "fp32", 256, 4, false, steps, FusedLoss: true);
             var small = Alternate(childCommand, rounds, options.Parallel, log, fp32, fp32 with { Dtype = "bf16" });
             Add(PeakRecord("bf16 base / fp32 base: peak RSS (LoRA SFT step, SmolLM2-135M shape)", small[1], small[0], 0.6));
             Add(TimeRecord("bf16 base / fp32 base: step time (SmolLM2-135M shape)", small[1], small[0], null));
@@ -85,7 +86,7 @@ public static class DecoderMemoryBench
         // 2. Activation checkpointing at sequence 1024 (fp32 base, batch 1).
         if (Wanted("checkpointing"))
         {
-            // With the loss over whole logits (CausalLmLoss, as the trainer computes it) and with the fused head loss.
+            // With the loss over whole logits (CausalLmLoss) and with the trainer's fused head loss (ChunkedCausalLmLoss).
             var plain = new DecoderStepSpec(SmolLm2, "fp32", 1024, 1, false, steps, FusedLoss: true);
             DecoderStepSpec[] specs = [plain, plain with { GradientCheckpointing = true }, plain with { FusedLoss = false }, plain with { FusedLoss = false, GradientCheckpointing = true }];
             var all = Alternate(childCommand, rounds, options.Parallel, log, specs);

@@ -86,6 +86,28 @@ public sealed class LoraKernelTests
     }
 
     [Fact]
+    public void OnABf16BaseTheKernelGivesTheGraphsOutputAndGradientsAndKeepsTheNarrowInput()
+    {
+        manual_seed(34);
+        var frozen = nn.Linear(40, 24, hasBias: true, dtype: ScalarType.BFloat16);
+        var path = new LoraPath(40, 24, 6, alpha: 12, init: LoraInit.Random);
+        var layer = Wrap(frozen, path);
+        var input = randn(2, 33, 40).to(ScalarType.BFloat16);
+        var upstream = randn(2, 33, 24).to(ScalarType.BFloat16);
+        var graph = Step(layer, path, input, upstream, fused: false);
+        var fused = Step(layer, path, input, upstream, fused: true);
+        Assert.Equal(ScalarType.BFloat16, fused[0].dtype);
+        Assert.Equal(ScalarType.BFloat16, fused[1].dtype);
+        Assert.Equal(ScalarType.Float32, fused[2].dtype);
+        // The output is rounded once from the same fp32 sum: identical; the gradients agree to bf16 rounding.
+        Assert.True(fused[0].equal(graph[0]).all().item<bool>(), "output");
+        AssertRelativelyEqual(fused[2], graph[2], "A gradient");
+        AssertRelativelyEqual(fused[3], graph[3], "B gradient");
+        var inputError = (fused[1].to(ScalarType.Float64) - graph[1].to(ScalarType.Float64)).norm().item<double>() / graph[1].to(ScalarType.Float64).norm().item<double>();
+        Assert.True(inputError < 1e-2, $"input gradient: relative difference {inputError:E2}");
+    }
+
+    [Fact]
     public void FusedKernelTrainsLikeTheGraphOverOptimizerSteps()
     {
         var losses = new List<double>[2];
@@ -152,9 +174,10 @@ public sealed class LoraKernelTests
             Assert.Null(withDropout.FusedForward(layer.Target, x));
             linear.weight!.requires_grad = false;
 
-            // An fp32 adapter on a bf16 base adds in fp32 and rounds once: the graph's job.
+            // An fp32 adapter on a bf16 base runs in the kernel; an input of another dtype than the base's does not.
             var half = Wrap(nn.Linear(8, 8, dtype: ScalarType.BFloat16), new LoraPath(8, 8, 2, 4, init: LoraInit.Random));
-            Assert.Null(half.GetPath("default").FusedForward(half.Target, x.to(ScalarType.BFloat16)));
+            Assert.NotNull(half.GetPath("default").FusedForward(half.Target, x.to(ScalarType.BFloat16)));
+            Assert.Null(half.GetPath("default").FusedForward(half.Target, x));
         }
         finally
         {

@@ -8,7 +8,8 @@ namespace PeftSharp.Methods.Lora;
 /// <c>y = x·Wᵀ + b + z·Bᵀ</c>, <c>z = s·x·Aᵀ</c>, with the frozen <c>W</c>, <c>b</c>. Autograd's own graph of
 /// the same computation records several nodes and sums the two parts of <c>dX</c> in a separate
 /// full-size addition; here the backward computes <c>dZ = s·g·B</c>, <c>dB = gᵀ·z</c>, <c>dA = dZᵀ·x</c>
-/// and <c>dX = g·W + dZ·A</c>, the second term accumulated into the first by one <c>addmm_</c>.
+/// and <c>dX = g·W + dZ·A</c>, the second term accumulated into the first by one <c>addmm_</c>. On a
+/// bf16/fp16 base with fp32 factors it keeps the narrow input for the backward instead of a widened copy.
 /// </summary>
 /// <remarks>
 /// No dropout on the LoRA branch (the path uses this kernel only when its dropout is inactive) and the
@@ -49,8 +50,19 @@ internal sealed class LoraLinearFunction : autograd.SingleTensorFunction<LoraLin
         }
 
         // The same operations as the graph's forward (s·(x·Aᵀ), then accumulated through Bᵀ): bit-identical output.
-        var z = mm(input, a.t()).mul_(call.Scaling);
-        output.addmm_(z, b.t());
+        // On a lower-precision base (bf16/fp16 input and weight, fp32 factors) the input is widened only for
+        // this product and not kept: the node saves the narrow input, which the graph would keep widened.
+        var z = mm(input.dtype == a.dtype ? input : input.to(a.dtype), a.t()).mul_(call.Scaling);
+        if (output.dtype == b.dtype)
+        {
+            output.addmm_(z, b.t());
+        }
+        else
+        {
+            // Added in the wider type and rounded once, as the graph (and PEFT) does.
+            output = (output + mm(z, b.t())).to(output.dtype);
+        }
+
         // TorchSharp saves the tensors after this returns: z must outlive this scope (the caller's scope frees its handle).
         ctx.save_for_backward([input, z.MoveToOuterDisposeScope(), a, b]);
         ctx.save_data(CallKey, call);
@@ -64,14 +76,22 @@ internal sealed class LoraLinearFunction : autograd.SingleTensorFunction<LoraLin
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
         var (input, z, a, b) = (saved[0], saved[1], saved[2], saved[3]);
-        var dz = mm(grad_output, b).mul_(call.Scaling);
-        var gradB = call.BNeedsGrad ? mm(grad_output.t(), z) : null;
-        var gradA = call.ANeedsGrad ? mm(dz.t(), input) : null;
+        var wideGrad = grad_output.dtype == b.dtype ? grad_output : grad_output.to(b.dtype);
+        var dz = mm(wideGrad, b).mul_(call.Scaling);
+        var gradB = call.BNeedsGrad ? mm(wideGrad.t(), z) : null;
+        var gradA = call.ANeedsGrad ? mm(dz.t(), input.dtype == dz.dtype ? input : input.to(dz.dtype)) : null;
         Tensor? gradInput = null;
         if (call.InputNeedsGrad)
         {
             gradInput = mm(grad_output, call.FanInFanOut ? call.Weight.t() : call.Weight);
-            gradInput.addmm_(dz, a);
+            if (gradInput.dtype == dz.dtype)
+            {
+                gradInput.addmm_(dz, a);
+            }
+            else
+            {
+                gradInput.add_(mm(dz, a).to(gradInput.dtype));
+            }
         }
 
         // One entry per forward argument: none for the call, then the input, A and B.

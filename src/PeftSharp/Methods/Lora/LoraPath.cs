@@ -90,7 +90,8 @@ public sealed class LoraPath : FactoredLowRankPath
     /// <summary>
     /// A training forward with gradient runs as one autograd node (<see cref="LoraLinearFunction"/>) when
     /// the LoRA dropout is inactive (p = 0 or eval mode), the frozen weight and bias need no gradient, the
-    /// input, weight and factors share a dtype, and <see cref="FusedKernelPays"/> holds for the layer's shape.
+    /// input shares the weight's dtype and the factors one dtype (the same, or wider on a bf16/fp16 base),
+    /// and <see cref="FusedKernelPays"/> holds for the layer's shape.
     /// </summary>
     public override Tensor? FusedForward(LinearTarget target, Tensor input)
     {
@@ -104,8 +105,8 @@ public sealed class LoraPath : FactoredLowRankPath
         }
 
         var (weight, bias) = (target.Weight, target.Bias);
-        var dtype = lora_A.dtype;
-        if (weight.requires_grad || bias?.requires_grad == true || input.dtype != dtype || weight.dtype != dtype || lora_B.dtype != dtype || (bias is not null && bias.dtype != dtype))
+        // The input and frozen tensors share one dtype, the factors another (the same, or fp32 on a bf16/fp16 base).
+        if (weight.requires_grad || bias?.requires_grad == true || input.dtype != weight.dtype || lora_B.dtype != lora_A.dtype || (bias is not null && bias.dtype != weight.dtype))
         {
             return null;
         }
