@@ -57,7 +57,13 @@ internal static class Program
                     Steps = Int("--steps", RankRecoverySettings.Full.Steps),
                     Seeds = Int("--seeds", RankRecoverySettings.Full.Seeds),
                     Targets = Option("--targets") is { } modules ? TargetModules.FromNames(modules.Split(',')) : RankRecoverySettings.Full.Targets,
-                    Target = Option("--target") == "kl" ? DistillationTarget.NextTokenDistribution : RankRecoverySettings.Full.Target,
+                    Target = Option("--target") switch
+                    {
+                        null => RankRecoverySettings.Full.Target,
+                        "hidden" => DistillationTarget.HiddenStates,
+                        "kl" => DistillationTarget.NextTokenDistribution,
+                        var other => throw new ArgumentException($"--target must be hidden or kl, got '{other}'"),
+                    },
                     OracleLearningRate = Option("--oracle-lr") is { } oracleLr ? double.Parse(oracleLr, CultureInfo.InvariantCulture) : RankRecoverySettings.Full.OracleLearningRate,
                     LearningRate = Option("--lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : RankRecoverySettings.Full.LearningRate,
                     Strength = Option("--strength") is { } strength ? double.Parse(strength, CultureInfo.InvariantCulture) : RankRecoverySettings.Full.Strength,

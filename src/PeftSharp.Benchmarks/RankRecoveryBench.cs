@@ -332,12 +332,12 @@ public static class RankRecoveryBench
         return records;
     }
 
-    /// <summary>Spearman ρ of <paramref name="ranks"/> with minus each module's layer index (the first number in its name); 0 when either is constant.</summary>
+    /// <summary>Spearman ρ of <paramref name="ranks"/> with minus each module's layer index (<see cref="TargetSelector.LayerIndex"/>, 0 when it has none); 0 when either is constant.</summary>
     public static double DepthSpearman(IReadOnlyList<string> modules, IReadOnlyList<int> ranks)
     {
         ArgumentNullException.ThrowIfNull(modules);
         ArgumentNullException.ThrowIfNull(ranks);
-        var layers = modules.Select(m => System.Text.RegularExpressions.Regex.Match(m, @"\.(\d+)\.") is { Success: true } match ? -double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0).ToList();
+        var layers = modules.Select(m => -(double)(TargetSelector.LayerIndex(m, null) ?? 0)).ToList();
         return Spearman(layers, [.. ranks.Select(r => (double)r)]) is var rho && double.IsNaN(rho) ? 0 : rho;
     }
 

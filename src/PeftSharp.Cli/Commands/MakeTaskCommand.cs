@@ -32,7 +32,7 @@ internal static class MakeTaskCommand
         rankRecovery.SetAction(result => Program.Guarded(() =>
         {
             var settings = RankRecoverySettings.Full;
-            var (rows, _) = RankRecoveryBench.CorpusRows(result.GetValue(corpus)!.FullName, result.GetValue(baseDir)!.FullName, settings.MomentRows, 1, settings.SequenceLength);
+            var (rows, _) = RankRecoveryBench.CorpusRows(result.GetValue(corpus)!.FullName, result.GetValue(baseDir)!.FullName, settings.MomentRows, 0, settings.SequenceLength);
             using var teacher = RankRecoveryTeacher.Create(result.GetValue(baseDir)!.FullName, TargetModules.FromNames(result.GetValue(targets)!), rows, result.GetValue(seed), result.GetValue(strength));
             teacher.Save(result.GetValue(output)!.FullName);
             foreach (var module in teacher.Modules)
