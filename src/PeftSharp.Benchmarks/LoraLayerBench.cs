@@ -48,8 +48,9 @@ public static class LoraLayerBench
 
     /// <summary>
     /// Per shape, LoRA's fused training kernel (<c>LoraLinearFunction</c>, one autograd node) against
-    /// autograd's graph of the same layer, both as LoRA-wrapped layers, and each against the frozen Linear
-    /// (the three alternate in rounds). The rule <c>LoraPath.FusedKernelPays</c> is read off these records.
+    /// autograd's graph of the same layer, both as LoRA-wrapped layers, the kernel in its factored and its
+    /// merged-weight form, and each against the frozen Linear (the four alternate in rounds). The rules
+    /// <c>LoraPath.FusedKernelPays</c> and <c>LoraPath.MergedKernelPays</c> are read off these records.
     /// </summary>
     public static IReadOnlyList<BenchRecord> KernelChoice(TextWriter log, int tokens = 2048, IReadOnlyList<(int In, int Out, int Rank)>? shapes = null, int rounds = 11, int iterations = 5)
     {
@@ -57,23 +58,29 @@ public static class LoraLayerBench
         foreach (var (inFeatures, outFeatures, rank) in shapes ?? KernelShapes)
         {
             using var layer = new LayerPair(tokens, inFeatures, outFeatures, rank);
-            void Fused()
+            void Factored()
             {
-                LoraPath.FusedKernelOverride = true;
+                (LoraPath.FusedKernelOverride, LoraPath.MergedKernelOverride) = (true, false);
+                layer.LoraStep();
+            }
+
+            void Merged()
+            {
+                (LoraPath.FusedKernelOverride, LoraPath.MergedKernelOverride) = (true, true);
                 layer.LoraStep();
             }
 
             void Graph()
             {
-                LoraPath.FusedKernelOverride = false;
+                (LoraPath.FusedKernelOverride, LoraPath.MergedKernelOverride) = (false, null);
                 layer.LoraStep();
             }
 
-            var (fusedTimes, graphTimes, frozenTimes) = (new List<double>(), new List<double>(), new List<double>());
-            var variants = new (Action Step, List<double> Times)[] { (Fused, fusedTimes), (Graph, graphTimes), (layer.FrozenStep, frozenTimes) };
+            var (factoredTimes, mergedTimes, graphTimes, frozenTimes) = (new List<double>(), new List<double>(), new List<double>(), new List<double>());
+            var variants = new (Action Step, List<double> Times)[] { (Factored, factoredTimes), (Merged, mergedTimes), (Graph, graphTimes), (layer.FrozenStep, frozenTimes) };
             for (var round = 0; round < rounds; round++)
             {
-                // The three rotate their order round by round so drift on a shared machine hits each alike.
+                // The four rotate their order round by round so drift on a shared machine hits each alike.
                 for (var k = 0; k < variants.Length; k++)
                 {
                     var (step, times) = variants[(round + k) % variants.Length];
@@ -81,14 +88,15 @@ public static class LoraLayerBench
                 }
             }
 
-            LoraPath.FusedKernelOverride = null;
-            var (fused, graph, frozen) = (SideBySide.Median(fusedTimes), SideBySide.Median(graphTimes), SideBySide.Median(frozenTimes));
-            var chosen = LoraPath.FusedKernelPays(inFeatures, outFeatures, rank) ? "fused" : "autograd graph";
+            (LoraPath.FusedKernelOverride, LoraPath.MergedKernelOverride) = (null, null);
+            var (factored, merged, graph, frozen) = (SideBySide.Median(factoredTimes), SideBySide.Median(mergedTimes), SideBySide.Median(graphTimes), SideBySide.Median(frozenTimes));
+            var fused = LoraPath.MergedKernelPays(tokens, inFeatures, outFeatures, rank) ? "merged" : "factored";
+            var chosen = LoraPath.FusedKernelPays(inFeatures, outFeatures, rank) ? $"the fused kernel's {fused} form" : "autograd graph";
             records.Add(new BenchRecord(
                 string.Create(CultureInfo.InvariantCulture, $"LoRA layer fwd+bwd, fused kernel / autograd graph ({inFeatures}→{outFeatures}, r {rank})"),
-                fused / graph,
+                Math.Min(factored, merged) / graph,
                 "ratio",
-                Detail: string.Create(CultureInfo.InvariantCulture, $"fused {fused:F2} ms ({fused / frozen:F3} of frozen), graph {graph:F2} ms ({graph / frozen:F3}), frozen {frozen:F2} ms; {tokens} tokens; the rule picks {chosen}")));
+                Detail: string.Create(CultureInfo.InvariantCulture, $"fused factored {factored:F2} ms ({factored / frozen:F3} of frozen), fused merged {merged:F2} ms ({merged / frozen:F3}), graph {graph:F2} ms ({graph / frozen:F3}), frozen {frozen:F2} ms; {tokens} tokens; the rule picks {chosen}")));
             log.WriteLine(records[^1]);
         }
 

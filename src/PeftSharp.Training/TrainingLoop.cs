@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
+using PeftSharp.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -17,6 +18,9 @@ namespace PeftSharp.Training;
 /// </summary>
 public sealed class TrainingLoop
 {
+    /// <summary>Steps between returns of the native heap's free pages to the system (<see cref="NativeHeap.ReleaseFreeMemory"/>).</summary>
+    private const int HeapTrimInterval = 1024;
+
     private readonly TrainingTask _task;
     private readonly TrainerOptions _options;
     private readonly IReadOnlyList<ParameterGroup> _groups;
@@ -109,6 +113,11 @@ public sealed class TrainingLoop
                 throw Cancel(state, parameters, names, optimizer, controller, cancellationToken);
             }
 
+            if (step > startStep && step % HeapTrimInterval == 0)
+            {
+                NativeHeap.ReleaseFreeMemory();
+            }
+
             var factor = schedule.Factor(step);
             var loss = Step(step, factor, optimizer, controller, parameters, owned, names);
             losses.Add(loss);
@@ -129,6 +138,7 @@ public sealed class TrainingLoop
             if (evalNow)
             {
                 var result = evaluator!.Run(done);
+                NativeHeap.ReleaseFreeMemory();
                 evaluations.Add(result);
                 var record = new JsonObject { ["step"] = done, ["eval_loss"] = result.Loss };
                 foreach (var (name, value) in result.Metrics)

@@ -18,9 +18,10 @@ public sealed class LoraKernelTests
     }
 
     /// <summary>Output and the gradients of the input, A and B after one backward with a random upstream gradient.</summary>
-    private static Tensor[] Step(AdapterLayer layer, LoraPath path, Tensor input, Tensor upstream, bool fused)
+    private static Tensor[] Step(AdapterLayer layer, LoraPath path, Tensor input, Tensor upstream, bool fused, bool? merged = null)
     {
         LoraPath.FusedKernelOverride = fused;
+        LoraPath.MergedKernelOverride = merged;
         try
         {
             var x = input.detach().clone().requires_grad_(true);
@@ -33,6 +34,7 @@ public sealed class LoraKernelTests
         finally
         {
             LoraPath.FusedKernelOverride = null;
+            LoraPath.MergedKernelOverride = null;
         }
     }
 
@@ -45,10 +47,14 @@ public sealed class LoraKernelTests
     }
 
     [Theory]
-    [InlineData(false, true)]
-    [InlineData(false, false)]
-    [InlineData(true, true)]
-    public void FusedKernelGivesTheGraphsOutputAndGradients(bool fanInFanOut, bool bias)
+    [InlineData(false, true, false)]
+    [InlineData(false, false, false)]
+    [InlineData(true, true, false)]
+    [InlineData(false, true, true)]
+    [InlineData(false, false, true)]
+    [InlineData(true, true, true)]
+    [InlineData(true, false, true)]
+    public void FusedKernelGivesTheGraphsOutputAndGradients(bool fanInFanOut, bool bias, bool merged)
     {
         manual_seed(31);
         nn.Module<Tensor, Tensor> frozen = fanInFanOut ? new Conv1D(40, 24, bias) : nn.Linear(40, 24, bias);
@@ -59,8 +65,12 @@ public sealed class LoraKernelTests
         LoraPath.FusedKernelOverride = true;
         Assert.NotNull(path.FusedForward(layer.Target, input.reshape(-1, 40).requires_grad_(true)));
         LoraPath.FusedKernelOverride = null;
+        // The rule: the merged form at rank 16 and up once tokens·(in + out) > 2·in·out.
+        Assert.True(LoraPath.MergedKernelPays(1024, 576, 1536, 16));
+        Assert.False(LoraPath.MergedKernelPays(512, 768, 768, 16));
+        Assert.False(LoraPath.MergedKernelPays(2048, 768, 768, 8));
         var graph = Step(layer, path, input, upstream, fused: false);
-        var fused = Step(layer, path, input, upstream, fused: true);
+        var fused = Step(layer, path, input, upstream, fused: true, merged);
         string[] names = ["output", "input gradient", "A gradient", "B gradient"];
         for (var i = 0; i < names.Length; i++)
         {
@@ -110,8 +120,9 @@ public sealed class LoraKernelTests
     [Fact]
     public void FusedKernelTrainsLikeTheGraphOverOptimizerSteps()
     {
-        var losses = new List<double>[2];
-        for (var run = 0; run < 2; run++)
+        // Run 0 the graph, 1 the fused kernel's factored form, 2 its merged-weight form.
+        var losses = new List<double>[3];
+        for (var run = 0; run < 3; run++)
         {
             manual_seed(32);
             var path = new LoraPath(16, 12, 4, alpha: 8, init: LoraInit.Random);
@@ -120,7 +131,8 @@ public sealed class LoraKernelTests
             var x = randn(20, 16);
             var target = randn(20, 12);
             losses[run] = [];
-            LoraPath.FusedKernelOverride = run == 1;
+            LoraPath.FusedKernelOverride = run >= 1;
+            LoraPath.MergedKernelOverride = run == 2;
             try
             {
                 for (var step = 0; step < 5; step++)
@@ -135,6 +147,7 @@ public sealed class LoraKernelTests
             finally
             {
                 LoraPath.FusedKernelOverride = null;
+                LoraPath.MergedKernelOverride = null;
             }
         }
 
@@ -142,6 +155,7 @@ public sealed class LoraKernelTests
         for (var step = 0; step < 5; step++)
         {
             Assert.Equal(losses[0][step], losses[1][step], 5);
+            Assert.Equal(losses[0][step], losses[2][step], 5);
         }
     }
 

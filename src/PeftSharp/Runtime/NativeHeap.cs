@@ -49,6 +49,34 @@ public static class NativeHeap
         return _applied;
     }
 
+    /// <summary>
+    /// Returns the heap's free pages to the system (glibc's <c>malloc_trim(0)</c>; elsewhere a no-op).
+    /// With <see cref="KeepFreedMemory"/> the heap keeps every freed tensor's memory for reuse, and over a
+    /// long run a sequence of differently sized activations can leave free holes the next sizes do not
+    /// fit, so the resident set creeps up by fragmentation. A long-running loop calls this now and then
+    /// between steps (the trainer every <c>1024</c> steps and after each evaluation); the next step's
+    /// tensors fault their pages in again once. Returns true when memory was released.
+    /// </summary>
+    public static bool ReleaseFreeMemory()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        try
+        {
+            return malloc_trim(0) == 1;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int malloc_trim(nuint pad);
+
     [DllImport("libc", EntryPoint = "mallopt")]
     private static extern int mallopt(int param, int value);
 }

@@ -88,6 +88,13 @@ public sealed class LoraPath : FactoredLowRankPath
     internal static bool? FusedKernelOverride;
 
     /// <summary>
+    /// Tests and benchmarks on this thread: true or false forces the fused kernel's merged-weight form on
+    /// or off; null (the default) leaves the choice to <see cref="MergedKernelPays"/>.
+    /// </summary>
+    [ThreadStatic]
+    internal static bool? MergedKernelOverride;
+
+    /// <summary>
     /// A training forward with gradient runs as one autograd node (<see cref="LoraLinearFunction"/>) when
     /// the LoRA dropout is inactive (p = 0 or eval mode), the frozen weight and bias need no gradient, the
     /// input shares the weight's dtype and the factors one dtype (the same, or wider on a bf16/fp16 base),
@@ -111,7 +118,9 @@ public sealed class LoraPath : FactoredLowRankPath
             return null;
         }
 
-        return LoraLinearFunction.Apply(input, weight, target.FanInFanOut, bias, lora_A, lora_B, Scaling);
+        var tokens = input.numel() / InFeatures;
+        var merged = lora_A.dtype == weight.dtype && (MergedKernelOverride ?? MergedKernelPays(tokens, InFeatures, OutFeatures, Rank));
+        return LoraLinearFunction.Apply(input, weight, target.FanInFanOut, bias, lora_A, lora_B, Scaling, merged);
     }
 
     /// <summary>
@@ -119,6 +128,18 @@ public sealed class LoraPath : FactoredLowRankPath
     /// (measured side by side, docs/benchmarks.md "LoRA layer overhead").
     /// </summary>
     internal static bool FusedKernelPays(int inFeatures, int outFeatures, int rank) => true;
+
+    /// <summary>
+    /// The shapes where the fused kernel's merged-weight form beats its factored form: building
+    /// <c>W + s·B·A</c> twice a step costs about four passes over an <c>out × in</c> matrix and saves the
+    /// rank-r products' passes over the <c>tokens × out</c> and <c>tokens × in</c> activations. Read off
+    /// <c>PeftSharp.Bench lora-kernels</c> (docs/benchmarks.md "LoRA layer overhead"): it pays at rank 16
+    /// once <c>tokens·(in + out) &gt; 2·in·out</c> (1–4 % on the SmolLM2 projections at 1,024 and 2,048
+    /// tokens) and not at rank 8 (768 → 768) or at 2048 → 2048 with 2,048 tokens, where the factored form's
+    /// skinny products are the cheaper side.
+    /// </summary>
+    internal static bool MergedKernelPays(long tokens, int inFeatures, int outFeatures, int rank) =>
+        rank >= 16 && tokens * (inFeatures + outFeatures) > 2L * inFeatures * outFeatures;
 
     /// <inheritdoc />
     public override Tensor DeltaWeight()
