@@ -32,7 +32,7 @@ public sealed class BenchTests
             Assert.Equal(variants.Count, variants.Select(v => v.Variant.Name).Distinct().Count());
             foreach (var (method, variant) in variants)
             {
-                var config = variant.Create(new BenchmarkSettings(TargetModules.FromNames("query", "value"), ["classifier"], TotalSteps: 600, Rank: 4, Stages: 6));
+                var config = variant.Create(new BenchmarkSettings(TargetModules.FromNames("query", "value"), ["classifier"], TotalSteps: 600, Rank: 4));
                 Assert.Same(method, config.Method);
                 Assert.Equal(["classifier"], config.ModulesToSave!);
                 config.Validate();

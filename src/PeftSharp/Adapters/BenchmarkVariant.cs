@@ -15,9 +15,6 @@ public enum BenchmarkKind
     /// <summary>A student whose final per-module ranks are compared with a teacher's (<see cref="BenchmarkSettings.Rank"/>: the teacher's mean rank).</summary>
     RankRecovery,
 
-    /// <summary>A quality run whose ranks shrink in <see cref="BenchmarkSettings.Stages"/> stages of equal length, evaluated at each stage's end.</summary>
-    RankSchedule,
-
     /// <summary>Another setting of a <see cref="RankRecovery"/> student, to find out why it does or does not recover the ranks (same settings as <see cref="RankRecovery"/>).</summary>
     RankRecoveryAblation,
 }
@@ -27,8 +24,7 @@ public enum BenchmarkKind
 /// <param name="ModulesToSave">The modules trained in full beside the adapter.</param>
 /// <param name="TotalSteps">Optimizer steps of the run (0 when the benchmark does not train to an end).</param>
 /// <param name="Rank">The rank the benchmark compares at (the baseline's rank, or the target rank).</param>
-/// <param name="Stages">Stages of a <see cref="BenchmarkKind.RankSchedule"/> run.</param>
-public sealed record BenchmarkSettings(TargetModules Targets, IReadOnlyList<string> ModulesToSave, int TotalSteps = 0, int Rank = 8, int Stages = 1);
+public sealed record BenchmarkSettings(TargetModules Targets, IReadOnlyList<string> ModulesToSave, int TotalSteps = 0, int Rank = 8);
 
 /// <summary>
 /// Named settings of a method that a benchmark runs (<see cref="AdapterMethod.BenchmarkVariants"/>):

@@ -69,7 +69,6 @@ public sealed class SoraMethod : AdapterMethod<SoraConfig>
             config.MaxLambda = 5e-4;
             return config;
         });
-        yield return Benchmark(BenchmarkKind.RankSchedule, "SoRA", s => Scheduled(CreateTrainingConfig(s.TotalSteps), s.Stages, Math.Max(1, s.TotalSteps / s.Stages)));
     }
 
     /// <inheritdoc />
