@@ -189,9 +189,9 @@ public static class GenerativeDemoRunner
         return new GenerativeTraining((DecoderForCausalLM)model, peft, outcome, learningRate);
     }
 
-    /// <summary>The demo's greedy evaluator for the decoder in <paramref name="baseDirectory"/> (<see cref="CausalLmSetup.Evaluator"/> for <paramref name="test"/>): batches of 50, <paramref name="sampleCount"/> samples kept.</summary>
+    /// <summary>The demo's greedy evaluator for the decoder in <paramref name="baseDirectory"/> (<see cref="CausalLmSetup.Evaluator"/> for <paramref name="test"/>): g2p's metrics (<see cref="GenerationMetrics.G2p"/>), batches of 50, <paramref name="sampleCount"/> samples kept.</summary>
     public static GenerativeEvaluator Evaluator(string baseDirectory, IReadOnlyList<GenerationExample> test, int sampleCount) =>
-        CausalLmSetup.Evaluator(baseDirectory, test, sampleCount, batchSize: 50);
+        CausalLmSetup.Evaluator(baseDirectory, test, sampleCount, batchSize: 50, GenerationMetrics.G2p);
 
     /// <summary>The table as Markdown: method, word accuracy, PER, trainable params, final ranks, s/step.</summary>
     public static string Table(IReadOnlyList<GenerativeDemoRow> rows)

@@ -45,25 +45,36 @@ public sealed class CausalLmReportTests : IDisposable
         Assert.Equal(["cats", "dogs", "trees"], samples.Select(s => (string)s!["reference"]!));
         // The metrics, counted again from the samples: exact matches, and token edits against a one-token reference.
         var generated = samples.Select(s => ((string)s!["reference"]!, ((string)s["generated"]!).Split(' ', StringSplitOptions.RemoveEmptyEntries))).ToList();
-        Assert.Equal(generated.Count(g => g.Item2.Length == 1 && g.Item2[0] == g.Item1) / 3.0, (double)generation[GenerationMetrics.WordAccuracy]!, 12);
-        Assert.Equal(generated.Sum(g => g.Item2.Length == 0 ? 1 : g.Item2.Contains(g.Item1) ? g.Item2.Length - 1 : g.Item2.Length) / 3.0, (double)generation[GenerationMetrics.PhonemeErrorRate]!, 12);
+        Assert.Equal(generated.Count(g => g.Item2.Length == 1 && g.Item2[0] == g.Item1) / 3.0, (double)generation[GenerationMetrics.ExactMatch]!, 12);
+        Assert.Equal(generated.Sum(g => g.Item2.Length == 0 ? 1 : g.Item2.Contains(g.Item1) ? g.Item2.Length - 1 : g.Item2.Length) / 3.0, (double)generation[GenerationMetrics.TokenErrorRate]!, 12);
 
         // The published best adapter, scored by `peft eval` in another process, generates the same.
         var firstThree = Path.Combine(_temp, "first-three.jsonl");
         File.WriteAllLines(firstThree, File.ReadLines(Path.Combine(data, "test.jsonl")).Take(3));
-        var (code, stdout, error) = Cli.Peft("eval", "--base", Decoder, "--adapter", Path.Combine(run, "best"), "--data", firstThree);
+        var (code, stdout, error) = Cli.Peft("eval", "--base", Decoder, "--adapter", Path.Combine(run, "best"), "--data", firstThree, "--generation-metrics", "word_accuracy");
         Assert.True(code == 0, stdout + error);
         var eval = JsonNode.Parse(stdout.Trim().Split('\n')[^1])!;
         Assert.Equal(samples.Select(s => (string)s!["generated"]!), eval["samples"]!.AsArray().Select(s => (string)s!["generated"]!));
-        Assert.Equal((double)eval[GenerationMetrics.WordAccuracy]!, (double)generation[GenerationMetrics.WordAccuracy]!, 12);
+        Assert.Equal((double)eval[GenerationMetrics.WordAccuracy]!, (double)generation[GenerationMetrics.ExactMatch]!, 12);
 
         Assert.Contains("# peft train: lora (causal LM)", report);
         Assert.Contains("## Generation on test.jsonl", report);
         Assert.Contains("for the first 3 of 6 records", report);
-        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"| word_accuracy (higher is better) | {(double)generation[GenerationMetrics.WordAccuracy]!:F4} |"), report);
-        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"| phoneme_error_rate (lower is better) | {(double)generation[GenerationMetrics.PhonemeErrorRate]!:F4} |"), report);
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"| exact_match (higher is better) | {(double)generation[GenerationMetrics.ExactMatch]!:F4} |"), report);
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"| token_error_rate (lower is better) | {(double)generation[GenerationMetrics.TokenErrorRate]!:F4} |"), report);
         Assert.Contains("| prompt | reference | generated |", report);
         Assert.Contains($"| Plural of dog: | dogs | {(string)samples[1]!["generated"]!} |", report);
+    }
+
+    [Fact]
+    public void AnUnknownGenerationMetricIsRefusedNamingTheOptionAndTheKnownOnes()
+    {
+        var (code, stdout, error) = Cli.Peft("eval", "--base", Decoder, "--adapter", _temp, "--data", _temp, "--generation-metrics", "exact_match", "bleu");
+        Assert.NotEqual(0, code);
+        var message = stdout + error;
+        Assert.Contains("--generation-metrics", message);
+        Assert.Contains("bleu", message);
+        Assert.Contains("token_error_rate", message);
     }
 
     [Fact]
@@ -75,7 +86,8 @@ public sealed class CausalLmReportTests : IDisposable
         });
         var (_, report, results) = Train(data, "messages");
         Assert.Contains("## Generation on test.jsonl", report);
-        Assert.Contains("| word_accuracy (higher is better) |", report);
+        Assert.Contains("| exact_match (higher is better) |", report);
+        Assert.DoesNotContain("phoneme_error_rate", report);
         Assert.Contains("| prompt | reference | generated |", report);
         // The prompt column shows the message the reply answers; the reference is the reply.
         Assert.Contains("| Plural of cat? | cats |", report);
@@ -90,7 +102,7 @@ public sealed class CausalLmReportTests : IDisposable
         var (_, report, results) = Train(data, "text");
         Assert.Contains("Not run: test.jsonl holds `text` records", report);
         Assert.DoesNotContain("| prompt | reference | generated |", report);
-        Assert.DoesNotContain("word_accuracy", report);
+        Assert.DoesNotContain("exact_match", report);
         Assert.Null(results["generation"]);
     }
 

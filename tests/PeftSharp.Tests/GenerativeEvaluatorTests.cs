@@ -93,8 +93,8 @@ public sealed class GenerativeEvaluatorTests : IDisposable
         // A bound fixed by MaxNewTokens (a large margin), batches of 3 left-padded prompts of different lengths.
         var evaluator = new GenerativeEvaluator(encoder, new GenerativeEvaluatorOptions { Margin = 100, MaxNewTokens = steps, BatchSize = 3, SampleCount = 2 });
         var own = evaluator.Evaluate(model, [.. Prompts.Select((p, i) => new GenerationExample(p, " " + references[i]))]);
-        Assert.Equal(1.0, own.Metrics[GenerationMetrics.WordAccuracy]);
-        Assert.Equal(0.0, own.Metrics[GenerationMetrics.PhonemeErrorRate]);
+        Assert.Equal(1.0, own.Metrics[GenerationMetrics.ExactMatch]);
+        Assert.Equal(0.0, own.Metrics[GenerationMetrics.TokenErrorRate]);
         Assert.Equal(Prompts.Length, own.Count);
         Assert.Equal([new GenerationSample(Prompts[0], references[0], references[0]), new GenerationSample(Prompts[1], references[1], references[1])], own.Samples);
         var table = new GenerativeEvaluation(own.Metrics, [new GenerationSample("a|b ->", "X", "Y\nZ")], 1).SamplesMarkdown();
@@ -106,8 +106,8 @@ public sealed class GenerativeEvaluatorTests : IDisposable
         altered[spoken[0]] = string.Join(' ', ["QQQ", .. words[spoken[0]].Skip(1)]);
         altered[spoken[1]] = string.Join(' ', [.. words[spoken[1]], "QQQ"]);
         var scored = evaluator.Evaluate(model, [.. Prompts.Select((p, i) => new GenerationExample(p, altered[i]))]);
-        Assert.Equal((Prompts.Length - 2) / (double)Prompts.Length, scored.Metrics[GenerationMetrics.WordAccuracy], 12);
-        Assert.Equal(2.0 / (words.Sum(w => w.Length) + 1), scored.Metrics[GenerationMetrics.PhonemeErrorRate], 12);
+        Assert.Equal((Prompts.Length - 2) / (double)Prompts.Length, scored.Metrics[GenerationMetrics.ExactMatch], 12);
+        Assert.Equal(2.0 / (words.Sum(w => w.Length) + 1), scored.Metrics[GenerationMetrics.TokenErrorRate], 12);
 
         // With no margin the bound is the reference's own token count.
         var tight = new GenerativeEvaluator(encoder, new GenerativeEvaluatorOptions { Margin = 0, BatchSize = 2 });
@@ -176,18 +176,20 @@ public sealed class GenerativeEvaluatorTests : IDisposable
         DyLora.SetRank(reloaded, 1);
         var rankOne = evaluator.Evaluate((DecoderForCausalLM)reloaded.Model, examples);
 
+        // By default the generic metrics; --generation-metrics names g2p's (the same two under g2p's names).
         var (code, output, error) = Cli.Peft("eval", "--base", baseDir, "--adapter", adapterDir, "--data", dataDir, "--split", "test");
         Assert.True(code == 0, error);
         var json = JsonNode.Parse(output)!;
-        Assert.Equal(full.Metrics[GenerationMetrics.WordAccuracy], json["word_accuracy"]!.GetValue<double>(), 12);
-        Assert.Equal(full.Metrics[GenerationMetrics.PhonemeErrorRate], json["phoneme_error_rate"]!.GetValue<double>(), 12);
+        Assert.Equal(full.Metrics[GenerationMetrics.ExactMatch], json["exact_match"]!.GetValue<double>(), 12);
+        Assert.Equal(full.Metrics[GenerationMetrics.TokenErrorRate], json["token_error_rate"]!.GetValue<double>(), 12);
+        Assert.Null(json["word_accuracy"]);
         Assert.Equal(Prompts.Length, json["count"]!.GetValue<int>());
         Assert.Equal(full.Samples.Select(s => s.Generated), json["samples"]!.AsArray().Select(s => (string)s!["generated"]!));
 
-        (code, output, error) = Cli.Peft("eval", "--base", baseDir, "--adapter", adapterDir, "--data", Path.Combine(dataDir, "test.jsonl"), "--ranks", "1..2");
+        (code, output, error) = Cli.Peft("eval", "--base", baseDir, "--adapter", adapterDir, "--data", Path.Combine(dataDir, "test.jsonl"), "--ranks", "1..2", "--generation-metrics", "word_accuracy", "phoneme_error_rate");
         Assert.True(code == 0, error);
         string Row(int rank, GenerativeEvaluation e) =>
-            string.Create(CultureInfo.InvariantCulture, $"| {rank} | {e.Metrics[GenerationMetrics.WordAccuracy]:F4} | {e.Metrics[GenerationMetrics.PhonemeErrorRate]:F4} |");
+            string.Create(CultureInfo.InvariantCulture, $"| {rank} | {e.Metrics[GenerationMetrics.ExactMatch]:F4} | {e.Metrics[GenerationMetrics.TokenErrorRate]:F4} |");
         Assert.Contains("| rank | word_accuracy | phoneme_error_rate |", output);
         Assert.Contains(Row(1, rankOne), output);
         Assert.Contains(Row(2, full), output);

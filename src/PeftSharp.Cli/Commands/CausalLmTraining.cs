@@ -20,7 +20,7 @@ internal static class CausalLmTraining
     /// How the decoder is held and trained: base dtype, activation checkpointing, the learning rate the user chose (null: the method's
     /// recommended one), whether short examples are packed into rows, and how many held-out records the trained adapter generates for (null: all).
     /// </summary>
-    public sealed record DecoderSettings(TorchSharp.torch.ScalarType Dtype, bool GradientCheckpointing, double? LearningRate, bool Packing = false, int? EvalLimit = 100);
+    public sealed record DecoderSettings(TorchSharp.torch.ScalarType Dtype, bool GradientCheckpointing, double? LearningRate, bool Packing = false, int? EvalLimit = 100, IReadOnlyList<IGenerationMetric>? GenerationMetrics = null);
 
     /// <summary>Trains; returns the exit code.</summary>
     public static int Run(string baseDirectory, string dataDirectory, string methodName, FileInfo? adapterConfigFile, TrainerOptions options, DecoderSettings decoder, bool resume)
@@ -83,7 +83,7 @@ internal static class CausalLmTraining
 
         // The published adapter is scored as `peft eval` scores it, on a fresh base: the training model is no longer needed.
         model.Dispose();
-        var generation = heldOut.Examples is { } examples ? Generate(baseDirectory, published, decoder.Dtype, heldOut.File!, heldOut.Records, examples) : new(heldOut.File, heldOut.Records, null, [], heldOut.Skipped);
+        var generation = heldOut.Examples is { } examples ? Generate(baseDirectory, published, decoder, heldOut.File!, heldOut.Records, examples) : new(heldOut.File, heldOut.Records, null, [], heldOut.Skipped);
         var settings = string.Create(CultureInfo.InvariantCulture, $"Base `{baseDirectory}` held in {decoder.Dtype}; {SftDataset.FormatName(train.Format)} records, max length {options.MaxLength}; packing {(decoder.Packing ? "on" : "off")}; gradient checkpointing {(decoder.GradientCheckpointing ? "on" : "off")}.");
         var report = Reports.RunReport.WriteCausalTrain(options.OutputDirectory!, info.Name, AdapterConfigFile.ToJson(peft.Configs[peft.ActiveAdapter]), dataDirectory, settings, options, outcome, Path.GetFileName(published), generation);
         Console.WriteLine($"report: {report}");
@@ -112,10 +112,10 @@ internal static class CausalLmTraining
     }
 
     /// <summary>Loads the published adapter on a fresh base in <paramref name="dtype"/>, generates greedily for <paramref name="examples"/> (the first of <paramref name="records"/> in <paramref name="file"/>) and scores them.</summary>
-    private static Reports.GenerationReport Generate(string baseDirectory, string adapterDirectory, TorchSharp.torch.ScalarType dtype, string file, int records, List<GenerationExample> examples)
+    private static Reports.GenerationReport Generate(string baseDirectory, string adapterDirectory, DecoderSettings decoder, string file, int records, List<GenerationExample> examples)
     {
-        var evaluator = CausalLmSetup.Evaluator(baseDirectory, examples);
-        using var model = CausalLmSetup.LoadDecoder(baseDirectory, dtype);
+        var evaluator = CausalLmSetup.Evaluator(baseDirectory, examples, metrics: decoder.GenerationMetrics);
+        using var model = CausalLmSetup.LoadDecoder(baseDirectory, decoder.Dtype);
         var evaluation = evaluator.Evaluate((Models.Decoders.DecoderForCausalLM)PeftModel.FromPretrained(model, adapterDirectory).Model, examples);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(file)} ({evaluation.Count} of {records} records): {string.Join(", ", evaluation.Metrics.Select(m => $"{m.Key} {m.Value:F4}"))}"));
         return new(file, records, evaluation, evaluator.Options.Metrics, null);

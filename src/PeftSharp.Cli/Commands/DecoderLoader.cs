@@ -72,6 +72,28 @@ internal sealed class DecoderLoader
         return option;
     }
 
+    /// <summary>
+    /// A <c>--generation-metrics</c> option: the built-in metrics that score a decoder's greedy generations
+    /// (default <c>exact_match token_error_rate</c>; g2p's names <c>word_accuracy phoneme_error_rate</c> are the same two).
+    /// </summary>
+    public static Option<string[]> GenerationMetricsOption(string description)
+    {
+        var option = new Option<string[]>("--generation-metrics")
+        {
+            Description = description,
+            AllowMultipleArgumentsPerToken = true,
+            DefaultValueFactory = _ => [.. Training.CausalLanguageModeling.GenerationMetrics.Default.Select(m => m.Name)],
+        };
+        option.AcceptOnlyFromAmong([.. Training.CausalLanguageModeling.GenerationMetrics.All.Select(m => m.Name)]);
+        return option;
+    }
+
+    /// <summary>The metrics a <c>--generation-metrics</c> value names, in order, each once.</summary>
+    public static IReadOnlyList<Training.CausalLanguageModeling.IGenerationMetric> ParseGenerationMetrics(string[]? names) =>
+        names is null || names.Length == 0
+            ? Training.CausalLanguageModeling.GenerationMetrics.Default
+            : [.. names.Distinct(StringComparer.OrdinalIgnoreCase).Select(Training.CausalLanguageModeling.GenerationMetrics.Find)];
+
     /// <summary>The dtype a <c>--dtype</c> value names (fp32, bf16 or fp16; the option accepts nothing else).</summary>
     public static ScalarType ParseDtype(string? value) => value switch { "bf16" => ScalarType.BFloat16, "fp16" => ScalarType.Float16, _ => ScalarType.Float32 };
 

@@ -26,6 +26,7 @@ internal static class TrainCommand
         var packing = new Option<bool>("--packing") { Description = "causal-lm: pack short examples into rows of --max-length tokens (--batch-size rows a batch); each example attends only to itself and positions restart, so the loss equals the unpacked one." };
         var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "causal-lm: recompute each decoder layer in backward instead of keeping its activations (less memory, about one more forward per step)." };
         var evalLimit = new Option<int>("--eval-limit") { DefaultValueFactory = _ => 100, Description = "causal-lm: held-out records (test.jsonl, else validation.jsonl) the trained adapter generates for greedily, scored by the task's metrics in report.md; the first ones (0: all)." }.AtLeast(0);
+        var generationMetrics = DecoderLoader.GenerationMetricsOption("causal-lm: metrics that score the held-out generations in report.md (exact_match, token_error_rate; g2p's names word_accuracy, phoneme_error_rate).");
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 16, Description = "Examples per micro-batch." };
         var accumulation = new Option<int>("--grad-accum") { DefaultValueFactory = _ => 1, Description = "Micro-batches per optimizer step." };
         var schedule = new Option<LearningRateSchedule>("--schedule") { DefaultValueFactory = _ => LearningRateSchedule.Linear, Description = "Linear, Cosine or Constant after warm-up." };
@@ -42,7 +43,7 @@ internal static class TrainCommand
         var maxLength = new Option<int>("--max-length") { DefaultValueFactory = _ => 128, Description = "Tokens per example (longer texts are truncated)." };
         var command = new Command("train", "Fine-tune an adapter on a text-classification task, or a decoder on SFT data (text, prompt/completion or messages records: loss on the completion or the assistant turns).\nCtrl-C stops after the current step, saves a checkpoint and exits with code 130; continue with --resume.\n\nExamples:\n  peft train --data data/spam --method lora --output runs/spam\n  peft train --base models/decoder --data data/g2p --method lora --output runs/g2p")
         {
-            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, task, dtype, checkpointing, packing, evalLimit, seed, resume, overwrite,
+            baseDir, data, method, config, output, epochs, steps, lr, batch, accumulation, schedule, evalEvery, saveEvery, maxLength, patience, metric, task, dtype, checkpointing, packing, evalLimit, generationMetrics, seed, resume, overwrite,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -69,7 +70,7 @@ internal static class TrainCommand
 
             if (causal)
             {
-                var decoder = new CausalLmTraining.DecoderSettings(DecoderLoader.ParseDtype(result.GetValue(dtype)), result.GetValue(checkpointing), result.GetValue(lr), result.GetValue(packing), result.GetValue(evalLimit) is > 0 and var limit ? limit : null);
+                var decoder = new CausalLmTraining.DecoderSettings(DecoderLoader.ParseDtype(result.GetValue(dtype)), result.GetValue(checkpointing), result.GetValue(lr), result.GetValue(packing), result.GetValue(evalLimit) is > 0 and var limit ? limit : null, DecoderLoader.ParseGenerationMetrics(result.GetValue(generationMetrics)));
                 return CausalLmTraining.Run(result.GetValue(baseDir)!.FullName, dataDir, result.GetValue(method)!, result.GetValue(config), options, decoder, result.GetValue(resume));
             }
 
@@ -134,9 +135,10 @@ internal static class TrainCommand
         var split = new Option<string>("--split") { Description = "The split a task directory given as --data is evaluated on.", DefaultValueFactory = _ => "test" };
         var labels = new Option<FileInfo?>("--labels-from") { Description = "Training file whose labels fix the label ids (default: --data)." };
         var ranks = new Option<string?>("--ranks") { Description = "Evaluate the adapter cut to every rank of a range such as 1..8 (DyLoRA: its prefix at that rank; other methods: the largest singular values); writes metric-by-rank.png beside the adapter." };
-        var command = new Command("eval", "Evaluate a trained adapter: accuracy, macro-F1 and MCC on an encoder; on a decoder, greedy generation scored by word accuracy and phoneme error rate (samples included).\n\nExamples:\n  peft eval --adapter runs/train/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl\n  peft eval --adapter runs/dylora/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl --ranks 1..8\n  peft eval --base models/decoder --adapter runs/g2p/best --data data/g2p --split test --ranks 1..8")
+        var generationMetrics = DecoderLoader.GenerationMetricsOption("Decoder: metrics that score the greedy generations (exact_match, token_error_rate; g2p's names word_accuracy, phoneme_error_rate).");
+        var command = new Command("eval", "Evaluate a trained adapter: accuracy, macro-F1 and MCC on an encoder; on a decoder, greedy generation scored by exact match and token error rate, or the metrics --generation-metrics names (samples included).\n\nExamples:\n  peft eval --adapter runs/train/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl\n  peft eval --adapter runs/dylora/best --data data/sotu-era/test.jsonl --labels-from data/sotu-era/train.jsonl --ranks 1..8\n  peft eval --base models/decoder --adapter runs/g2p/best --data data/g2p --split test --ranks 1..8 --generation-metrics word_accuracy phoneme_error_rate")
         {
-            baseDir, adapter, data, split, labels, ranks,
+            baseDir, adapter, data, split, labels, ranks, generationMetrics,
         };
         command.SetAction(result => Program.Guarded(() =>
         {
@@ -145,7 +147,7 @@ internal static class TrainCommand
             var dataPath = result.GetValue(data)!.FullName;
             dataPath = Directory.Exists(dataPath) ? Path.Combine(dataPath, $"{result.GetValue(split)}.jsonl") : dataPath;
             var evaluation = PretrainedModel.ReadConfig(ModelConfig.LoadJson(baseDirectory)) is DecoderConfig
-                ? GenerativeEvaluation(baseDirectory, dataPath)
+                ? GenerativeEvaluation(baseDirectory, dataPath, DecoderLoader.ParseGenerationMetrics(result.GetValue(generationMetrics)))
                 : ClassificationEvaluation(baseDirectory, dataPath, result.GetValue(labels)?.FullName ?? dataPath);
             if (result.GetValue(ranks) is { } range)
             {
@@ -190,10 +192,10 @@ internal static class TrainCommand
         PeftModel Load(string directory) => PeftModel.FromPretrained(PretrainedModel.ForSequenceClassification(baseDirectory, labelSource.Labels, out _), directory);
     }
 
-    private static Evaluation GenerativeEvaluation(string baseDirectory, string dataPath)
+    private static Evaluation GenerativeEvaluation(string baseDirectory, string dataPath, IReadOnlyList<IGenerationMetric> metrics)
     {
         var examples = GenerationExample.ReadJsonLines(dataPath);
-        var evaluator = CausalLmSetup.Evaluator(baseDirectory, examples);
+        var evaluator = CausalLmSetup.Evaluator(baseDirectory, examples, metrics: metrics);
         return new([.. evaluator.Options.Metrics.Select(m => m.Name)], Load, (directory, _) =>
         {
             var result = evaluator.Evaluate((DecoderForCausalLM)Load(directory).Model, examples);

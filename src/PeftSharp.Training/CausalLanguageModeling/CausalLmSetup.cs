@@ -69,17 +69,18 @@ public static class CausalLmSetup
 
     /// <summary>
     /// The evaluator that scores generations on held-out <paramref name="examples"/> of a base
-    /// (<c>peft eval</c> on a decoder, <c>peft train</c>'s report and the generative demo): greedy, the task metrics of
-    /// <see cref="GenerativeEvaluatorOptions.Metrics"/>, <paramref name="batchSize"/> prompts at a time (null: the default),
+    /// (<c>peft eval</c> on a decoder, <c>peft train</c>'s report and the generative demo): greedy, scored by <paramref name="metrics"/>
+    /// (null: <see cref="GenerationMetrics.Default"/>), <paramref name="batchSize"/> prompts at a time (null: the default),
     /// the first <paramref name="sampleCount"/> samples kept; a completion ends at its first newline unless a reference spans lines.
     /// </summary>
-    public static GenerativeEvaluator Evaluator(string baseDirectory, IReadOnlyList<GenerationExample> examples, int sampleCount = 5, int? batchSize = null)
+    public static GenerativeEvaluator Evaluator(string baseDirectory, IReadOnlyList<GenerationExample> examples, int sampleCount = 5, int? batchSize = null, IReadOnlyList<IGenerationMetric>? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(examples);
         return new GenerativeEvaluator(PromptEncoder.Load(baseDirectory), new GenerativeEvaluatorOptions
         {
             SampleCount = sampleCount,
             BatchSize = batchSize ?? new GenerativeEvaluatorOptions().BatchSize,
+            Metrics = metrics ?? GenerationMetrics.Default,
             StopAtNewline = !examples.Any(e => e.Completion.Trim().Contains('\n', StringComparison.Ordinal)),
         });
     }

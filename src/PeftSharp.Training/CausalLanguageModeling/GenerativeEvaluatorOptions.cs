@@ -18,8 +18,8 @@ public sealed record GenerativeEvaluatorOptions
     /// <summary>How many samples (the first ones) the result keeps for reports (default 5).</summary>
     public int SampleCount { get; init; } = 5;
 
-    /// <summary>The metrics computed (default g2p's: <see cref="GenerationMetrics.G2p"/>).</summary>
-    public IReadOnlyList<IGenerationMetric> Metrics { get; init; } = GenerationMetrics.G2p;
+    /// <summary>The metrics computed (default <see cref="GenerationMetrics.Default"/>: exact match and token error rate).</summary>
+    public IReadOnlyList<IGenerationMetric> Metrics { get; init; } = GenerationMetrics.Default;
 
     /// <summary>Throws for values out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
