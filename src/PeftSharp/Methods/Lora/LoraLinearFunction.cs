@@ -55,11 +55,33 @@ internal sealed class LoraLinearFunction : autograd.SingleTensorFunction<LoraLin
         ? call.Weight.addmm(a.t(), b.mul(call.Scaling).t())
         : call.Weight.addmm(b.mul(call.Scaling), a);
 
-    /// <summary><c>x·Wᵀ</c> (+ bias) for a weight in the layer's layout.</summary>
+    /// <summary>
+    /// <c>x·Wᵀ</c> (+ bias) for a weight in the layer's layout, with the frozen layer's own operations:
+    /// Linear's <c>addmm</c>, Conv1D's product then bias.
+    /// </summary>
     private static Tensor Product(Call call, Tensor input, Tensor weight)
     {
-        var transposed = call.FanInFanOut ? weight : weight.t();
-        return call.Bias is null ? mm(input, transposed) : call.Bias.addmm(input, transposed);
+        if (!call.FanInFanOut)
+        {
+            return call.Bias is null ? mm(input, weight.t()) : call.Bias.addmm(input, weight.t());
+        }
+
+        var output = mm(input, weight);
+        return call.Bias is null ? output : output.add_(call.Bias);
+    }
+
+    /// <summary>The backward's result: one entry per forward argument (none for the call, then the input, A and B).</summary>
+    private static List<Tensor> Gradients(Tensor? input, Tensor? a, Tensor? b)
+    {
+        var result = new List<Tensor> { null!, input!, a!, b! };
+
+        // Autograd takes its own reference when this returns; the handles go with the caller's scope.
+        foreach (var tensor in result)
+        {
+            tensor?.MoveToOuterDisposeScope();
+        }
+
+        return result;
     }
 
     /// <inheritdoc />
@@ -76,12 +98,7 @@ internal sealed class LoraLinearFunction : autograd.SingleTensorFunction<LoraLin
             return merged.MoveToOuterDisposeScope();
         }
 
-        // The frozen layer's own operations: Linear's addmm, Conv1D's product then bias.
-        var output = call.FanInFanOut ? mm(input, call.Weight) : call.Bias is null ? mm(input, call.Weight.t()) : call.Bias.addmm(input, call.Weight.t());
-        if (call.FanInFanOut && call.Bias is not null)
-        {
-            output.add_(call.Bias);
-        }
+        var output = Product(call, input, call.Weight);
 
         // The same operations as the graph's forward (s·(x·Aᵀ), then accumulated through Bᵀ): bit-identical output.
         // On a lower-precision base (bf16/fp16 input and weight, fp32 factors) the input is widened only for
@@ -135,16 +152,7 @@ internal sealed class LoraLinearFunction : autograd.SingleTensorFunction<LoraLin
             }
         }
 
-        // One entry per forward argument: none for the call, then the input, A and B.
-        var result = new List<Tensor> { null!, gradInput!, gradA!, gradB! };
-
-        // Autograd takes its own reference when this returns; the handles go with the caller's scope.
-        foreach (var tensor in result)
-        {
-            tensor?.MoveToOuterDisposeScope();
-        }
-
-        return result;
+        return Gradients(gradInput, gradA, gradB);
     }
 
     /// <summary>
@@ -168,13 +176,7 @@ internal sealed class LoraLinearFunction : autograd.SingleTensorFunction<LoraLin
             gradInput = mm(grad, call.FanInFanOut ? merged.t() : merged);
         }
 
-        var result = new List<Tensor> { null!, gradInput!, gradA!, gradB! };
-        foreach (var tensor in result)
-        {
-            tensor?.MoveToOuterDisposeScope();
-        }
-
-        return result;
+        return Gradients(gradInput, gradA, gradB);
     }
 
     /// <summary>What the function needs besides its tensor inputs (the frozen tensors need no gradient edge).</summary>
