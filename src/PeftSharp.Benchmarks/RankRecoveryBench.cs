@@ -251,8 +251,8 @@ public static class RankRecoveryBench
         void Report(string name, StudentResult r) => log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {name}: ρ {r.Spearman:F3}; found {string.Join(" ", r.Ranks)}; {DistillationTask.MetricName(settings.Target)} {r.FinalLoss:G4} ({r.FinalLoss / teacherBaseLoss:P0} of the base's); {r.Seconds:F0} s"));
         // A student that gives every module the same rank ranks nothing: ρ 0 rather than NaN.
-        StudentResult Score(IReadOnlyList<int> found, double kl, double seconds) =>
-            new(found, Spearman([.. truth.Select(r => (double)r)], [.. found.Select(r => (double)r)]) is var rho && double.IsNaN(rho) ? 0 : rho, kl, seconds);
+        StudentResult Score(IReadOnlyList<int> found, double loss, double seconds) =>
+            new(found, Spearman([.. truth.Select(r => (double)r)], [.. found.Select(r => (double)r)]) is var rho && double.IsNaN(rho) ? 0 : rho, loss, seconds);
 
         (StudentResult, IReadOnlyList<double[]>) TrainOracle(RankRecoveryTeacher t, List<long[]> rows, List<long[]> held, RankRecoverySettings s, int runSeed)
         {
@@ -310,9 +310,9 @@ public static class RankRecoveryBench
     {
         string F(double v) => v.ToString("0.000", CultureInfo.InvariantCulture);
         var records = new List<BenchRecord>();
-        var (kl, klHalf) = MeanInterval([.. results.Select(r => r.TeacherBaseLoss)]);
-        records.Add(new BenchRecord($"rank recovery {DistillationTask.MetricName(settings.Target)}(teacher, base)", kl, settings.Target == DistillationTarget.HiddenStates ? "fraction" : "nats/token",
-            Detail: string.Create(CultureInfo.InvariantCulture, $"95 % CI ± {F(klHalf)} over {results.Count} seeds; each direction's effect on the module's inputs {settings.Strength} × the base map's RMS singular value on them; {results[0].Modules.Count} modules")));
+        var (baseLoss, baseHalf) = MeanInterval([.. results.Select(r => r.TeacherBaseLoss)]);
+        records.Add(new BenchRecord($"rank recovery {DistillationTask.MetricName(settings.Target)}(teacher, base)", baseLoss, settings.Target == DistillationTarget.HiddenStates ? "fraction" : "nats/token",
+            Detail: string.Create(CultureInfo.InvariantCulture, $"95 % CI ± {F(baseHalf)} over {results.Count} seeds; each direction's effect on the module's inputs {settings.Strength} × the base map's RMS singular value on them; {results[0].Modules.Count} modules")));
         foreach (var name in results[0].Students.Keys)
         {
             var rhos = results.Select(r => r.Students[name].Spearman).ToList();
