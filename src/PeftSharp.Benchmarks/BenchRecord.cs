@@ -60,6 +60,48 @@ public static class SideBySide
         return (medianA / medianB, medianA, medianB);
     }
 
+    /// <summary>
+    /// Runs <paramref name="steps"/> in turn, round after round, until the process stops taking fresh pages:
+    /// <paramref name="quietRounds"/> rounds in a row each fault fewer than <paramref name="quietFaults"/> new
+    /// pages in (Linux's minor page faults), or <paramref name="maximum"/> rounds. A training step's heap grows
+    /// over its first steps (at the SmolLM2 shape about a dozen, each faulting in hundreds of megabytes); a
+    /// long run spends its time in the steady state after it, which is what a step benchmark times. Elsewhere
+    /// than Linux it runs <paramref name="quietRounds"/> rounds. Returns the rounds run.
+    /// </summary>
+    public static int WarmUntilSteady(IReadOnlyList<Action> steps, int quietRounds = 3, long quietFaults = 1000, int maximum = 12)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        var quiet = 0;
+        var round = 0;
+        while (round < maximum && quiet < quietRounds)
+        {
+            var before = MinorFaults();
+            foreach (var step in steps)
+            {
+                step();
+            }
+
+            round++;
+            quiet = before is { } start && MinorFaults() is { } end && end - start >= quietFaults ? 0 : quiet + 1;
+        }
+
+        return round;
+    }
+
+    /// <summary>The process's minor page faults so far (<c>/proc/self/stat</c>), or null where that file is not.</summary>
+    public static long? MinorFaults()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        // Fields after the command name, which is in parentheses and may hold spaces: state is the first, minflt the eighth.
+        var stat = File.ReadAllText("/proc/self/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[7], CultureInfo.InvariantCulture);
+    }
+
     /// <summary>The median of <paramref name="values"/>.</summary>
     public static double Median(IReadOnlyList<double> values)
     {

@@ -67,6 +67,30 @@ public sealed class CausalLmLossTests
     }
 
     [Fact]
+    public void TheChunkedLossOfABf16BaseScoresTheBf16LogitsInFp32()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(6);
+        var labels = randint(0, 40, [2, 7]);
+        labels[1, 2] = tensor(CausalLmLoss.IgnoreIndex);
+        var hidden = randn(2, 7, 16).to(ScalarType.BFloat16).requires_grad_();
+        var weight = randn(40, 16).to(ScalarType.BFloat16);
+        var expected = CausalLmLoss.Compute(nn.functional.linear(hidden, weight).to(ScalarType.Float32), labels);
+        var (expectedHidden, _) = Gradients(expected, hidden, null);
+
+        var loss = ChunkedCausalLmLoss.Compute(hidden, weight, labels, 4);
+        var (hiddenGrad, _) = Gradients(loss, hidden, null);
+
+        AssertClose(expected.item<float>(), loss.item<float>());
+        Assert.Equal(ScalarType.BFloat16, hiddenGrad.dtype);
+
+        // Both round the gradient through bf16, at different points: within a few bf16 steps of the largest entry.
+        var scale = expectedHidden.abs().max().to(ScalarType.Float32).item<float>();
+        var difference = (hiddenGrad.to(ScalarType.Float32) - expectedHidden.to(ScalarType.Float32)).abs().max().item<float>();
+        Assert.True(difference < 0.03 * scale, $"bf16 hidden gradient differs by {difference} (largest entry {scale})");
+    }
+
+    [Fact]
     public void TheChunkedLossRefusesMismatchedShapesAndNothingSupervised()
     {
         using var scope = NewDisposeScope();

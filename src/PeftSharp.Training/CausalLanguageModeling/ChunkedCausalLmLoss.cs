@@ -67,6 +67,11 @@ public static class ChunkedCausalLmLoss
         var flatGrad = call.HiddenGrad ? zeros(tokens, width, dtype: hidden.dtype, device: hidden.device) : null;
         var weightGrad = call.WeightGrad ? zeros(weight.shape, dtype: ScalarType.Float32, device: weight.device) : null;
         var everySupervised = count == tokens;
+        var fp32 = hidden.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32;
+
+        // One (chunk, vocab) fp32 buffer serves every chunk: each chunk's logits are written into it and
+        // transformed in place, so no tensor of that size is allocated (and page-faulted in) per chunk.
+        using var buffer = empty(Math.Min(call.ChunkTokens, tokens), weight.shape[0], dtype: ScalarType.Float32, device: hidden.device);
         for (var start = 0L; start < tokens; start += call.ChunkTokens)
         {
             using var scope = NewDisposeScope();
@@ -76,36 +81,64 @@ public static class ChunkedCausalLmLoss
             var ignored = everySupervised ? null : target.eq(CausalLmLoss.IgnoreIndex).unsqueeze(1);
             var index = ignored is null ? target.unsqueeze(1) : target.unsqueeze(1).masked_fill(ignored, 0);
 
-            // The same log-softmax and pick as cross_entropy; ignored rows contribute nothing.
-            Tensor logProbabilities;
-            using (var logits = nn.functional.linear(chunk, weight))
+            var logits = buffer.narrow(0, 0, size);
+            if (fp32)
             {
-                // Freed at once: only the log-probabilities (then the gradient, in place) stay.
-                logProbabilities = nn.functional.log_softmax(logits.dtype == ScalarType.Float32 ? logits : logits.to(ScalarType.Float32), 1);
+                logits.addmm_(chunk, weight.t(), beta: 0);
+            }
+            else
+            {
+                logits.copy_(nn.functional.linear(chunk, weight));
             }
 
-            var picked = logProbabilities.gather(1, index);
+            // The log-softmax at the target, as cross_entropy computes it: with shifted = logits − row max and
+            // E = exp(shifted), log p(target) = shifted[target] − log ΣE. Ignored rows contribute nothing.
+            logits.sub_(logits.amax([1L], keepdim: true));
+            var picked = logits.gather(1, index);
+            var sums = logits.exp_().sum(1, keepdim: true);
+            var logProbability = picked.sub_(sums.log());
             if (ignored is not null)
             {
-                picked.masked_fill_(ignored, 0.0);
+                logProbability.masked_fill_(ignored, 0.0);
             }
 
-            total.sub_(picked.sum(ScalarType.Float64));
+            total.sub_(logProbability.sum(ScalarType.Float64));
             if (flatGrad is null && weightGrad is null)
             {
                 continue;
             }
 
-            // d(Σ token losses)/d logits = softmax − one-hot on supervised rows, 0 on ignored ones.
-            var gradient = logProbabilities.exp_();
-            gradient.scatter_add_(1, index, full(size, 1, -1.0f, dtype: ScalarType.Float32, device: gradient.device));
+            // d(Σ token losses)/d logits = E / ΣE − one-hot on supervised rows, 0 on ignored ones. It is
+            // applied without being formed: the rows' 1/ΣE scales the small products, and the one-hot picks
+            // the target rows of the weight (for the hidden gradient) or of the chunk (for the weight's).
+            var inverse = sums.reciprocal_();
+            var supervised = ones_like(inverse);
             if (ignored is not null)
             {
-                gradient.masked_fill_(ignored, 0.0);
+                inverse.masked_fill_(ignored, 0.0);
+                supervised.masked_fill_(ignored, 0.0);
             }
 
-            flatGrad?.narrow(0, start, size).copy_(matmul(gradient.to(weight.dtype), weight));
-            weightGrad?.addmm_(gradient.t(), chunk.to(ScalarType.Float32));
+            if (flatGrad is not null)
+            {
+                var rows = flatGrad.narrow(0, start, size);
+                var targetRows = weight.index_select(0, index.squeeze(1)).mul_(supervised.to(weight.dtype));
+                if (fp32)
+                {
+                    rows.addmm_(logits, weight, beta: 0).mul_(inverse).sub_(targetRows);
+                }
+                else
+                {
+                    rows.copy_(matmul(logits.to(weight.dtype), weight).to(ScalarType.Float32).mul_(inverse).sub_(targetRows.to(ScalarType.Float32)));
+                }
+            }
+
+            if (weightGrad is not null)
+            {
+                var chunk32 = chunk.to(ScalarType.Float32);
+                weightGrad.addmm_(logits.t(), chunk32 * inverse);
+                weightGrad.index_add_(0, index.squeeze(1), chunk32 * supervised, -1.0);
+            }
         }
 
         Tensor? hiddenGrad = null;
