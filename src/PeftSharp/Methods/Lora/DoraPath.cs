@@ -94,8 +94,14 @@ public sealed class DoraPath : LowRankPath
         Tensor norm;
         using (no_grad())
         {
-            // W + s·B·A in one fused GEMM-and-add.
-            norm = RowNorm(addmm(BaseWeight().to(ScalarType.Float32), lora_B.to(ScalarType.Float32), lora_A.to(ScalarType.Float32), beta: 1, alpha: (float)Scaling));
+            // ‖W_i + s·(B·A)_i‖² = ‖W_i‖² + 2s·Σ_k (W·Aᵀ)_ik·B_ik + s²·Σ_k (B·A·Aᵀ)_ik·B_ik: two reads of W (its
+            // row norms and the thin W·Aᵀ) instead of writing W + s·B·A and reading it back.
+            var weight = BaseWeight().to(ScalarType.Float32);
+            var a = lora_A.to(ScalarType.Float32);
+            var b = lora_B.to(ScalarType.Float32);
+            var cross = matmul(weight, a.t()).mul_(b).sum(1);
+            var lowRank = matmul(b, matmul(a, a.t())).mul_(b).sum(1);
+            norm = RowNorm(weight).pow_(2).add_(cross, alpha: 2 * Scaling).add_(lowRank, alpha: Scaling * Scaling).clamp_min_(0).sqrt_();
         }
 
         return lora_magnitude_vector.to(ScalarType.Float32) / norm;
