@@ -67,6 +67,27 @@ public sealed class CausalLmLossTests
     }
 
     [Fact]
+    public void TheChunkedLossOfAPeakedHeadEqualsTheHeadFollowedByTheLoss()
+    {
+        // Logit gaps of hundreds: most exp(shifted logit) underflow, which the loss floors (ExpFloor).
+        using var scope = NewDisposeScope();
+        manual_seed(8);
+        var labels = randint(0, 300, [2, 6]);
+        var hidden = randn(2, 6, 32).requires_grad_();
+        var weight = randn(300, 32) * 8;
+        var expected = CausalLmLoss.Compute(nn.functional.linear(hidden, weight), labels);
+        var (expectedHidden, _) = Gradients(expected, hidden, null);
+        var spread = (nn.functional.linear(hidden, weight).amax(-1) - nn.functional.linear(hidden, weight).amin(-1)).min().item<float>();
+        Assert.True(spread > 200, $"the logits should span hundreds, got {spread}");
+
+        var loss = ChunkedCausalLmLoss.Compute(hidden, weight, labels, 4);
+        var (hiddenGrad, _) = Gradients(loss, hidden, null);
+        AssertClose(expected.item<float>(), loss.item<float>());
+        var scale = expectedHidden.abs().max().item<float>();
+        Assert.True((hiddenGrad - expectedHidden).abs().max().item<float>() < 1e-5 * scale, "hidden gradient differs");
+    }
+
+    [Fact]
     public void TheChunkedLossOfABf16BaseScoresTheBf16LogitsInFp32()
     {
         using var scope = NewDisposeScope();
