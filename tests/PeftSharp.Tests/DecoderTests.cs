@@ -444,9 +444,7 @@ public sealed class DecoderTests : IDisposable
         DecoderGenerator.Generate(model, prompts, new GenerationOptions { MaxNewTokens = 3, BatchSize = 4 });
 
         // Earlier tests' garbage is finalized now, not while this test counts (which made it flaky in the suite).
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        var before = Tensor.TotalCount;
+        var before = LiveTensorCount.Settled();
         DecoderGenerator.Generate(model, prompts, new GenerationOptions { MaxNewTokens = 5, BatchSize = 4, RepetitionPenalty = 1.3, DoSample = true, TopP = 0.8, Seed = 3 });
         using (no_grad())
         {

@@ -193,17 +193,13 @@ public sealed class DecoderTrainingTests
 
         Step();
         Step();
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        var before = Tensor.TotalCount;
+        var before = LiveTensorCount.Settled();
         for (var i = 0; i < 5; i++)
         {
             Step();
         }
 
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        Assert.Equal(before, Tensor.TotalCount);
+        Assert.Equal(before, LiveTensorCount.Settled());
     }
 
     [Theory]
@@ -251,7 +247,17 @@ public sealed class DecoderTrainingTests
         var expected = (baseWeight.to(ScalarType.Float32) + layer.GetPath("default").DeltaWeight()).to(dtype);
         var unmerged = model.Forward(ids).to(ScalarType.Float32);
         peft.MergeAdapter();
-        Assert.True(layer.Target.Weight.equal(expected).all().item<bool>());
+        if (dora)
+        {
+            // DoRA's ΔW is its merged weight minus W in fp32, so fp32(W) + ΔW can differ from the merged weight by
+            // an fp32 rounding, which may tip a value to the neighbouring bf16/fp16 number: within one step of it.
+            var step = expected.to(ScalarType.Float32).abs() * (dtype == ScalarType.BFloat16 ? 1.0 / 128 : 1.0 / 1024);
+            Assert.True((layer.Target.Weight.to(ScalarType.Float32) - expected.to(ScalarType.Float32)).abs().le(step).all().item<bool>());
+        }
+        else
+        {
+            Assert.True(layer.Target.Weight.equal(expected).all().item<bool>());
+        }
         var merged = model.Forward(ids).to(ScalarType.Float32);
         var tolerance = dtype == ScalarType.BFloat16 ? 0.03 : 0.005;
         var scale = unmerged.abs().max().item<float>();

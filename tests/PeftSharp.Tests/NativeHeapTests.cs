@@ -24,17 +24,25 @@ public sealed class NativeHeapTests
         }
 
         Assert.True(NativeHeap.KeepFreedMemory());
-        // 512 MB in 2 MB tensors (below the 32 MB mmap threshold: heap memory), every page touched, then freed.
+
+        // 512 MB in 2 MB tensors (below the 32 MB mmap threshold: heap memory), every page touched. Every other
+        // one is freed: the holes between live tensors stay in the heap's free lists (the fragmentation a long
+        // run leaves), whichever arena this thread allocates from, and the release must hand their pages back.
         var tensors = Enumerable.Range(0, 256).Select(_ => ones(512 * 1024)).ToList();
         Assert.Equal(256.0 * 512 * 1024, tensors.Sum(t => t.sum().item<float>()));
-        foreach (var tensor in tensors)
+        for (var i = 0; i < tensors.Count; i += 2)
         {
-            tensor.Dispose();
+            tensors[i].Dispose();
         }
 
         var kept = ResidentMegabytes();
         Assert.True(NativeHeap.ReleaseFreeMemory());
         var released = ResidentMegabytes();
-        Assert.True(kept - released >= 256, $"RSS {kept:F0} MB before and {released:F0} MB after releasing 512 MB of freed tensors");
+        foreach (var tensor in tensors.Where((_, i) => i % 2 == 1))
+        {
+            tensor.Dispose();
+        }
+
+        Assert.True(kept - released >= 128, $"RSS {kept:F0} MB before and {released:F0} MB after releasing 256 MB of freed tensors between live ones");
     }
 }

@@ -47,13 +47,7 @@ public sealed class TrainingTests
     }
 
     /// <summary>Live tensors after finalizers of earlier tests' garbage have run (the count is process-wide).</summary>
-    private static long LiveTensors()
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        return Tensor.TotalCount;
-    }
+    private static long LiveTensors() => LiveTensorCount.Settled();
 
     [Fact]
     public void TrainingStepsDoNotLeakTensors()
