@@ -89,11 +89,7 @@ public static class MemoryBench
     }
 
     /// <summary>This process's resident set size in MB (Linux).</summary>
-    public static double ResidentMegabytes()
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
-    }
+    public static double ResidentMegabytes() => ChildProcess.StatusBytes("VmRSS") / (1024.0 * 1024.0);
 
     /// <summary>A synchronous progress sink (System.Progress posts to the thread pool).</summary>
     private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>

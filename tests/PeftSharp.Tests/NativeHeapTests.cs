@@ -1,4 +1,4 @@
-using System.Globalization;
+using PeftSharp.Benchmarks;
 using PeftSharp.Runtime;
 using static TorchSharp.torch;
 using Xunit;
@@ -8,12 +8,6 @@ namespace PeftSharp.Tests;
 /// <summary>The native heap's tuning: freed tensor memory is kept for reuse and handed back on request.</summary>
 public sealed class NativeHeapTests
 {
-    private static double ResidentMegabytes()
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
-    }
-
     [Fact]
     public void ReleasingFreeMemoryReturnsTheFreedTensorsPagesToTheSystem()
     {
@@ -35,9 +29,9 @@ public sealed class NativeHeapTests
             tensors[i].Dispose();
         }
 
-        var kept = ResidentMegabytes();
+        var kept = MemoryBench.ResidentMegabytes();
         Assert.True(NativeHeap.ReleaseFreeMemory());
-        var released = ResidentMegabytes();
+        var released = MemoryBench.ResidentMegabytes();
         foreach (var tensor in tensors.Where((_, i) => i % 2 == 1))
         {
             tensor.Dispose();

@@ -22,7 +22,8 @@ public static class ChunkedCausalLmLoss
     /// 775 instead of 590 ms at the SmolLM2 shape). <c>e^−60 ≈ 8.7e−27</c> is normal, and so are its
     /// products with any weight above 1e−11; a token that far below the largest has a probability under
     /// 1e−26, so the floor moves the row sum by at most vocab × 8.7e−27 relative (2e−21 for a 256k
-    /// vocabulary) and each gradient entry by less than 1e−26, far below fp32's 1.2e−7. The target's log-probability is read before the floor, exactly.
+    /// vocabulary) and each gradient entry by less than 1e−26, far below fp32's 1.2e−7. The target's
+    /// log-probability is read before the floor, exactly.
     /// </summary>
     private const float ExpFloor = -60f;
 
@@ -123,17 +124,20 @@ public static class ChunkedCausalLmLoss
             // applied without being formed: the rows' 1/ΣE scales the small products, and the one-hot picks
             // the target rows of the weight (for the hidden gradient) or of the chunk (for the weight's).
             var inverse = sums.reciprocal_();
-            var supervised = ones_like(inverse);
             if (ignored is not null)
             {
                 inverse.masked_fill_(ignored, 0.0);
-                supervised.masked_fill_(ignored, 0.0);
             }
 
             if (flatGrad is not null)
             {
                 var rows = flatGrad.narrow(0, start, size);
-                var targetRows = weight.index_select(0, index.squeeze(1)).mul_(supervised.to(weight.dtype));
+                var targetRows = weight.index_select(0, index.squeeze(1));
+                if (ignored is not null)
+                {
+                    targetRows.masked_fill_(ignored, 0.0);
+                }
+
                 if (fp32)
                 {
                     rows.addmm_(logits, weight, beta: 0).mul_(inverse).sub_(targetRows);
@@ -148,7 +152,7 @@ public static class ChunkedCausalLmLoss
             {
                 var chunk32 = chunk.to(ScalarType.Float32);
                 weightGrad.addmm_(logits.t(), chunk32 * inverse);
-                weightGrad.index_add_(0, index.squeeze(1), chunk32 * supervised, -1.0);
+                weightGrad.index_add_(0, index.squeeze(1), ignored is null ? chunk32 : chunk32.masked_fill(ignored, 0.0), -1.0);
             }
         }
 
