@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using PeftSharp.IO;
 using PeftSharp.Models.Decoders;
+using PeftSharp.Runtime;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Benchmarks;
@@ -60,12 +61,13 @@ public static class DecodeBench
 
     /// <summary>
     /// Seconds (median of 5) to apply every 2-D weight of <paramref name="model"/> to one token, one
-    /// <c>linear</c> call each as a decoding step makes them (the tied embedding table as the output head),
-    /// and the output head's share.
+    /// <see cref="RowLinear"/> call each with libtorch's threads lent as a batch-1 decoding step makes them
+    /// (the tied embedding table as the output head), and the output head's share.
     /// </summary>
     private static (double All, double Head) MatmulSeconds(DecoderForCausalLM model)
     {
         using var noGrad = no_grad();
+        using var threads = RowLinear.LendThreads();
         var weights = model.parameters().Where(p => p.dim() == 2).ToList();
         var inputs = weights.Select(w => randn(1, 1, w.shape[1], dtype: w.dtype)).ToList();
         double Time(IReadOnlyList<int> indices)
@@ -77,7 +79,7 @@ public static class DecodeBench
                 foreach (var i in indices)
                 {
                     using var scope = NewDisposeScope();
-                    nn.functional.linear(inputs[i], weights[i]);
+                    RowLinear.Forward(inputs[i], weights[i]);
                 }
 
                 times.Add(clock.Elapsed.TotalSeconds);

@@ -1,3 +1,4 @@
+using PeftSharp.Runtime;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Models.Decoders;
@@ -63,16 +64,16 @@ public sealed class DecoderAttention : nn.Module
         Tensor q, k, v;
         if (qkv_proj is not null)
         {
-            var qkv = qkv_proj.forward(hidden);
+            var qkv = RowLinear.Forward(qkv_proj, hidden);
             q = qkv.narrow(-1, 0, heads * dim);
             k = qkv.narrow(-1, heads * dim, kv * dim);
             v = qkv.narrow(-1, (heads + kv) * dim, kv * dim);
         }
         else
         {
-            q = q_proj!.forward(hidden);
-            k = k_proj!.forward(hidden);
-            v = v_proj!.forward(hidden);
+            q = RowLinear.Forward(q_proj!, hidden);
+            k = RowLinear.Forward(k_proj!, hidden);
+            v = RowLinear.Forward(v_proj!, hidden);
         }
 
         q = q.reshape(batch, length, heads, dim);
@@ -112,7 +113,7 @@ public sealed class DecoderAttention : nn.Module
             context = nn.functional.scaled_dot_product_attention(q, k, v, mask, dropout, causal && mask is null);
         }
 
-        var output = o_proj.forward(context.transpose(1, 2).reshape(batch, length, heads * dim));
+        var output = RowLinear.Forward(o_proj, context.transpose(1, 2).reshape(batch, length, heads * dim));
         return output.MoveToOuterDisposeScope();
     }
 

@@ -1,3 +1,4 @@
+using PeftSharp.Runtime;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Models.Decoders;
@@ -104,7 +105,7 @@ public sealed class DecoderForCausalLM : PretrainedModel
             hidden = hidden.narrow(1, hidden.shape[1] - 1, 1);
         }
 
-        var logits = lm_head is null ? nn.functional.linear(hidden, model.TokenEmbeddings) : lm_head.forward(hidden);
+        var logits = lm_head is null ? RowLinear.Forward(hidden, model.TokenEmbeddings) : RowLinear.Forward(lm_head, hidden);
         return logits.MoveToOuterDisposeScope();
     }
 

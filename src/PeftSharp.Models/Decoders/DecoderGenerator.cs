@@ -1,3 +1,5 @@
+using PeftSharp.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Models.Decoders;
@@ -86,6 +88,9 @@ public static class DecoderGenerator
 
         var finished = new bool[batch];
         var logits = Step(model, sequence, mask, cache);
+
+        // Batch-1 steps with the cache apply every weight to one row: the row kernel takes libtorch's threads.
+        using var threads = batch == 1 && cache is not null && device.type == DeviceType.CPU ? RowLinear.LendThreads() : null;
         for (var step = 0; ; step++)
         {
             using var stepScope = NewDisposeScope();

@@ -1,3 +1,4 @@
+using PeftSharp.Runtime;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Models.Decoders;
@@ -37,15 +38,15 @@ public sealed class DecoderMlp : nn.Module<Tensor, Tensor>
         Tensor gate, up;
         if (gate_up_proj is not null)
         {
-            var both = gate_up_proj.forward(input);
+            var both = RowLinear.Forward(gate_up_proj, input);
             var half = both.shape[^1] / 2;
             (gate, up) = (both.narrow(-1, 0, half), both.narrow(-1, half, half));
         }
         else
         {
-            (gate, up) = (gate_proj!.forward(input), up_proj!.forward(input));
+            (gate, up) = (RowLinear.Forward(gate_proj!, input), RowLinear.Forward(up_proj!, input));
         }
 
-        return down_proj.forward(Activations.Apply(_activation, gate) * up).MoveToOuterDisposeScope();
+        return RowLinear.Forward(down_proj, Activations.Apply(_activation, gate) * up).MoveToOuterDisposeScope();
     }
 }

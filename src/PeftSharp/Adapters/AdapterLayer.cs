@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using PeftSharp.Runtime;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Adapters;
@@ -137,7 +138,7 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
                 Unmerge();
             }
 
-            return base_layer.forward(input);
+            return RowLinear.Forward(base_layer, input);
         }
 
         // A per-thread choice (PeftModel.UseAdapters) replaces the model-wide active adapters; it is
@@ -154,7 +155,7 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
 
         if (pending == 0)
         {
-            return base_layer.forward(input);
+            return RowLinear.Forward(base_layer, input);
         }
 
         if (training)
@@ -165,10 +166,12 @@ public sealed partial class AdapterLayer : nn.Module<Tensor, Tensor>
         // Paths work on 2-D (tokens, features) tensors so they can accumulate into the base output in place.
         using var scope = NewDisposeScope();
         var flat = input.dim() == 2 ? input : input.reshape(-1, Target.InFeatures);
-        var result = pending == 1 ? FusedForward(active, flat) : null;
+        // One row without gradients (a decoding step) takes the row kernel for the frozen layer; the paths add to it.
+        var row = RowLinear.TryForward(base_layer, flat);
+        var result = row is null && pending == 1 ? FusedForward(active, flat) : null;
         if (result is null)
         {
-            result = base_layer.forward(flat);
+            result = row ?? base_layer.forward(flat);
 
             // A variant that reads the frozen output (DoRA) gets it clean: a copy only when other paths add to it first.
             Tensor? baseOutput = null;
