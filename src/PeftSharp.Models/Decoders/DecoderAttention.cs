@@ -84,8 +84,8 @@ public sealed class DecoderAttention : nn.Module
             k = k_norm!.forward(k);
         }
 
-        q = rotary.Apply(q.transpose(1, 2), cos, sin);
-        k = rotary.Apply(k.transpose(1, 2), cos, sin);
+        q = rotary.Apply(q.transpose(1, 2), cos, sin, evaluating: !training);
+        k = rotary.Apply(k.transpose(1, 2), cos, sin, evaluating: !training);
         v = v.reshape(batch, length, kv, dim).transpose(1, 2);
         if (cache is not null)
         {
@@ -94,7 +94,12 @@ public sealed class DecoderAttention : nn.Module
 
         var dropout = training ? _config.AttentionDropout : 0.0;
         Tensor context;
-        if (kv != heads && length == 1)
+        if (!training && batch == 1 && length == 1 && SingleQueryAttention.TryForward(q, k, v, mask, dropout) is { } single)
+        {
+            // One query of one sequence (a batch-1 decoding step) against the cache, without libtorch's per-call setup.
+            context = single;
+        }
+        else if (kv != heads && length == 1)
         {
             // One query per sequence (a decoding step): the query heads sharing a kv head attend as the rows
             // of one query block, so the cached keys and values are read in place instead of being copied once

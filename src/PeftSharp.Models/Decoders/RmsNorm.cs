@@ -20,6 +20,13 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
+        // In evaluation (a decoding step) a few rows skip libtorch's per-call cost; training keeps one code path
+        // so a checkpointed layer's recomputation rounds as its first pass did.
+        if (!training && SingleRowKernels.RmsNorm(input, weight, _eps) is { } row)
+        {
+            return row;
+        }
+
         using var scope = NewDisposeScope();
         var wide = input.dtype == ScalarType.Float32;
         var x = wide ? input : input.to(ScalarType.Float32);

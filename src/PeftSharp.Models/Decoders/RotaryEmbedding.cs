@@ -42,9 +42,16 @@ internal sealed class RotaryEmbedding
     /// Rotates the first <c>rotaryDim</c> features of <paramref name="x"/> <c>(batch, heads, T, head_dim)</c>:
     /// <c>x·cos + rotate_half(x)·sin</c>, computed as <c>x·cos + roll(x, half)·signedSin</c> with
     /// <paramref name="signedSin"/> from <see cref="Compute"/> (the same products, in fewer operations).
+    /// <paramref name="evaluating"/> (not training): one position of one sequence takes the single-row kernel.
     /// </summary>
-    public Tensor Apply(Tensor x, Tensor cos, Tensor signedSin)
+    public Tensor Apply(Tensor x, Tensor cos, Tensor signedSin, bool evaluating = false)
     {
+        ArgumentNullException.ThrowIfNull(x);
+        if (evaluating && x.shape is [1, _, 1, _] && SingleRowKernels.Rotary(x.transpose(1, 2), cos, signedSin, _rotaryDim) is { } row)
+        {
+            return row;
+        }
+
         using var scope = NewDisposeScope();
         var width = x.shape[^1];
         var rotary = _rotaryDim < width ? x.narrow(-1, 0, _rotaryDim) : x;

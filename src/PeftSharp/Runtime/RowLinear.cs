@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Runtime.InteropServices;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -16,7 +15,7 @@ namespace PeftSharp.Runtime;
 /// </summary>
 public static unsafe class RowLinear
 {
-    private static readonly bool Available = RowGemv.IsSupported && DataPointers.Work();
+    private static readonly bool Available = RowGemv.IsSupported && TensorData.Available;
 
     /// <summary>Weights below this many bytes run on the calling thread alone (a fork costs more than it saves).</summary>
     private const long ParallelBytes = 256 * 1024;
@@ -29,7 +28,8 @@ public static unsafe class RowLinear
     /// Until the result is disposed, libtorch runs on one thread and the row kernel splits each weight over
     /// the threads libtorch had. A batch-1 decoding loop holds this: its other operations are too small
     /// to gain from threads, while libtorch's OpenMP workers spin for milliseconds after every parallel
-    /// operation and would take the cores the kernel's threads need. Outside a loan the kernel runs on the
+    /// operation and would take the cores the kernel's threads need; the kernel's own workers stay awake for the
+    /// loan (they would otherwise block between steps and wake late). Outside a loan the kernel runs on the
     /// calling thread alone. Loans nest and may overlap across threads; the last one disposed restores the
     /// thread count. libtorch's thread count is process-wide, so other work running meanwhile runs on one thread.
     /// </summary>
@@ -47,10 +47,10 @@ public static unsafe class RowLinear
             }
         }
 
-        return new ThreadLoan();
+        return new ThreadLoan(RowWorkers.HoldHot());
     }
 
-    private sealed class ThreadLoan : IDisposable
+    private sealed class ThreadLoan(IDisposable hotWorkers) : IDisposable
     {
         private bool _returned;
 
@@ -64,6 +64,7 @@ public static unsafe class RowLinear
                 }
 
                 _returned = true;
+                hotWorkers.Dispose();
                 if (--_loans == 0)
                 {
                     if (_lentThreads > 1)
@@ -121,12 +122,12 @@ public static unsafe class RowLinear
         var y = result.dtype == ScalarType.Float32 ? null : new float[rows];
         fixed (float* xWide = x, yWide = y)
         {
-            var xData = x is null ? (float*)DataPointers.Of(input) : Widen((ushort*)DataPointers.Of(input), xWide, columns);
-            var yData = y is null ? (float*)DataPointers.Of(result) : yWide;
+            var xData = x is null ? (float*)TensorData.Of(input) : Widen((ushort*)TensorData.Of(input), xWide, columns);
+            var yData = y is null ? (float*)TensorData.Of(result) : yWide;
             Run(weight, bias, xData, yData, rows, columns);
             if (y is not null)
             {
-                var narrow = (ushort*)DataPointers.Of(result);
+                var narrow = (ushort*)TensorData.Of(result);
                 for (var n = 0; n < rows; n++)
                 {
                     narrow[n] = RowGemv.Narrow(yWide[n]);
@@ -190,7 +191,7 @@ public static unsafe class RowLinear
     private static void Run(Tensor weight, Tensor? bias, float* x, float* y, int rows, int columns)
     {
         var bf16 = weight.dtype == ScalarType.BFloat16;
-        var (w, b, xs, ys) = ((nint)DataPointers.Of(weight), bias is null ? 0 : (nint)DataPointers.Of(bias), (nint)x, (nint)y);
+        var (w, b, xs, ys) = ((nint)TensorData.Of(weight), bias is null ? 0 : (nint)TensorData.Of(bias), (nint)x, (nint)y);
         void Chunk(int chunk, int chunks)
         {
             // One contiguous chunk per thread (finer chunks cost bandwidth: each restarts the prefetcher), in whole
@@ -214,29 +215,5 @@ public static unsafe class RowLinear
         {
             Chunk(0, 1);
         }
-    }
-
-    /// <summary>The address of a contiguous CPU tensor's first element, from libtorch through TorchSharp's native library.</summary>
-    private static class DataPointers
-    {
-        public static void* Of(Tensor tensor) => (void*)THSTensor_data(tensor.Handle);
-
-        /// <summary>True when the native entry point resolves and reports a tensor's data where TorchSharp's own accessor does.</summary>
-        public static bool Work()
-        {
-            try
-            {
-                using var probe = tensor(new[] { 1.5f, -2.25f });
-                var data = (float*)Of(probe);
-                return data is not null && data[0] == 1.5f && data[1] == -2.25f;
-            }
-            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-            {
-                return false;
-            }
-        }
-
-        [DllImport("LibTorchSharp")]
-        private static extern IntPtr THSTensor_data(IntPtr handle);
     }
 }

@@ -18,6 +18,9 @@ internal sealed class RowWorkers
 
     private static readonly Dictionary<int, RowWorkers> Pools = [];
 
+    /// <summary>While positive, idle workers keep spinning instead of blocking (see <see cref="HoldHot"/>).</summary>
+    private static int _holdHot;
+
     private readonly object _gate = new();
     private readonly object _callers = new();
     private readonly int _workers;
@@ -36,6 +39,31 @@ internal sealed class RowWorkers
         for (var i = 0; i < workers; i++)
         {
             new Thread(Loop) { IsBackground = true, Name = $"PeftSharp row worker {i + 1}" }.Start();
+        }
+    }
+
+    /// <summary>
+    /// Until the result is disposed, idle workers spin instead of blocking, so every job of a run of jobs finds
+    /// them awake (a blocked worker wakes tens of microseconds after the post, by when the caller has done its
+    /// own share and waits). For a span in which the workers' cores are otherwise unused: a decoding loop
+    /// holding libtorch at one thread.
+    /// </summary>
+    public static IDisposable HoldHot()
+    {
+        Interlocked.Increment(ref _holdHot);
+        return new HotHold();
+    }
+
+    private sealed class HotHold : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                Interlocked.Decrement(ref _holdHot);
+            }
         }
     }
 
@@ -142,7 +170,7 @@ internal sealed class RowWorkers
             var idleSince = Stopwatch.GetTimestamp();
             while ((int)(Volatile.Read(ref _ticket) >> 32) == seen)
             {
-                if (Stopwatch.GetTimestamp() - idleSince < SpinTicks)
+                if (Volatile.Read(ref _holdHot) > 0 || Stopwatch.GetTimestamp() - idleSince < SpinTicks)
                 {
                     Thread.SpinWait(1);
                     continue;
