@@ -194,11 +194,9 @@ public static unsafe class RowLinear
         var (w, b, xs, ys) = ((nint)TensorData.Of(weight), bias is null ? 0 : (nint)TensorData.Of(bias), (nint)x, (nint)y);
         void Chunk(int chunk, int chunks)
         {
-            // One contiguous chunk per thread (finer chunks cost bandwidth: each restarts the prefetcher), in whole
-            // four-row blocks so every chunk but the last runs the kernel's four-row loop only.
-            var blocks = (rows + 3) / 4;
-            var start = Math.Min(rows, (int)((long)blocks * chunk / chunks) * 4);
-            var end = Math.Min(rows, (int)((long)blocks * (chunk + 1) / chunks) * 4);
+            // One contiguous chunk per thread: finer chunks cost bandwidth (each restarts the prefetcher).
+            var start = (int)((long)rows * chunk / chunks);
+            var end = (int)((long)rows * (chunk + 1) / chunks);
             if (bf16)
             {
                 RowGemv.BFloat16((ushort*)w, (float*)xs, (ushort*)b, (float*)ys, columns, start, end);
