@@ -148,6 +148,23 @@ public sealed class DecoderTests : IDisposable
 
     [Theory]
     [MemberData(nameof(Cases))]
+    public void BatchOneGenerationLendsLibtorchsThreadsOnlyForItsSteps(string name)
+    {
+        var model = Load(name, adapter: false);
+        var prompt = Prompts(name)[0];
+        var threads = get_num_threads();
+        var seen = new List<int>();
+        var options = new GenerationOptions { MaxNewTokens = 4, BatchSize = 1, EosTokenIds = [] };
+        var withCache = DecoderGenerator.Generate(model, [prompt], options, onToken: (_, _) => seen.Add(get_num_threads()));
+        Assert.Equal(threads, get_num_threads());
+        Assert.All(seen, during => Assert.Equal(1, during));
+
+        // The steps through the row kernels give the tokens libtorch's path gives (recomputing the prefix runs every row through libtorch).
+        Assert.Equal(DecoderGenerator.Generate(model, [prompt], options with { UseCache = false }), withCache);
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
     public void KvCacheGenerationEqualsRecomputingThePrefix(string name)
     {
         var model = Load(name, adapter: true);
