@@ -8,10 +8,10 @@ namespace PeftSharp.Runtime;
 /// <summary>
 /// A linear layer applied to a single row on the CPU, as a batch-1 decoding step applies every weight.
 /// libtorch runs an fp32 matrix-vector product on one core at a fraction of the memory bandwidth; here the
-/// weight is streamed by <see cref="RowGemv"/>, on the calling thread or, inside <see cref="LendThreads"/>, on as
-/// many threads as libtorch had. Any other call — more
-/// than one row, a gradient to record, another device or dtype, a strided tensor, a CPU without 256-bit
-/// vectors — goes to <c>nn.functional.linear</c>, so callers use it wherever a frozen linear layer runs.
+/// weight is streamed by <see cref="RowGemv"/>, on the calling thread or, inside <see cref="LendThreads"/>, on
+/// as many threads as libtorch had. Any other call — more than one row, a gradient to record, another device
+/// or dtype, a strided tensor, a CPU without 256-bit vectors — goes to <c>nn.functional.linear</c>, so callers
+/// use it wherever a frozen linear layer runs.
 /// </summary>
 public static unsafe class RowLinear
 {
