@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -102,7 +103,7 @@ public static unsafe class RowLinear
     /// Computes <c>input · weightᵀ + bias</c> with the row kernel and returns true when the call is one it
     /// serves: <paramref name="input"/> holds one row (any leading dimensions of size 1), nothing needs a
     /// gradient (or gradients are off), every tensor is a contiguous CPU tensor, the weight is fp32 or bf16
-    /// and the input and bias share its dtype or are fp32. Otherwise returns false and computes nothing.
+    /// and the input and bias share its dtype. Otherwise returns false and computes nothing.
     /// The output has the input's leading shape and dtype; sums accumulate in fp32 (a bf16 output is rounded once).
     /// </summary>
     public static bool TryForward(Tensor input, Tensor weight, Tensor? bias, [NotNullWhen(true)] out Tensor? output)
@@ -118,8 +119,30 @@ public static unsafe class RowLinear
         var (inputShape, rows, columns) = shapes;
         inputShape[^1] = rows;
         var result = empty(inputShape, dtype: input.dtype);
-        var x = input.dtype == ScalarType.Float32 ? null : new float[columns];
-        var y = result.dtype == ScalarType.Float32 ? null : new float[rows];
+        // A bf16 row is widened to fp32 and its output summed in fp32 before rounding, in pooled buffers (the
+        // head's output row is 196 KB at a 49k vocabulary: a large-object allocation every token otherwise).
+        var bf16 = input.dtype == ScalarType.BFloat16;
+        var x = bf16 ? ArrayPool<float>.Shared.Rent(columns) : null;
+        var y = bf16 ? ArrayPool<float>.Shared.Rent(rows) : null;
+        try
+        {
+            Compute(input, weight, bias, result, x, y, rows, columns);
+        }
+        finally
+        {
+            if (bf16)
+            {
+                ArrayPool<float>.Shared.Return(x!);
+                ArrayPool<float>.Shared.Return(y!);
+            }
+        }
+
+        output = result;
+        return true;
+    }
+
+    private static void Compute(Tensor input, Tensor weight, Tensor? bias, Tensor result, float[]? x, float[]? y, int rows, int columns)
+    {
         fixed (float* xWide = x, yWide = y)
         {
             var xData = x is null ? (float*)TensorData.Of(input) : Widen((ushort*)TensorData.Of(input), xWide, columns);
@@ -134,14 +157,20 @@ public static unsafe class RowLinear
                 }
             }
         }
-
-        output = result;
-        return true;
     }
 
-    /// <summary>The input's shape and the weight's rows and columns when the row kernel serves the call, otherwise null. Reads each shape once: every read is a native call.</summary>
+    /// <summary>
+    /// The input's shape and the weight's rows and columns when the row kernel serves the call, otherwise null.
+    /// The row count is checked first: an adapted layer asks on every forward, and a training or prompt input
+    /// (many rows) is turned away in three native calls. Each shape is read once (a read allocates).
+    /// </summary>
     private static (long[] InputShape, int Rows, int Columns)? Serves(Tensor input, Tensor weight, Tensor? bias)
     {
+        if (weight.dim() != 2 || input.numel() != weight.size(1))
+        {
+            return null;
+        }
+
         var dtype = weight.dtype;
         if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16) || input.dtype != dtype || (bias is not null && bias.dtype != dtype))
         {
@@ -159,7 +188,7 @@ public static unsafe class RowLinear
         }
 
         var weightShape = weight.shape;
-        if (weightShape.Length != 2 || weightShape[0] > int.MaxValue || weightShape[1] > int.MaxValue || input.numel() != weightShape[1])
+        if (weightShape[0] > int.MaxValue || weightShape[1] > int.MaxValue)
         {
             return null;
         }
