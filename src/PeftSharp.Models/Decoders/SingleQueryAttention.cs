@@ -23,7 +23,7 @@ internal static unsafe class SingleQueryAttention
     /// </summary>
     public static Tensor? TryForward(Tensor query, Tensor keys, Tensor values, Tensor? mask, double dropout)
     {
-        if (mask is not null || dropout != 0.0 || !TensorData.Available || !Vector256.IsHardwareAccelerated)
+        if (mask is not null || dropout != 0.0 || !TensorData.Available || !RowGemv.IsSupported)
         {
             return null;
         }
@@ -82,12 +82,13 @@ internal static unsafe class SingleQueryAttention
             var q = query + ((long)head * dim);
             var k = keys + (head / group * keyHeadStride);
             var v = values + (head / group * valueHeadStride);
+            // The scores q·k_t are one row through the head's (length, dim) keys: the row kernel's product.
+            RowGemv.Float32(k, q, null, weights, dim, 0, length);
             var max = float.NegativeInfinity;
             for (var t = 0; t < length; t++)
             {
-                var score = Dot(q, k + ((long)t * dim), dim) * scale;
-                weights[t] = score;
-                max = MathF.Max(max, score);
+                weights[t] *= scale;
+                max = MathF.Max(max, weights[t]);
             }
 
             var sum = 0f;
@@ -106,24 +107,6 @@ internal static unsafe class SingleQueryAttention
                 AddScaled(output, v + ((long)t * dim), weights[t] * inverse, dim);
             }
         }
-    }
-
-    private static float Dot(float* a, float* b, int count)
-    {
-        var sum = Vector256<float>.Zero;
-        var i = 0;
-        for (; i + 8 <= count; i += 8)
-        {
-            sum = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), sum);
-        }
-
-        var result = Vector256.Sum(sum);
-        for (; i < count; i++)
-        {
-            result += a[i] * b[i];
-        }
-
-        return result;
     }
 
     private static void AddScaled(float* target, float* source, float factor, int count)
