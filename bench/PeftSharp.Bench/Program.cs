@@ -86,6 +86,10 @@ internal static class Program
                 var lossShape = args.Contains("--quick") ? DecoderBenchShape.Quick : DecoderBenchShape.SmolLm2;
                 records = [.. (Option("--chunks") ?? "256").Split(',').Select(c => DecoderStepProfile.CompareLoss(lossShape, Int("--rounds", 7), int.Parse(c, CultureInfo.InvariantCulture)))];
                 break;
+            case "decoder-attention":
+                var attentionShape = args.Contains("--quick") ? DecoderBenchShape.Quick : DecoderBenchShape.SmolLm2;
+                records = [.. (Option("--sequences") ?? "128,256,512").Split(',').Select(s => DecoderStepProfile.CompareAttention(attentionShape, Int("--rounds", 7), int.Parse(s, CultureInfo.InvariantCulture)))];
+                break;
             case "decoder-memory":
                 records = DecoderMemoryBench.Run(ChildProcess.Command(DecoderMemoryChild), root, new DecoderMemoryOptions(Int("--rounds", 2), Int("--steps", 3), Int("--trainer-steps", 20_000), Option("--parts")?.Split(','), args.Contains("--parallel"), Int("--large-sequence", 256)), Console.Out);
                 break;
@@ -108,6 +112,7 @@ internal static class Program
                 Console.Error.WriteLine("       PeftSharp.Bench models [--rounds 3]");
                 Console.Error.WriteLine("       PeftSharp.Bench decoder-engine [--rounds 3] [--quick] [--methods dylora,sora,...|none]");
                 Console.Error.WriteLine("       PeftSharp.Bench decoder-loss [--rounds 7] [--quick] [--chunks 256,1024]");
+                Console.Error.WriteLine("       PeftSharp.Bench decoder-attention [--rounds 7] [--quick] [--sequences 128,256,512]");
                 Console.Error.WriteLine("       PeftSharp.Bench decoder-memory [--rounds 2] [--steps 3] [--trainer-steps 20000] [--parts bf16,bf16-1b,checkpointing,long-run] [--parallel] [--large-sequence 256]");
                 Console.Error.WriteLine("   or: peft bench [--quick] [--json FILE] for all of them");
                 return 1;

@@ -64,11 +64,11 @@ public static class SideBySide
     /// Runs <paramref name="steps"/> in turn, round after round, until the process stops taking fresh pages:
     /// <paramref name="quietRounds"/> rounds in a row each fault fewer than <paramref name="quietFaults"/> new
     /// pages in (Linux's minor page faults), or <paramref name="maximum"/> rounds. A training step's heap grows
-    /// over its first steps (at the SmolLM2 shape about a dozen, each faulting in hundreds of megabytes); a
+    /// over its first steps (at the SmolLM2 shape about a dozen, in two spurts, each step faulting in hundreds of megabytes); a
     /// long run spends its time in the steady state after it, which is what a step benchmark times. Elsewhere
     /// than Linux it runs <paramref name="quietRounds"/> rounds. Returns the rounds run.
     /// </summary>
-    public static int WarmUntilSteady(IReadOnlyList<Action> steps, int quietRounds = 3, long quietFaults = 1000, int maximum = 12)
+    public static int WarmUntilSteady(IReadOnlyList<Action> steps, int quietRounds = 3, long quietFaults = 1000, int maximum = 20)
     {
         ArgumentNullException.ThrowIfNull(steps);
         var quiet = 0;

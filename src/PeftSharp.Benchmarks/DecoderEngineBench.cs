@@ -49,8 +49,8 @@ public static class DecoderEngineBench
         double loraMs;
         using (var reference = Reference(shape, model, peft))
         {
-            // The trainer's step (head and loss fused and chunked), then the same model with the head's
-            // logits and CausalLmLoss — the hand-written step's algorithm — against the reference.
+            // The trainer's step (head and loss fused and chunked, block-causal attention), then the same model
+            // with the head's logits, CausalLmLoss and SDPA — the hand-written step's algorithm — against the reference.
             var referenceStep = reference.Step(ids);
             var warm = SideBySide.WarmUntilSteady([lora, referenceStep]);
             log.WriteLine($"warm-up: {warm} rounds of both steps until the heap stopped growing");
@@ -59,10 +59,10 @@ public static class DecoderEngineBench
             records.Add(new BenchRecord("decoder LoRA SFT step / hand-written TorchSharp step", ratio, "ratio", 1.02,
                 Detail: FormattableString.Invariant($"{peftMs:F0} ms vs {referenceMs:F0} ms; {describe}; causal-LM loss on every token (PeftSharp: the trainer's CausalLmTask.TrainingLoss, head and loss chunked), AdamW")));
             log.WriteLine(records[^1]);
-            var unchunked = MethodStepBench.TrainingStep(peft, () => CausalLmLoss.Compute(model.Forward(ids, null, null, null, false), ids));
+            var unchunked = MethodStepBench.TrainingStep(peft, () => WithSdpa(() => CausalLmLoss.Compute(model.Forward(ids, null, null, null, false), ids)));
             (ratio, peftMs, referenceMs) = SideBySide.Compare(rounds, 1, unchunked, referenceStep, warmup: 1);
             records.Add(new BenchRecord("decoder LoRA SFT step, logits + CausalLmLoss / hand-written TorchSharp step", ratio, "ratio", 1.02,
-                Detail: FormattableString.Invariant($"{peftMs:F0} ms vs {referenceMs:F0} ms; the same algorithm on both sides (full logits, then the loss); {describe}")));
+                Detail: FormattableString.Invariant($"{peftMs:F0} ms vs {referenceMs:F0} ms; the same algorithm on both sides (full logits, then the loss; SDPA over repeated key-value heads); {describe}")));
             log.WriteLine(records[^1]);
         }
 
@@ -111,6 +111,20 @@ public static class DecoderEngineBench
         ArgumentNullException.ThrowIfNull(model);
         var batch = new CausalLmBatch(ids, ids, null);
         return MethodStepBench.TrainingStep(peft, () => CausalLmTask.TrainingLoss(model, batch));
+    }
+
+    /// <summary>Runs <paramref name="forward"/> with the decoder's attention on SDPA (the hand-written step's), as this thread's setting.</summary>
+    private static Tensor WithSdpa(Func<Tensor> forward)
+    {
+        BlockCausalAttention.Disabled = true;
+        try
+        {
+            return forward();
+        }
+        finally
+        {
+            BlockCausalAttention.Disabled = false;
+        }
     }
 
     /// <summary>The hand-written reference holding copies of <paramref name="model"/>'s frozen weights and <paramref name="peft"/>'s LoRA factors.</summary>

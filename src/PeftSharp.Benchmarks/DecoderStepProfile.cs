@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using PeftSharp.Models.Decoders;
 using PeftSharp.Training.CausalLanguageModeling;
 using static TorchSharp.torch;
 
@@ -7,7 +8,7 @@ namespace PeftSharp.Benchmarks;
 
 /// <summary>
 /// Where a decoder LoRA step's time goes: each kind of work of the step (frozen projection GEMMs, LoRA
-/// factor GEMMs, attention, RoPE and the GQA repeat, RMSNorm, the SwiGLU product, residual adds, the LM
+/// factor GEMMs, attention as the step runs it, RoPE (and the GQA repeat where SDPA needs it), RMSNorm, the SwiGLU product, residual adds, the LM
 /// head over the vocabulary, its cross-entropy, AdamW) timed on its own at the step's shapes, forward
 /// plus backward (gradients of what the step differentiates), times its count per step, printed as a
 /// profile beside the measured step; plus the head and loss fused and chunked
@@ -44,10 +45,16 @@ public static class DecoderStepProfile
         rows.Add(("frozen projection GEMMs (7 per layer, fwd + input grad)", frozenMs, frozenFlops));
         rows.Add(("LoRA factor GEMMs (7 per layer, fwd + dX, dA, dB)", loraMs, loraFlops));
 
+        // As the step runs it: grouped, block-causal GEMMs up to BlockCausalAttention.MaxSequence (no GQA
+        // repeat), SDPA over repeated key-value heads beyond.
+        var blocks = seq <= BlockCausalAttention.MaxSequence;
         var q = randn(batch, heads, seq, dim).requires_grad_();
-        var k = randn(batch, heads, seq, dim).requires_grad_();
-        var v = randn(batch, heads, seq, dim).requires_grad_();
-        rows.Add(("attention (SDPA, causal)", layers * Time(() => nn.functional.scaled_dot_product_attention(q, k, v, null, 0.0, true), [q, k, v]),
+        var k = randn(batch, blocks ? kv : heads, seq, dim).requires_grad_();
+        var v = randn(batch, blocks ? kv : heads, seq, dim).requires_grad_();
+        var attentionMs = blocks
+            ? Time(() => BlockCausalAttention.TryForward(q, k, v, null, causal: true, 0.0)!, [q, k, v])
+            : Time(() => nn.functional.scaled_dot_product_attention(q, k, v, null, 0.0, true), [q, k, v]);
+        rows.Add((blocks ? "attention (grouped block-causal GEMMs)" : "attention (SDPA, causal)", layers * attentionMs,
             layers * (double)batch * heads * 6 * dim * seq * (seq + 1)));
 
         var cos = randn(seq, dim);
@@ -55,7 +62,8 @@ public static class DecoderStepProfile
         var qIn = randn(batch, seq, heads, dim).requires_grad_();
         var kvIn = randn(batch, seq, kv, dim).requires_grad_();
         var vIn = randn(batch, seq, kv, dim).requires_grad_();
-        rows.Add(("RoPE (q, k) and GQA repeat (k, v)", layers * Time(() => ReferenceDecoder.Rope(qIn.transpose(1, 2), cos, sin).sum() + ReferenceDecoder.Repeat(ReferenceDecoder.Rope(kvIn.transpose(1, 2), cos, sin), (int)(heads / kv)).sum() + ReferenceDecoder.Repeat(vIn.transpose(1, 2), (int)(heads / kv)).sum(), [qIn, kvIn, vIn]), 0));
+        var repeats = blocks ? 1 : (int)(heads / kv);
+        rows.Add((blocks ? "RoPE (q, k)" : "RoPE (q, k) and GQA repeat (k, v)", layers * Time(() => ReferenceDecoder.Rope(qIn.transpose(1, 2), cos, sin).sum() + ReferenceDecoder.Repeat(ReferenceDecoder.Rope(kvIn.transpose(1, 2), cos, sin), repeats).sum() + ReferenceDecoder.Repeat(vIn.transpose(1, 2), repeats).sum(), [qIn, kvIn, vIn]), 0));
 
         var hidden = randn(t, d).requires_grad_();
         var norm = ones(d);
@@ -135,6 +143,43 @@ public static class DecoderStepProfile
         var logitsMb = (t - shape.Batch) * vocab * 4 / 1e6;
         return new BenchRecord("decoder LM head + loss: chunked / unchunked (fwd + bwd)", ratio, "ratio",
             Detail: string.Create(CultureInfo.InvariantCulture, $"{chunkedMs:F0} ms vs {unchunkedMs:F0} ms; chunks of {chunkTokens} tokens ({chunkTokens * vocab * 4 / 1e6:F0} MB of fp32 logits at a time) instead of {t - shape.Batch} tokens' logits, log-softmax and gradient ({logitsMb:F0} MB each); vocabulary {vocab}"));
+    }
+
+    /// <summary>
+    /// A decoder layer's causal self-attention at <paramref name="shape"/>'s heads and batch and
+    /// <paramref name="sequence"/> positions, forward and backward, as the training step runs it
+    /// (<see cref="BlockCausalAttention"/>: grouped query heads, 64-position blocks) against SDPA over key-value
+    /// heads repeated per query head (what runs beyond <see cref="BlockCausalAttention.MaxSequence"/>), side by
+    /// side over <paramref name="rounds"/> rounds of 5 calls.
+    /// </summary>
+    public static BenchRecord CompareAttention(DecoderBenchShape shape, int rounds, int sequence)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        using var scope = NewDisposeScope();
+        manual_seed(7);
+        var (batch, heads, kv, dim) = ((long)shape.Batch, (long)shape.Heads, (long)shape.KvHeads, (long)shape.HeadDim);
+        var q = randn(batch, sequence, heads, dim).transpose(1, 2).requires_grad_();
+        var k = randn(batch, kv, sequence, dim).requires_grad_();
+        var v = randn(batch, kv, sequence, dim).requires_grad_();
+        var grad = randn(batch, sequence, heads * dim);
+        var repeats = (int)(heads / kv);
+        Action blocks = () =>
+        {
+            using var call = NewDisposeScope();
+            var output = BlockCausalAttention.TryForward(q, k, v, null, causal: true, 0.0)
+                ?? throw new InvalidOperationException($"sequence {sequence} is beyond the block path's {BlockCausalAttention.MaxSequence}");
+            autograd.grad([output], [q, k, v], [grad]);
+        };
+        Action sdpa = () =>
+        {
+            using var call = NewDisposeScope();
+            var context = nn.functional.scaled_dot_product_attention(q, ReferenceDecoder.Repeat(k, repeats), ReferenceDecoder.Repeat(v, repeats), null, 0.0, true);
+            autograd.grad([context.transpose(1, 2).reshape(batch, sequence, heads * dim)], [q, k, v], [grad]);
+        };
+        var (ratio, blockMs, sdpaMs) = SideBySide.Compare(rounds, 5, blocks, sdpa);
+        var savedMb = (double)batch * heads * sequence * (sequence + BlockCausalAttention.BlockPositions) / 2 * 4 / 1e6;
+        return new BenchRecord($"decoder attention, sequence {sequence}: block-causal GEMMs / SDPA (fwd + bwd)", ratio, "ratio",
+            Detail: string.Create(CultureInfo.InvariantCulture, $"{blockMs:F2} ms vs {sdpaMs:F2} ms per layer; batch {batch}, {heads}/{kv} heads, head dim {dim}; the block path keeps about {savedMb:F0} MB of probabilities per layer for the backward"));
     }
 
     /// <summary>Median milliseconds of forward plus the gradients of <paramref name="inputs"/> (a fixed random output gradient; nothing accumulates), over 3 runs after one warm-up.</summary>

@@ -11,6 +11,15 @@ public sealed class DecoderEngineBenchTests
     private static readonly DecoderBenchShape Tiny = new(Layers: 2, Hidden: 64, Heads: 4, KvHeads: 2, Ffn: 96, Vocab: 128, Batch: 2, Sequence: 16, Rank: 4);
 
     [Fact]
+    public void TheAttentionComparisonTimesBothPathsAndRefusesASequenceTheBlocksDoNotServe()
+    {
+        var record = DecoderStepProfile.CompareAttention(Tiny, rounds: 1, sequence: 70);
+        Assert.Contains("sequence 70", record.Name, StringComparison.Ordinal);
+        Assert.True(double.IsFinite(record.Value) && record.Value > 0);
+        Assert.Throws<InvalidOperationException>(() => DecoderStepProfile.CompareAttention(Tiny, rounds: 1, sequence: PeftSharp.Models.Decoders.BlockCausalAttention.MaxSequence + 1));
+    }
+
+    [Fact]
     public void TheHandWrittenReferenceAndPeftSharpGiveTheSameLossBeforeAndAfterAStep()
     {
         var lora = MethodStepBench.Variants(BenchmarkKind.StepTime).Single(v => v.Variant.Baseline).Variant.Create(DecoderEngineBench.Settings(Tiny));

@@ -93,6 +93,12 @@ public sealed class DecoderAttention : nn.Module
         }
 
         var dropout = training ? _config.AttentionDropout : 0.0;
+        if (training && cache is null && BlockCausalAttention.TryForward(q, k, v, mask, causal, dropout) is { } blocks)
+        {
+            // A training step on short sequences: grouped, block-causal GEMMs instead of SDPA (see the type).
+            return RowLinear.Forward(o_proj, blocks).MoveToOuterDisposeScope();
+        }
+
         Tensor context;
         if (!training && batch == 1 && length == 1 && SingleQueryAttention.TryForward(q, k, v, mask, dropout) is { } single)
         {
