@@ -75,12 +75,15 @@ internal static class BlockCausalAttention
         var rows = query.reshape(batch, kv, group, length, dim).transpose(2, 3).reshape(batch * kv, length * group, dim);
         var k = keys.reshape(batch * kv, length, dim);
         var v = values.reshape(batch * kv, length, dim);
+        var causalBias = mask is null ? CausalBias(length, group, query.device) : null;
         var outputs = new List<Tensor>();
         for (long start = 0; start < length; start += BlockPositions)
         {
             var end = Math.Min(start + BlockPositions, length);
             var positions = end - start;
-            var bias = Bias(mask, batch, kv, group, start, end, query.device);
+            var bias = causalBias is not null
+                ? causalBias.narrow(0, start * group, positions * group).narrow(1, 0, end)
+                : MaskBias(mask!, batch, kv, group, start, end);
 
             // TorchSharp's Tensor.baddbmm is batch1.baddbmm(batch2, input): scores = bias + scale·Q·Kᵀ.
             var scores = rows.narrow(1, start * group, positions * group)
@@ -94,21 +97,26 @@ internal static class BlockCausalAttention
     }
 
     /// <summary>
-    /// The additive bias of the queries at positions [<paramref name="start"/>, <paramref name="end"/>) over keys
-    /// [0, <paramref name="end"/>): <c>(end−start)·group × end</c> shared by every sequence (causal only), or
-    /// <c>(batch·kv, (end−start)·group, end)</c> from the mask.
+    /// The causal bias of every query row over every key, shared by all sequences: <c>(length·group, length)</c>,
+    /// rows ordered (position, head), −∞ where the key comes after the query's position. A block reads its rows
+    /// and keys through views.
     /// </summary>
-    private static Tensor Bias(Tensor? mask, long batch, long kv, long group, long start, long end, Device device)
+    private static Tensor CausalBias(long length, long group, Device device)
+    {
+        var later = arange(length, device: device).view(1, 1, length).gt(arange(length, device: device).view(length, 1, 1));
+        return zeros(length, group, length, device: device)
+            .masked_fill_(later, float.NegativeInfinity)
+            .view(length * group, length);
+    }
+
+    /// <summary>
+    /// The decoder mask's bias for the queries at positions [<paramref name="start"/>, <paramref name="end"/>) over
+    /// keys [0, <paramref name="end"/>): <c>(batch·kv, (end−start)·group, end)</c>. Built per block, so the largest
+    /// copy is one block's and not the whole sequence's.
+    /// </summary>
+    private static Tensor MaskBias(Tensor mask, long batch, long kv, long group, long start, long end)
     {
         var positions = end - start;
-        if (mask is null)
-        {
-            var later = arange(end, device: device).view(1, 1, end).gt(arange(start, end, device: device).view(positions, 1, 1));
-            return zeros(positions, group, end, device: device)
-                .masked_fill_(later, float.NegativeInfinity)
-                .view(positions * group, end);
-        }
-
         var rowsOfMask = mask.narrow(2, start, positions).narrow(3, 0, end);
         return rowsOfMask.unsqueeze(3)
             .expand(batch, kv, positions, group, end)
