@@ -1,4 +1,3 @@
-using System.Globalization;
 using PeftSharp.Adapters;
 using PeftSharp.Benchmarks;
 using PeftSharp.Training;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using PeftSharp.Training;
 using PeftSharp.Training.Baseline;
 

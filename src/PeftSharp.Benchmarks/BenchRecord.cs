@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json.Nodes;
 
 namespace PeftSharp.Benchmarks;
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using PeftSharp.Adapters;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Models;

@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
 using PeftSharp.Models.Decoders;
 using PeftSharp.Runtime;
 using static TorchSharp.torch;

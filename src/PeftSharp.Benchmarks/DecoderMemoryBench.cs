@@ -1,9 +1,5 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Models.Decoders;
 using PeftSharp.Training;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using PeftSharp.Models.Decoders;
 using PeftSharp.Training.CausalLanguageModeling;
 using static TorchSharp.torch;

@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text;
-using System.Text.Json.Nodes;
 using PeftSharp.Models;
 using static TorchSharp.torch;
 

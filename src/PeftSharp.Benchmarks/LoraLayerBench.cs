@@ -1,4 +1,3 @@
-using System.Globalization;
 using PeftSharp.Adapters;
 using PeftSharp.Methods.Lora;
 using static TorchSharp.torch;

@@ -1,7 +1,4 @@
-using System.Globalization;
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Models;
 using PeftSharp.Training;
 using static TorchSharp.torch;

@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Benchmarks;

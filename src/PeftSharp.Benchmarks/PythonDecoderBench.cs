@@ -1,8 +1,5 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Models;
 using PeftSharp.Models.Decoders;
 using PeftSharp.Training.CausalLanguageModeling;

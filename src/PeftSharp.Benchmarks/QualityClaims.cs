@@ -1,4 +1,3 @@
-using System.Globalization;
 using PeftSharp.Methods.TiedLora;
 
 namespace PeftSharp.Benchmarks;

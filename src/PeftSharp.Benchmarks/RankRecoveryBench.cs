@@ -1,7 +1,4 @@
-using System.Globalization;
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Models.Tokenizers;
 using PeftSharp.Training;
 using TorchSharp.Modules;

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Completions;
 using System.CommandLine.Parsing;
-using System.Globalization;
 
 namespace PeftSharp.Cli;
 

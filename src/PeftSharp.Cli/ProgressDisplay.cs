@@ -1,4 +1,3 @@
-using System.Globalization;
 using PeftSharp.Training;
 using Spectre.Console;
 

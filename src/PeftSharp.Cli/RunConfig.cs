@@ -1,7 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
 
 namespace PeftSharp.Cli;
 

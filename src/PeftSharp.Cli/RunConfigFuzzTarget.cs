@@ -1,7 +1,4 @@
 using System.CommandLine;
-using System.Text;
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
 using PeftSharp.Fuzzing;
 
 namespace PeftSharp.Cli;

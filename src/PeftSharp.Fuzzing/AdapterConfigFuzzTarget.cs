@@ -1,8 +1,5 @@
-using System.Text;
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.Methods.Lora;
-using PeftSharp.IO;
 
 namespace PeftSharp.Fuzzing;
 

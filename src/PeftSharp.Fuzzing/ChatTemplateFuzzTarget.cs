@@ -1,6 +1,4 @@
 using System.Reflection;
-using System.Text;
-using System.Text.Json.Nodes;
 using PeftSharp.Models.Chat;
 
 namespace PeftSharp.Fuzzing;

@@ -1,4 +1,3 @@
-using System.Text;
 using PeftSharp.Training;
 
 namespace PeftSharp.Fuzzing;

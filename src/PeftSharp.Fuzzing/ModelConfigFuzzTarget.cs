@@ -1,6 +1,3 @@
-using System.Text;
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
 using PeftSharp.Models;
 using PeftSharp.Models.Decoders;
 

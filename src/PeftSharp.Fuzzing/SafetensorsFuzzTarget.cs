@@ -1,7 +1,4 @@
-using System.Text;
-using System.Text.Json.Nodes;
 using static TorchSharp.torch;
-using PeftSharp.IO;
 
 namespace PeftSharp.Fuzzing;
 

@@ -1,6 +1,3 @@
-using System.Text.Json.Serialization;
-using PeftSharp.IO;
-
 namespace PeftSharp.Models;
 
 /// <summary>BERT and RoBERTa (<c>model_type</c> <c>bert</c> or <c>roberta</c>).</summary>
@@ -11,27 +8,21 @@ public sealed class BertConfig : ModelConfig
     public bool IsRoberta => ModelType == "roberta";
 
     /// <summary>Vocabulary size.</summary>
-    [JsonPropertyName("vocab_size")]
-    public int VocabSize { get; set; } = 30522;
+    [Rank] public int VocabSize { get; set; } = 30522;
 
     /// <summary>Hidden size.</summary>
-    [JsonPropertyName("hidden_size")]
-    public int HiddenSize { get; set; } = 768;
+    [Rank] public int HiddenSize { get; set; } = 768;
 
     /// <summary>Number of layers.</summary>
-    [JsonPropertyName("num_hidden_layers")]
-    public int NumHiddenLayers { get; set; } = 12;
+    [Rank] public int NumHiddenLayers { get; set; } = 12;
 
     /// <summary>Attention heads.</summary>
-    [JsonPropertyName("num_attention_heads")]
-    public int NumAttentionHeads { get; set; } = 12;
+    [Rank] public int NumAttentionHeads { get; set; } = 12;
 
     /// <summary>Feed-forward size.</summary>
-    [JsonPropertyName("intermediate_size")]
-    public int IntermediateSize { get; set; } = 3072;
+    [Rank] public int IntermediateSize { get; set; } = 3072;
 
     /// <summary>Activation (<c>gelu</c>, <c>gelu_new</c>, <c>relu</c>, ...).</summary>
-    [JsonPropertyName("hidden_act")]
     public string HiddenAct { get; set; } = "gelu";
 
     /// <summary>Dropout on hidden states.</summary>
@@ -51,15 +42,12 @@ public sealed class BertConfig : ModelConfig
     public double ClassifierDropout => ClassifierDropoutSetting ?? HiddenDropout;
 
     /// <summary>Position table size.</summary>
-    [JsonPropertyName("max_position_embeddings")]
-    public int MaxPositionEmbeddings { get; set; } = 512;
+    [Rank] public int MaxPositionEmbeddings { get; set; } = 512;
 
     /// <summary>Token type table size.</summary>
-    [JsonPropertyName("type_vocab_size")]
     public int TypeVocabSize { get; set; } = 2;
 
     /// <summary>LayerNorm epsilon.</summary>
-    [JsonPropertyName("layer_norm_eps")]
     public double LayerNormEps { get; set; } = 1e-12;
 
     /// <summary>Hugging Face <c>pad_token_id</c> (null: 1 for RoBERTa, 0 for BERT).</summary>
@@ -71,7 +59,6 @@ public sealed class BertConfig : ModelConfig
     public int PadTokenId => PadTokenIdSetting ?? (IsRoberta ? 1 : 0);
 
     /// <summary>Hugging Face <c>position_embedding_type</c>; only <c>absolute</c> is supported.</summary>
-    [JsonPropertyName("position_embedding_type")]
     public string PositionEmbeddingType { get; set; } = "absolute";
 
     /// <summary>Reads a BERT/RoBERTa config from parsed JSON.</summary>
@@ -85,12 +72,6 @@ public sealed class BertConfig : ModelConfig
     {
         base.CheckFields(check);
         check.OneOf(ModelType, ["bert", "roberta"], nameof(ModelType), "model_type");
-        check.Rank(VocabSize, nameof(VocabSize), "vocab_size");
-        check.Rank(HiddenSize, nameof(HiddenSize), "hidden_size");
-        check.Rank(NumHiddenLayers, nameof(NumHiddenLayers), "num_hidden_layers");
-        check.Rank(NumAttentionHeads, nameof(NumAttentionHeads), "num_attention_heads");
-        check.Rank(IntermediateSize, nameof(IntermediateSize), "intermediate_size");
-        check.Rank(MaxPositionEmbeddings, nameof(MaxPositionEmbeddings), "max_position_embeddings");
         check.OneOf(PositionEmbeddingType, ["absolute"], nameof(PositionEmbeddingType), "position_embedding_type");
         check.Require(HiddenSize % NumAttentionHeads == 0, nameof(NumAttentionHeads), "num_attention_heads", $"a divisor of hidden_size {HiddenSize}", NumAttentionHeads);
         CheckActivation(check, HiddenAct, nameof(HiddenAct), "hidden_act");

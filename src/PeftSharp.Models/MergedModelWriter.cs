@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Models;

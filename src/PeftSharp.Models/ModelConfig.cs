@@ -1,9 +1,4 @@
-using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using PeftSharp.IO;
 using PeftSharp.IO.Json;
 
 namespace PeftSharp.Models;
@@ -45,11 +40,9 @@ public abstract class ModelConfig
     public JsonObject Json { get; private set; } = [];
 
     /// <summary>Hugging Face <c>model_type</c>.</summary>
-    [JsonPropertyName("model_type")]
     public string ModelType { get; set; } = "";
 
     /// <summary>Hugging Face <c>architectures</c> (the head class names).</summary>
-    [JsonPropertyName("architectures")]
     [JsonConverter(typeof(StringListConverter))]
     public IReadOnlyList<string> Architectures { get; set; } = [];
 
@@ -58,7 +51,6 @@ public abstract class ModelConfig
     public Dictionary<string, string> Id2Label { get; set; } = [];
 
     /// <summary>Hugging Face <c>num_labels</c>, used when <see cref="Id2Label"/> is empty (default 2).</summary>
-    [JsonPropertyName("num_labels")]
     public int NumLabels { get; set; } = 2;
 
     /// <summary>Class labels by id (from <c>id2label</c>, else <c>LABEL_i</c> for <c>num_labels</c>).</summary>
@@ -89,9 +81,10 @@ public abstract class ModelConfig
         return config;
     }
 
-    /// <summary>Checks each field; a family overrides it to check its own after calling the base.</summary>
+    /// <summary>Checks each field (the <see cref="FieldCheckAttribute"/>s on the properties first); a family overrides it to check its own after calling the base.</summary>
     private protected virtual void CheckFields(ConfigValidator check)
     {
+        check.CheckDeclared(this);
         check.Require(ModelType.Length > 0, nameof(ModelType), "model_type", "set (the config must name its model type)", null);
         var ids = Id2Label.Keys.Select(k => int.TryParse(k, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : -1).Order().ToList();
         check.Require(ids.SequenceEqual(Enumerable.Range(0, ids.Count)), nameof(Id2Label), "id2label", "integer keys 0, 1, …, n−1", string.Join(", ", Id2Label.Keys));

@@ -1,5 +1,4 @@
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Models;

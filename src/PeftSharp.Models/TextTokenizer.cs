@@ -1,7 +1,4 @@
-using System.Text;
-using System.Text.Json.Nodes;
 using Microsoft.ML.Tokenizers;
-using PeftSharp.IO;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Models;

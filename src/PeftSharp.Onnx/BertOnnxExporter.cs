@@ -1,6 +1,5 @@
 using Google.Protobuf;
 using Onnx;
-using PeftSharp.IO;
 using static TorchSharp.torch;
 using DataType = Onnx.TensorProto.Types.DataType;
 

@@ -1,9 +1,4 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Encodings.Web;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Onnx;

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
 using Onnx;
 using DataType = Onnx.TensorProto.Types.DataType;

@@ -1,7 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
-
 namespace PeftSharp.Training;
 
 /// <summary>

@@ -1,8 +1,3 @@
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
-
 namespace PeftSharp.Training;
 
 /// <summary>One labelled text.</summary>

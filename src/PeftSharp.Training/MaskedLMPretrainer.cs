@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using PeftSharp.IO;
 using PeftSharp.Models;
 using TorchSharp;
 using static TorchSharp.torch;

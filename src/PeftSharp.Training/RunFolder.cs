@@ -1,7 +1,4 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.IO.Json;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace PeftSharp.Training;
 
 /// <summary>Settings of a fine-tuning run.</summary>

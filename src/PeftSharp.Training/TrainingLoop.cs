@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.Runtime;
 using TorchSharp.Modules;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using PeftSharp.IO;
 using static TorchSharp.torch;
 using Xunit;
 

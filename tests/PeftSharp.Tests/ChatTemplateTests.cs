@@ -1,6 +1,4 @@
-using System.Text.Json.Nodes;
 using PeftSharp.Fuzzing;
-using PeftSharp.IO;
 using PeftSharp.Models.Chat;
 using Xunit;
 

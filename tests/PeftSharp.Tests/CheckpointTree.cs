@@ -1,5 +1,4 @@
 using PeftSharp.Layers;
-using PeftSharp.IO;
 using PeftSharp.Models;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

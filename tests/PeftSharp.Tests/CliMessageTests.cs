@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Text;
-using System.Text.Json;
-using PeftSharp.IO;
 using Xunit;
 
 namespace PeftSharp.Tests;

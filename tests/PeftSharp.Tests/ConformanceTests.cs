@@ -1,5 +1,4 @@
 using PeftSharp.Conformance;
-using PeftSharp.IO;
 using static TorchSharp.torch;
 using Xunit;
 

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using PeftSharp.Models;
 using PeftSharp.Training;
 using Xunit;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using PeftSharp.Models;
 using PeftSharp.Models.Chat;
 using PeftSharp.Models.Decoders;

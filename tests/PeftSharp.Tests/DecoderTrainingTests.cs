@@ -1,6 +1,4 @@
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Models;
 using PeftSharp.Models.Decoders;

@@ -1,7 +1,5 @@
-using System.Text;
 using PeftSharp.Adapters;
 using PeftSharp.Cli;
-using PeftSharp.IO;
 using PeftSharp.Fuzzing;
 using PeftSharp.Models;
 using PeftSharp.Training;

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.Benchmarks;
 using PeftSharp.Methods.Lora;

@@ -1,7 +1,4 @@
-using System.Text.Json.Nodes;
-using System.Globalization;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Methods.DyLora;
 using PeftSharp.Models;
 using PeftSharp.Models.Decoders;

@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Text;
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
 using PeftSharp.Models;
 using PeftSharp.Models.Tokenizers;
 using Xunit;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.Models;
 using Xunit;

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Models;
 using Xunit;
 using Xunit.Abstractions;

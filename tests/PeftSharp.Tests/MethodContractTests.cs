@@ -1,6 +1,4 @@
-using System.Text;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using static TorchSharp.torch;
 using Xunit;
 

@@ -1,5 +1,3 @@
-using System.Text;
-using PeftSharp.IO;
 using PeftSharp.Models;
 using PeftSharp.Models.Decoders;
 using Xunit;

@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Models;
 using TorchSharp;

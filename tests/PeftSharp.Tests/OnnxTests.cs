@@ -4,7 +4,6 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 using Onnx;
 using PeftSharp.Adapters;
 using PeftSharp.Fuzzing;
-using PeftSharp.IO;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Models;
 using PeftSharp.Onnx;

@@ -1,5 +1,4 @@
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Methods.Lora;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,7 +1,5 @@
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.Benchmarks;
-using PeftSharp.IO;
 using PeftSharp.Models;
 using PeftSharp.Training;
 using TorchSharp.Modules;

@@ -1,6 +1,4 @@
-using System.Text;
 using PeftSharp.Fuzzing;
-using PeftSharp.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 using Xunit;

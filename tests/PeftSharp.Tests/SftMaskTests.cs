@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.Json.Nodes;
 using PeftSharp.Models.Chat;
 using PeftSharp.Models.Tokenizers;
 using PeftSharp.Training.CausalLanguageModeling;

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Models;

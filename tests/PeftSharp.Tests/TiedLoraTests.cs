@@ -1,5 +1,4 @@
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Methods.TiedLora;
 using TorchSharp.Modules;

@@ -1,5 +1,4 @@
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Methods.AdaLora;
 using PeftSharp.Methods.DyLora;
 using PeftSharp.Methods.Lora;

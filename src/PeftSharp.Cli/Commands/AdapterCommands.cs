@@ -1,8 +1,6 @@
 using System.CommandLine;
-using System.Globalization;
 using PeftSharp.Adapters;
 using PeftSharp.Cli.Reports;
-using PeftSharp.IO;
 using PeftSharp.Methods.Lora;
 using PeftSharp.Models;
 using PeftSharp.Training;

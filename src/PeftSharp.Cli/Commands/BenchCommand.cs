@@ -1,11 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Globalization;
-using System.Text;
-using System.Text.Json.Nodes;
 using PeftSharp.Benchmarks;
 using PeftSharp.Cli.Reports;
-using PeftSharp.IO;
 
 namespace PeftSharp.Cli.Commands;
 

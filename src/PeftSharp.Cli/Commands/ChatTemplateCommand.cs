@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
 using PeftSharp.Models;
 using PeftSharp.Models.Chat;
 

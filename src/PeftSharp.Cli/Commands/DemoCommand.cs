@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using PeftSharp.IO;
 using PeftSharp.Training;
 
 namespace PeftSharp.Cli.Commands;

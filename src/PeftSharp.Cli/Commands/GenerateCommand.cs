@@ -1,7 +1,5 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Models;
 using PeftSharp.Models.Decoders;
 using static TorchSharp.torch;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using PeftSharp.IO;
 using PeftSharp.Training;
 
 namespace PeftSharp.Cli.Commands;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using PeftSharp.Adapters;
 using PeftSharp.Benchmarks;
 using PeftSharp.Training;

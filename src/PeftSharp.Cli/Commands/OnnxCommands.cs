@@ -1,7 +1,5 @@
 using System.CommandLine;
-using System.Globalization;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.Models;
 using PeftSharp.Onnx;
 

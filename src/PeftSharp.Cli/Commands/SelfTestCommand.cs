@@ -1,5 +1,4 @@
 using System.CommandLine;
-using PeftSharp.IO;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Cli.Commands;

@@ -1,4 +1,3 @@
-using PeftSharp.IO;
 using PeftSharp.Models;
 using PeftSharp.Models.Chat;
 using PeftSharp.Models.Decoders;

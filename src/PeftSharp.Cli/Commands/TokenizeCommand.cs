@@ -1,8 +1,5 @@
 using System.CommandLine;
 using System.Text.Encodings.Web;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
 using PeftSharp.Models.Tokenizers;
 
 namespace PeftSharp.Cli.Commands;

@@ -1,6 +1,3 @@
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
-
 namespace PeftSharp.Cli.Reports;
 
 /// <summary>Reads the files a training run writes (<c>metrics.jsonl</c>, <c>ranks.jsonl</c>).</summary>

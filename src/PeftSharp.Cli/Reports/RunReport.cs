@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Text;
-using PeftSharp.IO;
 using PeftSharp.Training;
 using PeftSharp.Training.CausalLanguageModeling;
 

@@ -1,4 +1,3 @@
-using System.Text;
 using E = PeftSharp.Models.Chat.TemplateExpression;
 using S = PeftSharp.Models.Chat.TemplateStatement;
 

@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Text;
-
 namespace PeftSharp.Models.Chat;
 
 /// <summary>Python's <c>datetime.strftime</c> in the C locale, with glibc's <c>%-d</c> (no padding) flag.</summary>

@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Text;
-
 namespace PeftSharp.Models.Chat;
 
 /// <summary>Python's <c>str</c> methods and indexing by code point.</summary>

@@ -1,5 +1,4 @@
-using System.Text.Json;
-using PeftSharp.IO;
+using PeftSharp.IO.Json;
 
 namespace PeftSharp.Models;
 
@@ -220,7 +219,7 @@ public sealed class DebertaV2Config : ModelConfig
     {
         try
         {
-            return json.Root.Deserialize<DebertaV2ConfigFile>() ?? throw json.Error("model_type", "the config is null");
+            return json.Root.Deserialize<DebertaV2ConfigFile>(ConfigContract.ReflectionOptions) ?? throw json.Error("model_type", "the config is null");
         }
         catch (JsonException e)
         {

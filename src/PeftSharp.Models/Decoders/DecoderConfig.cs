@@ -1,6 +1,3 @@
-using System.Text.Json;
-using PeftSharp.IO;
-
 namespace PeftSharp.Models.Decoders;
 
 /// <summary>
@@ -11,8 +8,6 @@ namespace PeftSharp.Models.Decoders;
 /// </summary>
 public sealed class DecoderConfig : ModelConfig
 {
-    private static readonly JsonSerializerOptions FileOptions = new() { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Skip };
-
     /// <summary>Reads the fields from parsed JSON.</summary>
     /// <exception cref="ConfigFormatException">A field is malformed or not supported; the message names the file and field.</exception>
     public DecoderConfig(ConfigJson json) : base(json)
@@ -30,7 +25,7 @@ public sealed class DecoderConfig : ModelConfig
         DecoderConfigFile file;
         try
         {
-            file = json.Root.Deserialize<DecoderConfigFile>(FileOptions) ?? throw json.Error("model_type", "the config is empty");
+            file = json.Root.Deserialize<DecoderConfigFile>(DecoderConfigFile.Options) ?? throw json.Error("model_type", "the config is empty");
         }
         catch (JsonException e)
         {

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using PeftSharp.IO;
-
 namespace PeftSharp.Models.Decoders;
 
 /// <summary>Reads Hugging Face's <c>generation_config.json</c>, which overrides <c>config.json</c>'s end-of-sequence ids.</summary>
@@ -22,7 +19,7 @@ public static class GenerationConfig
         var json = ConfigJson.Load(path);
         try
         {
-            return json.Root.Deserialize<GenerationConfigFile>()?.EosTokenId;
+            return json.Root.Deserialize<GenerationConfigFile>(DecoderConfigFile.Options)?.EosTokenId;
         }
         catch (JsonException e)
         {

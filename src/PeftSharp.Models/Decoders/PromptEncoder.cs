@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
 using PeftSharp.Models.Chat;
 using PeftSharp.Models.Tokenizers;
 

@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace PeftSharp.Models.Decoders;
 
 /// <summary>
@@ -7,12 +5,12 @@ namespace PeftSharp.Models.Decoders;
 /// carries <c>rope_theta</c>); the type is <c>rope_type</c> or, in older files, <c>type</c>.
 /// </summary>
 internal sealed record RopeParametersFile(
-    [property: JsonPropertyName("rope_type")] string? RopeType = null,
-    [property: JsonPropertyName("type")] string? Type = null,
-    [property: JsonPropertyName("rope_theta")] double? RopeTheta = null,
-    [property: JsonPropertyName("factor")] double? Factor = null,
-    [property: JsonPropertyName("low_freq_factor")] double? LowFreqFactor = null,
-    [property: JsonPropertyName("high_freq_factor")] double? HighFreqFactor = null,
-    [property: JsonPropertyName("original_max_position_embeddings")] int? OriginalMaxPositionEmbeddings = null,
-    [property: JsonPropertyName("partial_rotary_factor")] double? PartialRotaryFactor = null,
-    [property: JsonPropertyName("attention_factor")] double? AttentionFactor = null);
+    string? RopeType = null,
+    string? Type = null,
+    double? RopeTheta = null,
+    double? Factor = null,
+    double? LowFreqFactor = null,
+    double? HighFreqFactor = null,
+    int? OriginalMaxPositionEmbeddings = null,
+    double? PartialRotaryFactor = null,
+    double? AttentionFactor = null);

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace PeftSharp.Models.Decoders;
 
 /// <summary>Reads a token id field that is an integer or a list of integers (Llama 3.1's <c>eos_token_id</c>).</summary>

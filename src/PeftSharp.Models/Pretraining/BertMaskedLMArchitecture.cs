@@ -1,6 +1,3 @@
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
-
 namespace PeftSharp.Models;
 
 /// <summary>Builds <see cref="BertForMaskedLM"/> models for pretraining (see <see cref="MaskedLMArchitecture.Bert"/>).</summary>

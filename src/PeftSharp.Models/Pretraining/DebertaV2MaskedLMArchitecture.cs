@@ -1,6 +1,3 @@
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
-
 namespace PeftSharp.Models;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using System.Text;
-using PeftSharp.IO;
-
 namespace PeftSharp.Models.Tokenizers;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using PeftSharp.IO;
-
 namespace PeftSharp.Models.Tokenizers;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace PeftSharp.Training.CausalLanguageModeling;
 
 /// <summary>What <see cref="GenerativeEvaluator.Evaluate"/> found.</summary>

@@ -1,25 +1,18 @@
-using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
-
 namespace PeftSharp.Training.CausalLanguageModeling;
 
 /// <summary>The contract of one supervised fine-tuning record: the fields of TRL's formats (other fields are ignored).</summary>
 internal sealed class SftRecordFile
 {
     /// <summary>Plain text (the <see cref="SftFormat.Text"/> format).</summary>
-    [JsonPropertyName("text")]
     public string? Text { get; set; }
 
     /// <summary>The prompt (<see cref="SftFormat.PromptCompletion"/>).</summary>
-    [JsonPropertyName("prompt")]
     public string? Prompt { get; set; }
 
     /// <summary>The completion (<see cref="SftFormat.PromptCompletion"/>).</summary>
-    [JsonPropertyName("completion")]
     public string? Completion { get; set; }
 
     /// <summary>The conversation (<see cref="SftFormat.Messages"/>).</summary>
-    [JsonPropertyName("messages")]
     public List<SftMessageFile?>? Messages { get; set; }
 }
 
@@ -27,11 +20,9 @@ internal sealed class SftRecordFile
 internal sealed class SftMessageFile
 {
     /// <summary>user, assistant, system, tool…</summary>
-    [JsonPropertyName("role")]
     public string? Role { get; set; }
 
     /// <summary>The text of the message.</summary>
-    [JsonPropertyName("content")]
     public string? Content { get; set; }
 
     /// <summary>Other fields (<c>tool_calls</c>, <c>name</c>, <c>reasoning_content</c>…), given to the template as they are.</summary>
@@ -40,5 +31,6 @@ internal sealed class SftMessageFile
 }
 
 /// <summary>Source-generated JSON contracts of supervised fine-tuning data.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(SftRecordFile))]
 internal sealed partial class SftJsonContext : JsonSerializerContext;

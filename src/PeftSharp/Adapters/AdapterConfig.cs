@@ -1,7 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
-using PeftSharp.IO;
 using PeftSharp.IO.Json;
 
 namespace PeftSharp.Adapters;
@@ -29,49 +25,39 @@ public abstract class AdapterConfig
     public string PeftType => Method.PeftType;
 
     /// <summary>PEFT's <c>task_type</c> (<c>SEQ_CLS</c>, <c>CAUSAL_LM</c>, ...), or null.</summary>
-    [JsonPropertyName("task_type")]
     public string? TaskType { get; set; }
 
     /// <summary>Hub id or local path of the base model.</summary>
-    [JsonPropertyName("base_model_name_or_path")]
     public string? BaseModelNameOrPath { get; set; }
 
     /// <summary>Base model revision.</summary>
-    [JsonPropertyName("revision")]
     public string? Revision { get; set; }
 
     /// <summary>When true the adapter is never trainable.</summary>
-    [JsonPropertyName("inference_mode")]
     public bool InferenceMode { get; set; }
 
     /// <summary>The modules to adapt: names, a regular expression or all-linear. Null takes PEFT's default for the model type at injection.</summary>
-    [JsonPropertyName("target_modules")]
     [JsonConverter(typeof(TargetModulesConverter))]
     public TargetModules? TargetModules { get; set; }
 
     /// <summary>Modules never to adapt (same matching rules as <see cref="TargetModules"/>, applied first).</summary>
-    [JsonPropertyName("exclude_modules")]
     [JsonConverter(typeof(TargetModulesConverter))]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public TargetModules? ExcludeModules { get; set; }
 
     /// <summary>Adapt only layers with these indices (empty or null: no restriction).</summary>
-    [JsonPropertyName("layers_to_transform")]
     [JsonConverter(typeof(IntegerListConverter))]
     public IReadOnlyList<int>? LayersToTransform { get; set; }
 
     /// <summary>Names of the layer list(s) (<c>layers</c>, <c>h</c>, ...) whose index <see cref="LayersToTransform"/> reads.</summary>
-    [JsonPropertyName("layers_pattern")]
     [JsonConverter(typeof(StringOrListConverter))]
     public IReadOnlyList<string>? LayersPattern { get; set; }
 
     /// <summary>Modules trained in full (a trainable copy per adapter) and saved with the adapter, such as a classifier head.</summary>
-    [JsonPropertyName("modules_to_save")]
     [JsonConverter(typeof(StringListConverter))]
     public IReadOnlyList<string>? ModulesToSave { get; set; }
 
     /// <summary>Which biases are trained.</summary>
-    [JsonPropertyName("bias")]
     [JsonConverter(typeof(SnakeCaseEnumConverter<BiasMode>))]
     public BiasMode Bias { get; set; } = BiasMode.None;
 
@@ -79,7 +65,6 @@ public abstract class AdapterConfig
     /// PEFT's <c>fan_in_fan_out</c>. PeftSharp reads the layout from the module type (Conv1D is
     /// transposed, Linear is not), so this only records what a PEFT config said.
     /// </summary>
-    [JsonPropertyName("fan_in_fan_out")]
     public bool FanInFanOut { get; set; }
 
     /// <summary>Fields of the file this configuration was read from that PeftSharp does not know; written back on save.</summary>
@@ -114,12 +99,14 @@ public abstract class AdapterConfig
     }
 
     /// <summary>
-    /// Checks each field's range and the fields' consistency (run when a file is read and again before
-    /// injection). A method overrides it to check its own fields after calling the base.
+    /// Checks each field's range (the <see cref="FieldCheckAttribute"/>s declared on the properties) and the
+    /// fields' consistency (run when a file is read and again before injection). A method overrides it to
+    /// check what one field's attribute cannot say, after calling the base.
     /// </summary>
     /// <param name="check">Reports a problem under the field's property and JSON names.</param>
     protected internal virtual void CheckFields(ConfigValidator check)
     {
+        check.CheckDeclared(this);
         check.OneOf(TaskType, TaskTypes, nameof(TaskType), "task_type");
         if (TargetModules?.Kind == TargetModulesKind.Regex)
         {

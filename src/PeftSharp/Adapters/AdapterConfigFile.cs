@@ -1,8 +1,4 @@
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
-using PeftSharp.IO;
 using PeftSharp.IO.Json;
 
 namespace PeftSharp.Adapters;

@@ -35,33 +35,27 @@ public abstract class AdapterMethod
 
     /// <summary>
     /// The method's recommended settings for fine-tuning an encoder's attention (query/value) with the
-    /// classifier trained in full, given the total optimizer steps; null while the method cannot train.
+    /// classifier trained in full, given the total optimizer steps; null while the method cannot train
+    /// (the <see cref="AdapterTask.SequenceClassification"/> preset of <see cref="CreateTrainingConfig(int, AdapterTask)"/>).
     /// The trainer, <c>peft train</c> and <c>peft demo</c> use it.
     /// </summary>
-    public virtual AdapterConfig? CreateTrainingConfig(int totalSteps) => null;
+    public AdapterConfig? CreateTrainingConfig(int totalSteps) => CreateTrainingConfig(totalSteps, AdapterTask.SequenceClassification);
 
     /// <summary>
     /// The method's recommended settings for <paramref name="task"/> given the total optimizer steps,
-    /// or null while the method cannot train: the encoder preset (<see cref="CreateTrainingConfig(int)"/>)
-    /// for <see cref="AdapterTask.SequenceClassification"/>; for <see cref="AdapterTask.CausalLanguageModeling"/>
+    /// or null while the method cannot train: for <see cref="AdapterTask.SequenceClassification"/> query and
+    /// value adapted with the classifier and pooler trained in full; for <see cref="AdapterTask.CausalLanguageModeling"/>
     /// every linear layer of a decoder's attention and MLP (<c>all-linear</c>: <c>q_proj</c> … <c>down_proj</c>,
     /// Phi-3's fused <c>qkv_proj</c>/<c>gate_up_proj</c>), dropout 0.05, task <c>CAUSAL_LM</c>, schedules fitted to short runs.
     /// </summary>
-    public AdapterConfig? CreateTrainingConfig(int totalSteps, AdapterTask task) => task switch
-    {
-        AdapterTask.SequenceClassification => CreateTrainingConfig(totalSteps),
-        AdapterTask.CausalLanguageModeling => CreateCausalLmTrainingConfig(totalSteps),
-        _ => throw new ArgumentOutOfRangeException(nameof(task), task, "unknown task"),
-    };
+    public virtual AdapterConfig? CreateTrainingConfig(int totalSteps, AdapterTask task) => null;
 
     /// <summary>
     /// The learning rate the method's preset for <paramref name="task"/> is tuned for (AdamW, after
-    /// warm-up), or null to use the trainer's default. Methods that train only small vectors want more.
+    /// warm-up), or null to use the trainer's default: by default 2e-4 for causal-LM fine-tuning (QLoRA's)
+    /// and null for encoder classification. Methods that train only small vectors want more.
     /// </summary>
-    public virtual double? RecommendedLearningRate(AdapterTask task) => null;
-
-    /// <summary>The causal-LM preset (see <see cref="CreateTrainingConfig(int, AdapterTask)"/>); null while the method has none.</summary>
-    protected virtual AdapterConfig? CreateCausalLmTrainingConfig(int totalSteps) => null;
+    public virtual double? RecommendedLearningRate(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 2e-4 : null;
 
     /// <summary>
     /// Named settings that exercise the method's variants (forms, presets, options), for tests that run

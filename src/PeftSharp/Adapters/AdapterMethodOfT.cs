@@ -38,6 +38,15 @@ public abstract class AdapterMethod<TConfig> : AdapterMethod
     public sealed override AdapterConfig ConfigForSave(AdapterConfig config, string adapterName, IReadOnlyList<AdaptedModule> modules) =>
         ConfigForSave(Settings(config), adapterName, modules);
 
+    /// <inheritdoc />
+    public sealed override AdapterConfig? CreateTrainingConfig(int totalSteps, AdapterTask task) =>
+        CreatePreset(task, totalSteps) is { } config ? ForTask(config, task) : null;
+
+    /// <summary>The encoder-classification preset, typed (see <see cref="AdapterMethod.CreateTrainingConfig(int)"/>).</summary>
+    /// <exception cref="NotSupportedException">The method has no training preset.</exception>
+    public TConfig CreateEncoderPreset(int totalSteps) =>
+        (TConfig?)CreateTrainingConfig(totalSteps, AdapterTask.SequenceClassification) ?? throw new NotSupportedException($"method {Name} has no training preset");
+
     /// <summary>Builds the path <paramref name="config"/> adds to the layer <paramref name="moduleName"/>.</summary>
     protected abstract LowRankPath CreatePath(TConfig config, string moduleName, LinearTarget target, AdapterBuildContext context);
 
@@ -49,18 +58,6 @@ public abstract class AdapterMethod<TConfig> : AdapterMethod
 
     /// <summary>The settings to save (default: <paramref name="config"/> itself).</summary>
     protected virtual AdapterConfig ConfigForSave(TConfig config, string adapterName, IReadOnlyList<AdaptedModule> modules) => config;
-
-    /// <summary>
-    /// Sets what every encoder-classification preset shares on <paramref name="config"/>: query and
-    /// value adapted, classifier and pooler trained in full, task <c>SEQ_CLS</c>.
-    /// </summary>
-    protected static TConfig ForEncoderClassification(TConfig config)
-    {
-        config.TargetModules = TargetModules.FromNames("query", "value");
-        config.ModulesToSave = ["classifier", "pooler"];
-        config.TaskType = "SEQ_CLS";
-        return config;
-    }
 
     /// <summary>
     /// A benchmark variant whose settings <paramref name="create"/> builds, with the benchmark's targets
@@ -76,17 +73,14 @@ public abstract class AdapterMethod<TConfig> : AdapterMethod
         });
 
     /// <summary>
-    /// Sets what every causal-LM preset shares on <paramref name="config"/>: every linear layer but the
-    /// output head adapted (PEFT's <c>all-linear</c>: a decoder's seven projections, or Phi-3's four),
-    /// nothing trained in full, task <c>CAUSAL_LM</c>.
+    /// The method's hyper-parameters for fine-tuning on <paramref name="task"/> (null, the default, while it
+    /// cannot train). What every preset of a task shares is set afterwards: the targets, the modules trained
+    /// in full and the task type.
     /// </summary>
-    protected static TConfig ForCausalLm(TConfig config)
-    {
-        config.TargetModules = TargetModules.AllLinear;
-        config.ModulesToSave = null;
-        config.TaskType = "CAUSAL_LM";
-        return config;
-    }
+    protected virtual TConfig? CreatePreset(AdapterTask task, int totalSteps) => null;
+
+    /// <summary>The adapter-input dropout of the presets: 0.1 for encoder classification (the papers' GLUE runs), 0.05 for causal LM (QLoRA's).</summary>
+    protected static double PresetDropout(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 0.05 : 0.1;
 
     /// <summary>A deep copy of <paramref name="config"/> made through <c>adapter_config.json</c> (so it keeps exactly what a saved file keeps).</summary>
     protected static TConfig CopyThroughJson(TConfig config) => (TConfig)AdapterConfigFile.Copy(config);
@@ -95,6 +89,26 @@ public abstract class AdapterMethod<TConfig> : AdapterMethod
     protected static List<TPath> PathsOf<TPath>(string adapterName, IReadOnlyList<AdaptedModule> modules)
         where TPath : LowRankPath =>
         [.. modules.Select(m => m.Layer.GetPath(adapterName)).OfType<TPath>()];
+
+    /// <summary>
+    /// Sets what every preset of <paramref name="task"/> shares: for encoder classification query and value
+    /// adapted, classifier and pooler trained in full, task <c>SEQ_CLS</c>; for causal LM every linear layer
+    /// but the output head (PEFT's <c>all-linear</c>: a decoder's seven projections, or Phi-3's four),
+    /// nothing trained in full, task <c>CAUSAL_LM</c>.
+    /// </summary>
+    private static TConfig ForTask(TConfig config, AdapterTask task)
+    {
+        var causal = task switch
+        {
+            AdapterTask.SequenceClassification => false,
+            AdapterTask.CausalLanguageModeling => true,
+            _ => throw new ArgumentOutOfRangeException(nameof(task), task, "unknown task"),
+        };
+        config.TargetModules = causal ? TargetModules.AllLinear : TargetModules.FromNames("query", "value");
+        config.ModulesToSave = causal ? null : ["classifier", "pooler"];
+        config.TaskType = causal ? "CAUSAL_LM" : "SEQ_CLS";
+        return config;
+    }
 
     private TConfig Settings(AdapterConfig config) =>
         config as TConfig ?? throw new ArgumentException($"method {Name} takes {typeof(TConfig).Name}, not {config.GetType().Name}", nameof(config));

@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace PeftSharp.Adapters;
 
 /// <summary>Which existing biases are trained and saved with the adapter (PEFT's <c>bias</c>).</summary>

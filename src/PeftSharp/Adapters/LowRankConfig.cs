@@ -1,6 +1,3 @@
-using System.Text.Json.Serialization;
-using PeftSharp.IO;
-
 namespace PeftSharp.Adapters;
 
 /// <summary>
@@ -10,23 +7,11 @@ namespace PeftSharp.Adapters;
 public abstract class LowRankConfig : AdapterConfig
 {
     /// <summary>Rank (PEFT's <c>r</c>, default 8).</summary>
-    [JsonPropertyName("r")]
-    public int R { get; set; } = 8;
+    [Rank] public int R { get; set; } = 8;
 
     /// <summary>Scaling numerator (PEFT's <c>lora_alpha</c>, default 8).</summary>
-    [JsonPropertyName("lora_alpha")]
-    public double LoraAlpha { get; set; } = 8;
+    [Finite] public double LoraAlpha { get; set; } = 8;
 
     /// <summary>Dropout probability on the adapter input only (PEFT's <c>lora_dropout</c>, default 0: identity).</summary>
-    [JsonPropertyName("lora_dropout")]
-    public double LoraDropout { get; set; }
-
-    /// <inheritdoc />
-    protected internal override void CheckFields(ConfigValidator check)
-    {
-        base.CheckFields(check);
-        check.Rank(R, nameof(R), "r");
-        check.Finite(LoraAlpha, nameof(LoraAlpha), "lora_alpha");
-        check.Dropout(LoraDropout, nameof(LoraDropout), "lora_dropout");
-    }
+    [Dropout] public double LoraDropout { get; set; }
 }

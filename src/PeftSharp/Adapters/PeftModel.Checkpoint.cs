@@ -1,4 +1,3 @@
-using PeftSharp.IO;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Adapters;

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace PeftSharp.Adapters;
 
 /// <summary>Trainable and total parameter counts, printed the way PEFT's <c>print_trainable_parameters</c> does.</summary>

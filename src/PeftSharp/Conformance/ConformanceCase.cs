@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using PeftSharp.IO;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Conformance;

@@ -1,4 +1,3 @@
-using System.Globalization;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Conformance;

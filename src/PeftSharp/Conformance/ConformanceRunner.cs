@@ -1,4 +1,3 @@
-using System.Globalization;
 using PeftSharp.Adapters;
 
 namespace PeftSharp.Conformance;

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-
 namespace PeftSharp.IO;
 
 /// <summary>A configuration file (adapter_config.json, run config, ...) that is malformed.</summary>

@@ -1,4 +1,4 @@
-using System.Globalization;
+using System.Reflection;
 
 namespace PeftSharp.IO;
 
@@ -22,6 +22,33 @@ public sealed class ConfigValidator
         _typeName = typeName;
         _file = file;
         _reading = reading;
+    }
+
+    /// <summary>
+    /// Runs the <see cref="FieldCheckAttribute"/>s declared on <paramref name="config"/>'s properties, the
+    /// base type's first. A field is named by its property and its JSON key (its <see cref="JsonPropertyNameAttribute"/>,
+    /// else the property's name in snake case, as the configuration contracts name it).
+    /// </summary>
+    public void CheckDeclared(object config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var types = new Stack<Type>();
+        for (var type = config.GetType(); type is not null && type != typeof(object); type = type.BaseType)
+        {
+            types.Push(type);
+        }
+
+        const BindingFlags Declared = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly;
+        foreach (var property in types.SelectMany(t => t.GetProperties(Declared).OrderBy(p => p.MetadataToken)))
+        {
+            foreach (var rule in property.GetCustomAttributes<FieldCheckAttribute>(inherit: false))
+            {
+                if (property.GetValue(config) is { } value)
+                {
+                    Check(rule, value, property.Name, property.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name ?? JsonNamingPolicy.SnakeCaseLower.ConvertName(property.Name));
+                }
+            }
+        }
     }
 
     /// <summary>Fails unless <paramref name="condition"/> holds.</summary>
@@ -50,20 +77,11 @@ public sealed class ConfigValidator
         }
     }
 
-    /// <summary>A rank: an integer &gt; 0.</summary>
-    public void Rank(int value, string property, string key) => Require(value > 0, property, key, "an integer > 0", value);
+    /// <summary>A rank: an integer &gt; 0 (for values that are not a property, such as a pattern's entries).</summary>
+    public void Rank(int value, string property, string key) => Check(new RankAttribute(), value, property, key);
 
-    /// <summary>A finite number.</summary>
-    public void Finite(double value, string property, string key) => Require(double.IsFinite(value), property, key, "a finite number", value);
-
-    /// <summary>A finite number ≥ 0.</summary>
-    public void NonNegative(double value, string property, string key) => Require(double.IsFinite(value) && value >= 0, property, key, "a finite number ≥ 0", value);
-
-    /// <summary>A dropout probability in [0, 1).</summary>
-    public void Dropout(double value, string property, string key) => Require(value is >= 0 and < 1, property, key, "a probability in [0, 1)", value);
-
-    /// <summary>A number in the open interval (0, 1).</summary>
-    public void OpenUnit(double value, string property, string key) => Require(value is > 0 and < 1, property, key, "a number in (0, 1)", value);
+    /// <summary>A finite number (for values that are not a property, such as a pattern's entries).</summary>
+    public void Finite(double value, string property, string key) => Check(new FiniteAttribute(), value, property, key);
 
     /// <summary>Fails when <paramref name="problem"/> (from <c>TargetSelector.RegexProblem</c>) is not null.</summary>
     public void Regex(string pattern, string? problem, string property, string key)
@@ -71,6 +89,14 @@ public sealed class ConfigValidator
         if (problem is not null)
         {
             Fail(property, key, $"'{pattern}' is not a valid regular expression: {problem}");
+        }
+    }
+
+    private void Check(FieldCheckAttribute rule, object value, string property, string key)
+    {
+        if (rule.Problem(value) is { } expectation)
+        {
+            Require(false, property, key, expectation, value);
         }
     }
 

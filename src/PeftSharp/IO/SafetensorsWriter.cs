@@ -1,4 +1,3 @@
-using System.Text.Json;
 using static TorchSharp.torch;
 
 namespace PeftSharp.IO;
@@ -7,7 +6,6 @@ namespace PeftSharp.IO;
 public static class SafetensorsWriter
 {
     private static readonly JsonSerializerOptions IndexJsonOptions = new() { WriteIndented = true };
-
 
     /// <summary>
     /// Writes <paramref name="tensors"/> to <paramref name="path"/> atomically. Tensors are ordered by

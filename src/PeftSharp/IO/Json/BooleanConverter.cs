@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace PeftSharp.IO.Json;
 
 /// <summary>JSON <c>true</c> or <c>false</c>.</summary>

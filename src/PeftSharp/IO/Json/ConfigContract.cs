@@ -1,6 +1,4 @@
 using System.Text.Encodings.Web;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
 
 namespace PeftSharp.IO.Json;
@@ -8,12 +6,22 @@ namespace PeftSharp.IO.Json;
 /// <summary>Reads configuration files through System.Text.Json contracts with PeftSharp's strict readers and error messages.</summary>
 internal static class ConfigContract
 {
+    /// <summary>
+    /// Settings for the model files read by reflection rather than a source-generated contract (decoder,
+    /// DeBERTa and generation configs): field names in snake case, as everywhere in this folder.
+    /// </summary>
+    public static JsonSerializerOptions ReflectionOptions { get; } = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
     /// <summary>Serializer settings over <paramref name="resolver"/>: the strict readers of this folder, two-space indent, unescaped text.</summary>
     public static JsonSerializerOptions CreateOptions(IJsonTypeInfoResolver resolver)
     {
         var options = new JsonSerializerOptions
         {
             TypeInfoResolver = resolver,
+
+            // PEFT and Hugging Face name every field in snake case: a declared property's JSON name is its
+            // .NET name in snake case, and only a field whose name differs says so with [JsonPropertyName].
+            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
             WriteIndented = true,
             IndentSize = 2,
             Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace PeftSharp.IO.Json;
 
 /// <summary>A JSON integer; a number with no fractional part (<c>8.0</c>) is accepted, as Python writes some.</summary>

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace PeftSharp.IO.Json;
 
 /// <summary>PEFT's int-or-list fields (<c>layers_to_transform</c>): an integer reads as a one-element list; written as a list.</summary>

@@ -1,7 +1,4 @@
 using System.Buffers;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 
 namespace PeftSharp.IO.Json;
 

@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace PeftSharp.IO.Json;
 
 /// <summary>A list of strings that also reads a single string (PEFT's <c>modules_to_save</c>); always written as a list.</summary>

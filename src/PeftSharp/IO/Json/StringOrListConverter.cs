@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace PeftSharp.IO.Json;
 
 /// <summary>PEFT's string-or-list fields (<c>layers_pattern</c>): a string reads as a one-element list and a one-element list is written as its string.</summary>

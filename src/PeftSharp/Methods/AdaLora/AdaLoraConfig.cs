@@ -1,6 +1,4 @@
-using System.Text.Json.Serialization;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 
 namespace PeftSharp.Methods.AdaLora;
 
@@ -12,46 +10,39 @@ namespace PeftSharp.Methods.AdaLora;
 public sealed class AdaLoraConfig : LowRankConfig
 {
     /// <summary>Rank every module starts with (default 12).</summary>
-    [JsonPropertyName("init_r")]
-    public int InitR { get; set; } = 12;
+    [Rank] public int InitR { get; set; } = 12;
 
     /// <summary>Average final rank; the budget is TargetR × modules (default 8).</summary>
-    [JsonPropertyName("target_r")]
     public int TargetR { get; set; } = 8;
 
     /// <summary>Warm-up steps at full budget.</summary>
     [JsonPropertyName("tinit")]
-    public int TInit { get; set; }
+    [NonNegative] public int TInit { get; set; }
 
     /// <summary>Length of the final fixed-budget phase.</summary>
     [JsonPropertyName("tfinal")]
-    public int TFinal { get; set; }
+    [NonNegative] public int TFinal { get; set; }
 
     /// <summary>Re-allocation interval in the budget phase.</summary>
     [JsonPropertyName("deltaT")]
-    public int DeltaT { get; set; } = 1;
+    [Rank] public int DeltaT { get; set; } = 1;
 
     /// <summary>EMA factor of sensitivity, in (0, 1).</summary>
-    [JsonPropertyName("beta1")]
-    public double Beta1 { get; set; } = 0.85;
+    [OpenUnit] public double Beta1 { get; set; } = 0.85;
 
     /// <summary>EMA factor of uncertainty, in (0, 1).</summary>
-    [JsonPropertyName("beta2")]
-    public double Beta2 { get; set; } = 0.85;
+    [OpenUnit] public double Beta2 { get; set; } = 0.85;
 
     /// <summary>Weight of the orthogonality penalty.</summary>
-    [JsonPropertyName("orth_reg_weight")]
-    public double OrthRegWeight { get; set; } = 0.5;
+    [NonNegative] public double OrthRegWeight { get; set; } = 0.5;
 
     /// <summary>Total optimizer steps (required for training).</summary>
-    [JsonPropertyName("total_step")]
     public int? TotalStep { get; set; }
 
     /// <summary>
     /// PEFT's allocation result: module key (<c>&lt;module&gt;.lora_E</c>) → keep-mask of length
     /// <see cref="InitR"/>. Null until an allocation ran. Modules listed here are built at their kept rank.
     /// </summary>
-    [JsonPropertyName("rank_pattern")]
     public Dictionary<string, bool[]>? RankPattern { get; set; }
 
     /// <inheritdoc />
@@ -61,19 +52,15 @@ public sealed class AdaLoraConfig : LowRankConfig
     protected internal override IReadOnlyList<string> IgnoredOptions { get; } = ["auto_mapping", "peft_version", "use_rslora", "init_lora_weights", "alpha_pattern"];
 
     [JsonInclude]
-    [JsonPropertyName("use_dora")]
     internal bool UseDora => false;
 
     [JsonInclude]
-    [JsonPropertyName("use_rslora")]
     internal bool UseRslora => false;
 
     [JsonInclude]
-    [JsonPropertyName("init_lora_weights")]
     internal bool InitLoraWeights => true;
 
     [JsonInclude]
-    [JsonPropertyName("alpha_pattern")]
     internal Dictionary<string, double> AlphaPattern => [];
 
     /// <summary>
@@ -93,7 +80,7 @@ public sealed class AdaLoraConfig : LowRankConfig
     /// </summary>
     public static AdaLoraConfig ForDebertaAllMatrices(int totalSteps)
     {
-        var config = AdaLoraMethod.Instance.CreateTrainingConfig(totalSteps);
+        var config = AdaLoraMethod.Instance.CreateEncoderPreset(totalSteps);
         config.TargetModules = DebertaAllMatrices;
         return config;
     }
@@ -130,14 +117,7 @@ public sealed class AdaLoraConfig : LowRankConfig
     protected internal override void CheckFields(ConfigValidator check)
     {
         base.CheckFields(check);
-        check.Rank(InitR, nameof(InitR), "init_r");
         check.Require(TargetR > 0, nameof(TargetR), "target_r", "an integer > 0 (a zero budget would prune every rank and train nothing; to train only modules_to_save, use them without an adapter)", TargetR);
-        check.Require(TInit >= 0, nameof(TInit), "tinit", "an integer ≥ 0", TInit);
-        check.Require(TFinal >= 0, nameof(TFinal), "tfinal", "an integer ≥ 0", TFinal);
-        check.Rank(DeltaT, nameof(DeltaT), "deltaT");
-        check.OpenUnit(Beta1, nameof(Beta1), "beta1");
-        check.OpenUnit(Beta2, nameof(Beta2), "beta2");
-        check.NonNegative(OrthRegWeight, nameof(OrthRegWeight), "orth_reg_weight");
         foreach (var (key, mask) in RankPattern ?? [])
         {
             check.Require(mask?.Length == InitR, $"{nameof(RankPattern)}['{key}']", $"rank_pattern.{key}", $"a keep-mask of init_r = {InitR} entries", mask is null ? null : $"{mask.Length} entries");

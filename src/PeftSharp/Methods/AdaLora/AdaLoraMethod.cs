@@ -16,42 +16,24 @@ public sealed class AdaLoraMethod : AdapterMethod<AdaLoraConfig>
     public static AdaLoraMethod Instance { get; } = new();
 
     /// <summary>
-    /// The paper's GLUE setting scaled to <paramref name="totalSteps"/>: init_r 12 → target_r 8 on query
-    /// and value (final budget equal to LoRA at r 8), alpha 32, orthogonality weight 0.1, warm-up
-    /// tinit 10 % and final phase tfinal 30 % of the steps, re-allocation every 10 steps; classifier and
-    /// pooler trained in full.
+    /// The paper's GLUE setting scaled to <paramref name="totalSteps"/>: init_r 12 → target_r 8 (final
+    /// budget equal to LoRA at r 8), orthogonality weight 0.1; full budget for the first 10 % of steps
+    /// (tinit), the cubic cut over the next 60 %, the final ranks fixed for the last 30 % (tfinal),
+    /// re-allocation every 1 % of the run (at most every 10 steps). Alpha 32 for encoders; 24 for causal
+    /// LM (scaling 2 at init_r, as LoRA's 16/8).
     /// </summary>
-    public override AdaLoraConfig CreateTrainingConfig(int totalSteps) => ForEncoderClassification(new()
+    protected override AdaLoraConfig CreatePreset(AdapterTask task, int totalSteps) => new()
     {
         InitR = 12,
         TargetR = 8,
-        LoraAlpha = 32,
-        LoraDropout = 0.1,
-        OrthRegWeight = 0.1,
-        TInit = totalSteps / 10,
-        TFinal = totalSteps * 3 / 10,
-        DeltaT = Math.Clamp(totalSteps / 100, 1, 10),
-        TotalStep = totalSteps,
-    });
-
-    /// <summary>
-    /// Causal-LM setting for short runs: init_r 12 → target_r 8 on every attention and MLP projection,
-    /// alpha 24 (scaling 2 at init_r, as LoRA's 16/8), dropout 0.05, orthogonality 0.1; full budget for
-    /// the first 10 % of steps, the cubic cut over the next 60 %, the final ranks fixed for the last 30 %,
-    /// re-allocation every 1 % of the run (at most every 10 steps).
-    /// </summary>
-    protected override AdaLoraConfig CreateCausalLmTrainingConfig(int totalSteps) => ForCausalLm(new()
-    {
-        InitR = 12,
-        TargetR = 8,
-        LoraAlpha = 24,
-        LoraDropout = 0.05,
+        LoraAlpha = task == AdapterTask.CausalLanguageModeling ? 24 : 32,
+        LoraDropout = PresetDropout(task),
         OrthRegWeight = 0.1,
         TInit = totalSteps / 10,
         TFinal = totalSteps * 3 / 10,
         DeltaT = Math.Clamp(totalSteps / 100, 1, 10),
         TotalStep = Math.Max(totalSteps, 1),
-    });
+    };
 
     /// <inheritdoc />
     public override double? RecommendedLearningRate(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 5e-4 : null;
@@ -71,12 +53,12 @@ public sealed class AdaLoraMethod : AdapterMethod<AdaLoraConfig>
     /// </summary>
     public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
     {
-        yield return Benchmark(BenchmarkKind.Quality, "adalora 12→8 (budget 64)", s => CreateTrainingConfig(s.TotalSteps)) with { Quick = true };
+        yield return Benchmark(BenchmarkKind.Quality, "adalora 12→8 (budget 64)", s => CreateEncoderPreset(s.TotalSteps)) with { Quick = true };
         foreach (var (initR, targetR) in new[] { (4, 2), (2, 1) })
         {
             yield return Benchmark(BenchmarkKind.Quality, $"adalora {initR}→{targetR} (budget {8 * targetR})", s =>
             {
-                var config = CreateTrainingConfig(s.TotalSteps);
+                var config = CreateEncoderPreset(s.TotalSteps);
                 config.InitR = initR;
                 config.TargetR = targetR;
                 return config;

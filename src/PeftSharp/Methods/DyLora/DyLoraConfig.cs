@@ -1,6 +1,4 @@
-using System.Text.Json.Serialization;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 
 namespace PeftSharp.Methods.DyLora;
 
@@ -15,22 +13,18 @@ public sealed class DyLoraConfig : LowRankConfig
     public DyLoraConfig() => LoraAlpha = 16;
 
     /// <summary>Frozen mode (the official default): only the newest component of the sampled rank learns.</summary>
-    [JsonPropertyName("frozen_mode")]
     public bool FrozenMode { get; set; } = true;
 
     /// <summary>
     /// Strict freeze (not the published algorithm): components other than the sampled one keep their
     /// values exactly, instead of drifting through AdamW momentum and weight decay.
     /// </summary>
-    [JsonPropertyName("strict_freeze")]
     public bool StrictFreeze { get; set; }
 
     /// <summary>Rank used after training and at load (null: r_max).</summary>
-    [JsonPropertyName("eval_rank")]
     public int? EvalRank { get; set; }
 
     /// <summary>Seed of the per-step rank draws.</summary>
-    [JsonPropertyName("rank_seed")]
     public int RankSeed { get; set; }
 
     /// <inheritdoc />

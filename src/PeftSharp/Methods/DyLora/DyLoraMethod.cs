@@ -15,24 +15,13 @@ public sealed class DyLoraMethod : AdapterMethod<DyLoraConfig>
     /// <summary>The method.</summary>
     public static DyLoraMethod Instance { get; } = new();
 
-    /// <summary>The paper's GLUE setting: r_max 8, alpha 16 on query and value, classifier trained in full.</summary>
-    public override DyLoraConfig CreateTrainingConfig(int totalSteps) => ForEncoderClassification(new()
+    /// <summary>The paper's GLUE setting, r_max 8 and alpha 16, for both tasks (dropout per <see cref="AdapterMethod{TConfig}.PresetDropout"/>).</summary>
+    protected override DyLoraConfig CreatePreset(AdapterTask task, int totalSteps) => new()
     {
         R = 8,
         LoraAlpha = 16,
-        LoraDropout = 0.1,
-    });
-
-    /// <summary>Causal-LM setting: r_max = 8, alpha = 16, dropout 0.05 on every attention and MLP projection.</summary>
-    protected override DyLoraConfig CreateCausalLmTrainingConfig(int totalSteps) => ForCausalLm(new()
-    {
-        R = 8,
-        LoraAlpha = 16,
-        LoraDropout = 0.05,
-    });
-
-    /// <inheritdoc />
-    public override double? RecommendedLearningRate(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 2e-4 : null;
+        LoraDropout = PresetDropout(task),
+    };
 
     /// <inheritdoc />
     public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
@@ -44,7 +33,7 @@ public sealed class DyLoraMethod : AdapterMethod<DyLoraConfig>
     /// <summary>Quality: the preset. Step time: r_max at the benchmark's rank, alpha 16.</summary>
     public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
     {
-        yield return Benchmark(BenchmarkKind.Quality, "dylora r_max=8", s => CreateTrainingConfig(s.TotalSteps)) with { Quick = true };
+        yield return Benchmark(BenchmarkKind.Quality, "dylora r_max=8", s => CreateEncoderPreset(s.TotalSteps)) with { Quick = true };
         yield return Benchmark(BenchmarkKind.StepTime, "dylora", s => new DyLoraConfig { R = s.Rank, LoraAlpha = 16 }) with { Tolerance = 1.03 };
     }
 

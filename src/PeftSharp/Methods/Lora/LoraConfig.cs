@@ -1,7 +1,4 @@
-using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 
 namespace PeftSharp.Methods.Lora;
 
@@ -9,24 +6,19 @@ namespace PeftSharp.Methods.Lora;
 public sealed class LoraConfig : LowRankConfig
 {
     /// <summary>rsLoRA: scale by <c>alpha / √r</c> instead of <c>alpha / r</c>.</summary>
-    [JsonPropertyName("use_rslora")]
     public bool UseRslora { get; set; }
 
     /// <summary>Initialisation of A and B.</summary>
-    [JsonPropertyName("init_lora_weights")]
     [JsonConverter(typeof(LoraInitConverter))]
     public LoraInit InitLoraWeights { get; set; } = LoraInit.Default;
 
     /// <summary>DoRA (weight-decomposed LoRA). Read and written; building a DoRA path is not implemented yet.</summary>
-    [JsonPropertyName("use_dora")]
     public bool UseDora { get; set; }
 
     /// <summary>Per-module rank overrides: the first key (a regex anchored at a dot boundary) matching a module name wins.</summary>
-    [JsonPropertyName("rank_pattern")]
     public OrderedDictionary<string, int> RankPattern { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>Per-module alpha overrides, matched like <see cref="RankPattern"/>.</summary>
-    [JsonPropertyName("alpha_pattern")]
     public OrderedDictionary<string, double> AlphaPattern { get; set; } = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
@@ -41,19 +33,15 @@ public sealed class LoraConfig : LowRankConfig
         ["auto_mapping", "peft_version", "eva_config", "corda_config", "lora_ga_config", "qalora_group_size", "ensure_weight_tying", "megatron_core", "loftq_config"];
 
     [JsonInclude]
-    [JsonPropertyName("layer_replication")]
     internal JsonNode? LayerReplication => null;
 
     [JsonInclude]
-    [JsonPropertyName("megatron_config")]
     internal JsonNode? MegatronConfig => null;
 
     [JsonInclude]
-    [JsonPropertyName("megatron_core")]
     internal string MegatronCore => "megatron.core";
 
     [JsonInclude]
-    [JsonPropertyName("loftq_config")]
     internal JsonObject LoftqConfig => [];
 
     /// <summary>The rank of module <paramref name="moduleName"/> after <see cref="RankPattern"/>.</summary>

@@ -15,24 +15,16 @@ public sealed class LoraMethod : AdapterMethod<LoraConfig>
     /// <summary>The method.</summary>
     public static LoraMethod Instance { get; } = new();
 
-    /// <summary>The paper's GLUE setting: r = 8, alpha = 16 on query and value; classifier (and pooler) trained in full.</summary>
-    public override LoraConfig CreateTrainingConfig(int totalSteps) => ForEncoderClassification(new()
+    /// <summary>
+    /// The paper's GLUE setting for encoders (r 8, alpha 16, dropout 0.1 on query and value) and the
+    /// QLoRA-style causal-LM setting (the same rank and alpha, dropout 0.05 on every projection).
+    /// </summary>
+    protected override LoraConfig CreatePreset(AdapterTask task, int totalSteps) => new()
     {
         R = 8,
         LoraAlpha = 16,
-        LoraDropout = 0.1,
-    });
-
-    /// <summary>QLoRA-style causal-LM setting: r = 8, alpha = 16, dropout 0.05 on every attention and MLP projection.</summary>
-    protected override LoraConfig CreateCausalLmTrainingConfig(int totalSteps) => ForCausalLm(new()
-    {
-        R = 8,
-        LoraAlpha = 16,
-        LoraDropout = 0.05,
-    });
-
-    /// <inheritdoc />
-    public override double? RecommendedLearningRate(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 2e-4 : null;
+        LoraDropout = PresetDropout(task),
+    };
 
     /// <inheritdoc />
     public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
@@ -50,7 +42,7 @@ public sealed class LoraMethod : AdapterMethod<LoraConfig>
     /// </summary>
     public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
     {
-        yield return Benchmark(BenchmarkKind.Quality, "lora", s => AtRank(CreateTrainingConfig(s.TotalSteps), s.Rank)) with { Quick = true, Baseline = true };
+        yield return Benchmark(BenchmarkKind.Quality, "lora", s => AtRank(CreateEncoderPreset(s.TotalSteps), s.Rank)) with { Quick = true, Baseline = true };
 
         yield return Benchmark(BenchmarkKind.StepTime, "lora", s => new LoraConfig { R = s.Rank, LoraAlpha = 16 }) with { Baseline = true };
         yield return Benchmark(BenchmarkKind.StepTime, "dora", s => new LoraConfig { R = s.Rank, LoraAlpha = 16, UseDora = true }) with { Tolerance = 1.05 };

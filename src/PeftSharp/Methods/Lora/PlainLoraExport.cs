@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 
 namespace PeftSharp.Methods.Lora;
 

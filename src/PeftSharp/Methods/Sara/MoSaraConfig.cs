@@ -1,6 +1,4 @@
-using System.Text.Json.Serialization;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.IO.Json;
 
 namespace PeftSharp.Methods.Sara;
@@ -14,30 +12,18 @@ namespace PeftSharp.Methods.Sara;
 public sealed class MoSaraConfig : SaraRankConfig
 {
     /// <summary>E, the number of singular-value sets (default 4).</summary>
-    [JsonPropertyName("num_sets")]
-    public int NumSets { get; set; } = 4;
+    [Rank] public int NumSets { get; set; } = 4;
 
     /// <summary>The bases (default <see cref="MoSaraBasis.Svd"/>).</summary>
-    [JsonPropertyName("basis")]
     [JsonConverter(typeof(SnakeCaseEnumConverter<MoSaraBasis>))]
     public MoSaraBasis Basis { get; set; } = MoSaraBasis.Svd;
 
     /// <summary>Route on the raw input x instead of the projected V_kᵀ x (default false).</summary>
-    [JsonPropertyName("route_raw_input")]
     public bool RouteRawInput { get; set; }
 
     /// <summary>Train an output vector v (init 1) as well (default false).</summary>
-    [JsonPropertyName("output_vector")]
     public bool OutputVector { get; set; }
 
     /// <summary>Seed of random bases.</summary>
-    [JsonPropertyName("basis_seed")]
     public int BasisSeed { get; set; }
-
-    /// <inheritdoc />
-    protected internal override void CheckFields(ConfigValidator check)
-    {
-        base.CheckFields(check);
-        check.Rank(NumSets, nameof(NumSets), "num_sets");
-    }
 }

@@ -14,24 +14,18 @@ public sealed class MoSaraMethod : SaraRankMethod<MoSaraConfig>
     /// <summary>The method.</summary>
     public static MoSaraMethod Instance { get; } = new();
 
-    /// <summary>The preset for encoder classification: query and value, m 0.1 with k in [2, 16], 4 sets, SVD bases; classifier and pooler trained in full.</summary>
-    public override MoSaraConfig CreateTrainingConfig(int totalSteps) => ForEncoderClassification(new()
+    /// <summary>
+    /// 4 sets of singular values over SVD bases of ranks from the 10 % spectral threshold (k in [2, 16]);
+    /// no dropout for encoders (a few vectors train), 0.05 for causal LM.
+    /// </summary>
+    protected override MoSaraConfig CreatePreset(AdapterTask task, int totalSteps) => new()
     {
         Threshold = 0.1,
         KMin = 2,
         KMax = 16,
         NumSets = 4,
-    });
-
-    /// <summary>Causal-LM setting: 4 vector sets over ranks from the 10 % spectral threshold (2 … 16), dropout 0.05 on every attention and MLP projection.</summary>
-    protected override MoSaraConfig CreateCausalLmTrainingConfig(int totalSteps) => ForCausalLm(new()
-    {
-        Threshold = 0.1,
-        KMin = 2,
-        KMax = 16,
-        NumSets = 4,
-        LoraDropout = 0.05,
-    });
+        LoraDropout = task == AdapterTask.CausalLanguageModeling ? 0.05 : 0,
+    };
 
     /// <inheritdoc />
     public override double? RecommendedLearningRate(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 1e-3 : null;
@@ -49,10 +43,10 @@ public sealed class MoSaraMethod : SaraRankMethod<MoSaraConfig>
     /// </summary>
     public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
     {
-        yield return Benchmark(BenchmarkKind.Quality, "mosara E=4 (m=0.1)", s => CreateTrainingConfig(s.TotalSteps)) with { Quick = true };
-        yield return Benchmark(BenchmarkKind.Quality, "mosara E=4 raw routing", s => With(CreateTrainingConfig(s.TotalSteps), c => c.RouteRawInput = true));
-        yield return Benchmark(BenchmarkKind.Quality, "mosara E=4 + output vector", s => With(CreateTrainingConfig(s.TotalSteps), c => c.OutputVector = true));
-        yield return Benchmark(BenchmarkKind.Quality, "mosara E=4 random bases", s => With(CreateTrainingConfig(s.TotalSteps), c => c.Basis = MoSaraBasis.Random));
+        yield return Benchmark(BenchmarkKind.Quality, "mosara E=4 (m=0.1)", s => CreateEncoderPreset(s.TotalSteps)) with { Quick = true };
+        yield return Benchmark(BenchmarkKind.Quality, "mosara E=4 raw routing", s => With(CreateEncoderPreset(s.TotalSteps), c => c.RouteRawInput = true));
+        yield return Benchmark(BenchmarkKind.Quality, "mosara E=4 + output vector", s => With(CreateEncoderPreset(s.TotalSteps), c => c.OutputVector = true));
+        yield return Benchmark(BenchmarkKind.Quality, "mosara E=4 random bases", s => With(CreateEncoderPreset(s.TotalSteps), c => c.Basis = MoSaraBasis.Random));
         yield return Benchmark(BenchmarkKind.StepTime, "mosara", s => new MoSaraConfig { Threshold = 1.0, KMin = s.Rank, KMax = s.Rank, NumSets = 4 }) with { Tolerance = 1.05 };
         yield return Benchmark(BenchmarkKind.Injection, "Mo-SARA injection (full SVD and bases)", _ => new MoSaraConfig { Threshold = 0.1 });
     }

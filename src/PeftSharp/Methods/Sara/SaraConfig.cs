@@ -1,6 +1,4 @@
-using System.Text.Json.Serialization;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.IO.Json;
 
 namespace PeftSharp.Methods.Sara;
@@ -13,23 +11,12 @@ namespace PeftSharp.Methods.Sara;
 public sealed class SaraConfig : SaraRankConfig
 {
     /// <summary>The path form (default <see cref="SaraForm.Lora"/>, the better of the two on the bundled tasks; see docs/methods/sara.md).</summary>
-    [JsonPropertyName("form")]
     [JsonConverter(typeof(SnakeCaseEnumConverter<SaraForm>))]
     public SaraForm Form { get; set; } = SaraForm.Lora;
 
     /// <summary>Scaling numerator: each module's scaling is <c>LoraAlpha / k</c> (default 16).</summary>
-    [JsonPropertyName("lora_alpha")]
-    public double LoraAlpha { get; set; } = 16;
+    [Finite] public double LoraAlpha { get; set; } = 16;
 
     /// <summary>Weight of AdaLoRA's orthogonality penalty on P and Q for the <see cref="SaraForm.Svd"/> form (default 0: off) [R].</summary>
-    [JsonPropertyName("orth_reg_weight")]
-    public double OrthRegWeight { get; set; }
-
-    /// <inheritdoc />
-    protected internal override void CheckFields(ConfigValidator check)
-    {
-        base.CheckFields(check);
-        check.Finite(LoraAlpha, nameof(LoraAlpha), "lora_alpha");
-        check.NonNegative(OrthRegWeight, nameof(OrthRegWeight), "orth_reg_weight");
-    }
+    [NonNegative] public double OrthRegWeight { get; set; }
 }

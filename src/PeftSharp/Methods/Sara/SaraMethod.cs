@@ -17,31 +17,17 @@ public sealed class SaraMethod : SaraRankMethod<SaraConfig>
     public static SaraMethod Instance { get; } = new();
 
     /// <summary>
-    /// The preset for encoder classification: query and value, threshold m 0.1 with ranks clamped to
-    /// [2, 16] (on the bundled base this averages close to LoRA's r 8), alpha 16, classifier and pooler
-    /// trained in full.
+    /// Ranks from the 10 % spectral threshold m, clamped to [2, 16] (on the bundled encoder this averages
+    /// close to LoRA's r 8), alpha 16.
     /// </summary>
-    public override SaraConfig CreateTrainingConfig(int totalSteps) => ForEncoderClassification(new()
+    protected override SaraConfig CreatePreset(AdapterTask task, int totalSteps) => new()
     {
         Threshold = 0.1,
         KMin = 2,
         KMax = 16,
         LoraAlpha = 16,
-        LoraDropout = 0.1,
-    });
-
-    /// <summary>Causal-LM setting: ranks from the 10 % spectral threshold (2 … 16), alpha 16, dropout 0.05 on every attention and MLP projection.</summary>
-    protected override SaraConfig CreateCausalLmTrainingConfig(int totalSteps) => ForCausalLm(new()
-    {
-        Threshold = 0.1,
-        KMin = 2,
-        KMax = 16,
-        LoraAlpha = 16,
-        LoraDropout = 0.05,
-    });
-
-    /// <inheritdoc />
-    public override double? RecommendedLearningRate(AdapterTask task) => task == AdapterTask.CausalLanguageModeling ? 2e-4 : null;
+        LoraDropout = PresetDropout(task),
+    };
 
     /// <inheritdoc />
     public override IEnumerable<(string Name, AdapterConfig Config)> ContractVariants()
@@ -57,9 +43,9 @@ public sealed class SaraMethod : SaraRankMethod<SaraConfig>
     /// </summary>
     public override IEnumerable<BenchmarkVariant> BenchmarkVariants()
     {
-        yield return Benchmark(BenchmarkKind.Quality, "sara lora form (m=0.1)", s => CreateTrainingConfig(s.TotalSteps)) with { Quick = true };
-        yield return Benchmark(BenchmarkKind.Quality, "sara svd form (m=0.1)", s => InForm(CreateTrainingConfig(s.TotalSteps), SaraForm.Svd, 0));
-        yield return Benchmark(BenchmarkKind.Quality, "sara svd form + orthogonality 0.1", s => InForm(CreateTrainingConfig(s.TotalSteps), SaraForm.Svd, 0.1));
+        yield return Benchmark(BenchmarkKind.Quality, "sara lora form (m=0.1)", s => CreateEncoderPreset(s.TotalSteps)) with { Quick = true };
+        yield return Benchmark(BenchmarkKind.Quality, "sara svd form (m=0.1)", s => InForm(CreateEncoderPreset(s.TotalSteps), SaraForm.Svd, 0));
+        yield return Benchmark(BenchmarkKind.Quality, "sara svd form + orthogonality 0.1", s => InForm(CreateEncoderPreset(s.TotalSteps), SaraForm.Svd, 0.1));
         yield return Benchmark(BenchmarkKind.Injection, "SARA rank choice at injection (singular values)", _ => new SaraConfig { Threshold = 0.1 });
         yield return Benchmark(BenchmarkKind.StepTime, "sara", s => new SaraConfig { Form = SaraForm.Svd, OrthRegWeight = 0.1, KMin = s.Rank, KMax = s.Rank, LoraAlpha = 16 }) with { Tolerance = 1.05 };
     }

@@ -1,6 +1,4 @@
-using System.Text.Json.Serialization;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.IO.Json;
 
 namespace PeftSharp.Methods.Sara;
@@ -13,46 +11,36 @@ namespace PeftSharp.Methods.Sara;
 public abstract class SaraRankConfig : AdapterConfig
 {
     /// <summary>m: the proportion of the singular values' sum the first k values must reach (default 0.5).</summary>
-    [JsonPropertyName("threshold")]
     public double Threshold { get; set; } = 0.5;
 
     /// <summary>Smallest rank (default 1).</summary>
-    [JsonPropertyName("k_min")]
-    public int KMin { get; set; } = 1;
+    [Rank] public int KMin { get; set; } = 1;
 
     /// <summary>Largest rank (null: no cap beyond min(out, in)).</summary>
-    [JsonPropertyName("k_max")]
     public int? KMax { get; set; }
 
     /// <summary>Σ ≥ m·total (default) or Σ &gt; m·total [R].</summary>
-    [JsonPropertyName("rank_rule")]
     [JsonConverter(typeof(SnakeCaseEnumConverter<SaraRankRule>))]
     public SaraRankRule RankRule { get; set; } = SaraRankRule.Reaches;
 
     /// <summary>Count the values before the one that reaches the threshold (j − 1) instead of j [R].</summary>
-    [JsonPropertyName("count_preceding")]
     public bool CountPreceding { get; set; }
 
     /// <summary>Chosen rank per module (full module name → k); modules not listed get an SVD at creation.</summary>
-    [JsonPropertyName("rank_pattern")]
     public Dictionary<string, int> RankPattern { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>Dropout on the adapter input.</summary>
-    [JsonPropertyName("lora_dropout")]
-    public double LoraDropout { get; set; }
+    [Dropout] public double LoraDropout { get; set; }
 
     /// <inheritdoc />
     protected internal override void CheckFields(ConfigValidator check)
     {
         base.CheckFields(check);
         check.Require(Threshold is > 0 and <= 1, nameof(Threshold), "threshold", "a number in (0, 1]", Threshold);
-        check.Rank(KMin, nameof(KMin), "k_min");
         check.Require(KMax is null || KMax >= KMin, nameof(KMax), "k_max", $"null or an integer ≥ k_min = {KMin}", KMax);
         foreach (var (key, rank) in RankPattern)
         {
             check.Rank(rank, $"{nameof(RankPattern)}['{key}']", $"rank_pattern.{key}");
         }
-
-        check.Dropout(LoraDropout, nameof(LoraDropout), "lora_dropout");
     }
 }

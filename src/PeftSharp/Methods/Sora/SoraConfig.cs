@@ -1,6 +1,4 @@
-using System.Text.Json.Serialization;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.IO.Json;
 
 namespace PeftSharp.Methods.Sora;
@@ -18,37 +16,31 @@ public sealed class SoraConfig : LowRankConfig
     public SoraConfig() => LoraAlpha = 16;
 
     /// <summary>Coefficient of the L1 term added to the loss, divided by the number of gate entries (official <c>sparse_lambda</c>, default 10).</summary>
-    [JsonPropertyName("sparse_lambda")]
-    public double SparseLambda { get; set; } = 10;
+    [NonNegative] public double SparseLambda { get; set; } = 10;
 
     /// <summary>ξ, the gate optimizer's threshold (official <c>sparse_lambda_2</c>, default 3e-4); the start of a schedule.</summary>
     [JsonPropertyName("sparse_lambda_2")]
-    public double SparseLambda2 { get; set; } = 3e-4;
+    [NonNegative] public double SparseLambda2 { get; set; } = 3e-4;
 
     /// <summary>Gate learning rate before the warm-up/decay factor (null: the trainer's learning rate).</summary>
     [JsonPropertyName("gate_lr")]
     public double? GateLearningRate { get; set; }
 
     /// <summary>Threshold semantics (default: the official code's).</summary>
-    [JsonPropertyName("threshold_mode")]
     [JsonConverter(typeof(SnakeCaseEnumConverter<SoraThresholdMode>))]
     public SoraThresholdMode ThresholdMode { get; set; } = SoraThresholdMode.Reference;
 
     /// <summary>The sparsifying scheduler's spacing of ξ values (default none).</summary>
-    [JsonPropertyName("lambda_schedule")]
     [JsonConverter(typeof(SoraLambdaScheduleConverter))]
     public SoraLambdaSchedule LambdaSchedule { get; set; } = SoraLambdaSchedule.None;
 
     /// <summary>Last ξ of the schedule.</summary>
-    [JsonPropertyName("max_lambda")]
     public double? MaxLambda { get; set; }
 
     /// <summary>Number of ξ values in the schedule (stages).</summary>
-    [JsonPropertyName("lambda_num")]
     public int? LambdaNum { get; set; }
 
     /// <summary>Optimizer steps per stage: ξ moves to its next value after every this many steps (required with a schedule).</summary>
-    [JsonPropertyName("lambda_stage_steps")]
     public int? LambdaStageSteps { get; set; }
 
     /// <summary>The most ξ values a schedule may have.</summary>
@@ -58,8 +50,6 @@ public sealed class SoraConfig : LowRankConfig
     protected internal override void CheckFields(ConfigValidator check)
     {
         base.CheckFields(check);
-        check.NonNegative(SparseLambda, nameof(SparseLambda), "sparse_lambda");
-        check.NonNegative(SparseLambda2, nameof(SparseLambda2), "sparse_lambda_2");
         check.Require(GateLearningRate is null or > 0, nameof(GateLearningRate), "gate_lr", "a number > 0 or null", GateLearningRate);
         if (LambdaSchedule != SoraLambdaSchedule.None)
         {

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using PeftSharp.IO.Json;
 
 namespace PeftSharp.Methods.Sora;

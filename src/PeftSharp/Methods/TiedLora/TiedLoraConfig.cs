@@ -1,6 +1,4 @@
-using System.Text.Json.Serialization;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using PeftSharp.IO.Json;
 
 namespace PeftSharp.Methods.TiedLora;
@@ -15,48 +13,37 @@ namespace PeftSharp.Methods.TiedLora;
 public sealed class TiedLoraConfig : LowRankConfig
 {
     /// <summary>A trains (default true).</summary>
-    [JsonPropertyName("train_a")]
     public bool TrainA { get; set; } = true;
 
     /// <summary>B trains (default true).</summary>
-    [JsonPropertyName("train_b")]
     public bool TrainB { get; set; } = true;
 
     /// <summary>u trains (default true).</summary>
-    [JsonPropertyName("train_u")]
     public bool TrainU { get; set; } = true;
 
     /// <summary>v trains (default true).</summary>
-    [JsonPropertyName("train_v")]
     public bool TrainV { get; set; } = true;
 
     /// <summary>A and B shared by all layers of a target type (default true); false gives each layer its own pair.</summary>
-    [JsonPropertyName("tie_ab")]
     public bool TieAB { get; set; } = true;
 
     /// <summary>One pair for every adapted module, sized for the largest and sliced per layer (VeRA), instead of one per target type and shape.</summary>
-    [JsonPropertyName("share_across_shapes")]
     public bool ShareAcrossShapes { get; set; }
 
     /// <summary>Initial A and B.</summary>
-    [JsonPropertyName("init_ab")]
     [JsonConverter(typeof(SnakeCaseEnumConverter<TiedLoraInit>))]
     public TiedLoraInit InitAB { get; set; } = TiedLoraInit.Normal;
 
     /// <summary>Initial u when u trains and v also trains (default 1; VeRA's d_initial is 0.1).</summary>
-    [JsonPropertyName("u_init")]
-    public double UInit { get; set; } = 1.0;
+    [Finite] public double UInit { get; set; } = 1.0;
 
     /// <summary>Use <c>s = LoraAlpha / R</c> instead of the reference's s = 1.</summary>
-    [JsonPropertyName("scale_by_alpha_over_r")]
     public bool ScaleByAlphaOverR { get; set; }
 
     /// <summary>Seed of VeRA's projections.</summary>
-    [JsonPropertyName("projection_prng_key")]
     public int ProjectionPrngKey { get; set; }
 
     /// <summary>The preset's name, when one was used (informational).</summary>
-    [JsonPropertyName("preset")]
     public string? Preset { get; set; }
 
     /// <summary>The scaling s.</summary>
@@ -108,6 +95,5 @@ public sealed class TiedLoraConfig : LowRankConfig
         base.CheckFields(check);
         check.Require(TrainA || TrainB || TrainU || TrainV, nameof(TrainA), "train_a", "true when train_b, train_u and train_v are false (something must train)", false);
         check.Require(TieAB || !ShareAcrossShapes, nameof(ShareAcrossShapes), "share_across_shapes", "false when tie_ab is false", true);
-        check.Finite(UInit, nameof(UInit), "u_init");
     }
 }

@@ -19,20 +19,12 @@ public sealed class TiedLoraMethod : AdapterMethod<TiedLoraConfig>
     /// <summary>The method.</summary>
     public static TiedLoraMethod Instance { get; } = new();
 
-    /// <summary>TL6 at rank 8 on query and value, classifier and pooler trained in full (the demo's preset).</summary>
-    public override TiedLoraConfig CreateTrainingConfig(int totalSteps)
+    /// <summary>The paper's TL6 at rank 8 (A, B tied per module type and shape, u and v per layer; the demo's preset).</summary>
+    protected override TiedLoraConfig CreatePreset(AdapterTask task, int totalSteps)
     {
         var config = TiedLoraConfig.FromPreset("TL6");
-        config.LoraDropout = 0.1;
-        return ForEncoderClassification(config);
-    }
-
-    /// <summary>Causal-LM setting: the paper's TL6 (A, B tied per module type and shape, u and v per layer), r = 8, dropout 0.05 on every attention and MLP projection.</summary>
-    protected override TiedLoraConfig CreateCausalLmTrainingConfig(int totalSteps)
-    {
-        var config = TiedLoraConfig.FromPreset("TL6");
-        config.LoraDropout = 0.05;
-        return ForCausalLm(config);
+        config.LoraDropout = PresetDropout(task);
+        return config;
     }
 
     /// <inheritdoc />

@@ -1,6 +1,4 @@
-using System.Text.Json.Nodes;
 using PeftSharp.Adapters;
-using PeftSharp.IO;
 using static TorchSharp.torch;
 
 namespace PeftSharp.Methods.TiedLora;
