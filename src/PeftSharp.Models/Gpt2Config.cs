@@ -20,7 +20,7 @@ public sealed class Gpt2Config : ModelConfig
 
     /// <summary>Hugging Face <c>n_inner</c> (null: 4 × <see cref="NEmbd"/>).</summary>
     [JsonPropertyName("n_inner")]
-    [Rank] public int? NInnerSetting { get; set; }
+    public int? NInnerSetting { get; set; }
 
     /// <summary>Feed-forward size.</summary>
     [JsonIgnore]
@@ -73,6 +73,7 @@ public sealed class Gpt2Config : ModelConfig
     {
         base.CheckFields(check);
         check.OneOf(ModelType, ["gpt2"], nameof(ModelType), "model_type");
+        check.Rank(NInner, nameof(NInnerSetting), "n_inner"); // the effective size: 4 × n_embd when unset, which can overflow
         check.Require(!ScaleAttnByInverseLayerIdx, nameof(ScaleAttnByInverseLayerIdx), "scale_attn_by_inverse_layer_idx", "false (not supported)", true);
         check.Require(!ReorderAndUpcastAttn, nameof(ReorderAndUpcastAttn), "reorder_and_upcast_attn", "false (not supported)", true);
         check.Require(TieWordEmbeddings, nameof(TieWordEmbeddings), "tie_word_embeddings", "true (only tied input/output embeddings are supported)", false);

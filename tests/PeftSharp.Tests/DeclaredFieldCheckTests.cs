@@ -64,6 +64,14 @@ public sealed class DeclaredFieldCheckTests
     }
 
     [Fact]
+    public void AGpt2WidthWhoseDefaultInnerSizeOverflowsIsRefusedAtNInner()
+    {
+        var json = """{"model_type": "gpt2", "n_embd": 1073741824, "n_head": 1}""";
+        var error = Assert.Throws<ConfigFormatException>(() => Gpt2Config.Read(ConfigJson.Parse(Encoding.UTF8.GetBytes(json), "config.json")));
+        Assert.Equal("n_inner", error.Field);
+    }
+
+    [Fact]
     public void ATrainerStateWrittenBeforeSnakeCaseEvaluationsStillReads()
     {
         var json = """
