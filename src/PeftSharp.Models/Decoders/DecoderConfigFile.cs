@@ -14,7 +14,7 @@ internal sealed record DecoderConfigFile : TransformerConfigFile
     /// The settings the decoder families' files (<c>config.json</c>, <c>generation_config.json</c>) are read
     /// with: snake-case names, and every token id field an integer or a list of integers.
     /// </summary>
-    public static JsonSerializerOptions Options { get; } = new(ConfigContract.ReflectionOptions) { Converters = { new TokenIdListConverter() } };
+    public static JsonSerializerOptions Options { get; } = ConfigContract.CreateReflectionOptions(new TokenIdListConverter());
 
     public int? NumKeyValueHeads { get; init; }
 

@@ -10,7 +10,7 @@ internal static class ConfigContract
     /// Settings for the model files read by reflection rather than a source-generated contract (decoder,
     /// DeBERTa and generation configs): field names in snake case, as everywhere in this folder.
     /// </summary>
-    public static JsonSerializerOptions ReflectionOptions { get; } = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    public static JsonSerializerOptions ReflectionOptions { get; } = CreateReflectionOptions();
 
     /// <summary>Serializer settings over <paramref name="resolver"/>: the strict readers of this folder, two-space indent, unescaped text.</summary>
     public static JsonSerializerOptions CreateOptions(IJsonTypeInfoResolver resolver)
@@ -27,6 +27,19 @@ internal static class ConfigContract
             Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
             Converters = { new IntegerConverter(), new NumberConverter(), new BooleanConverter(), new TextConverter() },
         };
+        options.MakeReadOnly();
+        return options;
+    }
+
+    /// <summary>Read-only reflection-based settings with snake-case names and <paramref name="converters"/>.</summary>
+    public static JsonSerializerOptions CreateReflectionOptions(params JsonConverter[] converters)
+    {
+        var options = new JsonSerializerOptions { TypeInfoResolver = new DefaultJsonTypeInfoResolver(), PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+        foreach (var converter in converters)
+        {
+            options.Converters.Add(converter);
+        }
+
         options.MakeReadOnly();
         return options;
     }
