@@ -12,7 +12,7 @@ public sealed class LoraConfig : LowRankConfig
     [JsonConverter(typeof(LoraInitConverter))]
     public LoraInit InitLoraWeights { get; set; } = LoraInit.Default;
 
-    /// <summary>DoRA (weight-decomposed LoRA). Read and written; building a DoRA path is not implemented yet.</summary>
+    /// <summary>DoRA (PEFT's <c>use_dora</c>, weight-decomposed LoRA): each module gets a <see cref="DoraPath"/> with its magnitude vector.</summary>
     public bool UseDora { get; set; }
 
     /// <summary>Per-module rank overrides: the first key (a regex anchored at a dot boundary) matching a module name wins.</summary>
