@@ -1,4 +1,5 @@
 using System.Reflection;
+using PeftSharp.IO.Json;
 
 namespace PeftSharp.IO;
 
@@ -26,8 +27,8 @@ public sealed class ConfigValidator
 
     /// <summary>
     /// Runs the <see cref="FieldCheckAttribute"/>s declared on <paramref name="config"/>'s properties, the
-    /// base type's first. A field is named by its property and its JSON key (its <see cref="JsonPropertyNameAttribute"/>,
-    /// else the property's name in snake case, as the configuration contracts name it).
+    /// base type's first. A field is named by its property and by its JSON key, as the configuration
+    /// contracts name it (<see cref="ConfigContract.FieldName"/>).
     /// </summary>
     public void CheckDeclared(object config)
     {
@@ -45,7 +46,7 @@ public sealed class ConfigValidator
             {
                 if (property.GetValue(config) is { } value)
                 {
-                    Check(rule, value, property.Name, property.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name ?? JsonNamingPolicy.SnakeCaseLower.ConvertName(property.Name));
+                    Check(rule, value, property.Name, ConfigContract.FieldName(property));
                 }
             }
         }

@@ -32,8 +32,11 @@ public sealed class FiniteAttribute : FieldCheckAttribute
 public sealed class NonNegativeAttribute : FieldCheckAttribute
 {
     /// <inheritdoc />
-    public override string? Problem(object value) =>
-        double.IsFinite(Number(value)) && Number(value) >= 0 ? null : value is int ? "an integer ≥ 0" : "a finite number ≥ 0";
+    public override string? Problem(object value)
+    {
+        var number = Number(value);
+        return double.IsFinite(number) && number >= 0 ? null : value is int ? "an integer ≥ 0" : "a finite number ≥ 0";
+    }
 }
 
 /// <summary>A dropout probability in [0, 1).</summary>

@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Text.Encodings.Web;
 using System.Text.Json.Serialization.Metadata;
 
@@ -6,6 +7,14 @@ namespace PeftSharp.IO.Json;
 /// <summary>Reads configuration files through System.Text.Json contracts with PeftSharp's strict readers and error messages.</summary>
 internal static class ConfigContract
 {
+    /// <summary>
+    /// How every configuration contract names its fields: PEFT and Hugging Face write snake case, so a
+    /// declared property's JSON name is its .NET name in snake case, and only a field whose name differs
+    /// says so with [JsonPropertyName]. (The source-generated contexts state the same policy in their
+    /// [JsonSourceGenerationOptions].)
+    /// </summary>
+    public static JsonNamingPolicy FieldNaming => JsonNamingPolicy.SnakeCaseLower;
+
     /// <summary>
     /// Settings for the model files read by reflection rather than a source-generated contract (decoder,
     /// DeBERTa and generation configs): field names in snake case, as everywhere in this folder.
@@ -18,10 +27,7 @@ internal static class ConfigContract
         var options = new JsonSerializerOptions
         {
             TypeInfoResolver = resolver,
-
-            // PEFT and Hugging Face name every field in snake case: a declared property's JSON name is its
-            // .NET name in snake case, and only a field whose name differs says so with [JsonPropertyName].
-            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+            PropertyNamingPolicy = FieldNaming,
             WriteIndented = true,
             IndentSize = 2,
             Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
@@ -34,7 +40,7 @@ internal static class ConfigContract
     /// <summary>Read-only reflection-based settings with snake-case names and <paramref name="converters"/>.</summary>
     public static JsonSerializerOptions CreateReflectionOptions(params JsonConverter[] converters)
     {
-        var options = new JsonSerializerOptions { TypeInfoResolver = new DefaultJsonTypeInfoResolver(), PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+        var options = new JsonSerializerOptions { TypeInfoResolver = new DefaultJsonTypeInfoResolver(), PropertyNamingPolicy = FieldNaming };
         foreach (var converter in converters)
         {
             options.Converters.Add(converter);
@@ -43,6 +49,10 @@ internal static class ConfigContract
         options.MakeReadOnly();
         return options;
     }
+
+    /// <summary>The JSON name of a declared <paramref name="property"/>: its [JsonPropertyName], else its name under <see cref="FieldNaming"/>.</summary>
+    public static string FieldName(PropertyInfo property) =>
+        property.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name ?? FieldNaming.ConvertName(property.Name);
 
     /// <summary>
     /// Reads <paramref name="root"/> (from <paramref name="file"/>) as <paramref name="contract"/>'s type. A
